@@ -1,0 +1,202 @@
+/**
+ * Stable error codes. Match on `error.code`, not on messages.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof LeaseholdError && err.code === 'LOCK_TIMEOUT') return reply(409);
+ * ```
+ */
+export type LeaseholdErrorCode =
+  | 'LOCK_TIMEOUT'
+  | 'LOCK_LOST'
+  | 'STORE_ERROR'
+  | 'INVALID_ARGUMENT'
+  | 'STALE_TOKEN';
+
+/**
+ * Base class of every error Leasehold throws, with a stable {@link LeaseholdError.code}.
+ *
+ * @example
+ * ```ts
+ * try { await locker.acquire('k'); } catch (err) {
+ *   if (err instanceof LeaseholdError) console.error(err.code, err.message);
+ * }
+ * ```
+ */
+export class LeaseholdError extends Error {
+  /** Stable, machine-readable code. */
+  readonly code: LeaseholdErrorCode;
+
+  constructor(code: LeaseholdErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = 'LeaseholdError';
+  }
+}
+
+/** What is known of the holder when a wait runs out. */
+export interface HolderInfo {
+  /** The holder's remaining lease time in ms, as last reported by the store. */
+  readonly remainingMs?: number;
+  /** The holder's fencing token, as last reported by the store. */
+  readonly token?: number;
+}
+
+/**
+ * The lock was held by someone else for the whole wait. This is contention, not an outage: a store
+ * failure raises {@link StoreError} instead.
+ *
+ * @example
+ * ```ts
+ * try { await locker.acquire('seat:12', { waitMs: 500 }); } catch (err) {
+ *   if (err instanceof LockTimeoutError) return { status: 409, retryAfterMs: err.holder.remainingMs };
+ *   throw err;
+ * }
+ * ```
+ */
+export class LockTimeoutError extends LeaseholdError {
+  readonly key: string;
+  readonly waitedMs: number;
+  readonly attempts: number;
+  readonly holder: HolderInfo;
+
+  constructor(key: string, waitedMs: number, attempts: number, holder: HolderInfo) {
+    const left = holder.remainingMs === undefined ? '' : `; the holder has ${holder.remainingMs} ms left`;
+    super(
+      'LOCK_TIMEOUT',
+      `Lock "${key}" is held by another owner: gave up after ${waitedMs} ms and ${attempts} attempt(s)${left}`,
+    );
+    this.name = 'LockTimeoutError';
+    this.key = key;
+    this.waitedMs = waitedMs;
+    this.attempts = attempts;
+    this.holder = holder;
+  }
+}
+
+/** Why a lease stopped being held. */
+export type LostReason = 'expired' | 'taken' | 'released' | 'deadline';
+
+/**
+ * The lease is no longer held: it ran out un-extended (`expired`), the store says someone else has it
+ * (`taken`), it was released (`released`), or a Lambda invocation deadline was reached (`deadline`).
+ * It is also the `reason` of an aborted `lease.signal`.
+ *
+ * @example
+ * ```ts
+ * try { await lease.extend(); } catch (err) {
+ *   if (err instanceof LockLostError) stopWork();
+ * }
+ * ```
+ */
+export class LockLostError extends LeaseholdError {
+  readonly key: string;
+  readonly token: number;
+  readonly reason: LostReason;
+
+  constructor(key: string, token: number, reason: LostReason, options?: { cause?: unknown }) {
+    super('LOCK_LOST', `Lease on "${key}" (token ${token}) is no longer held: ${reason}`, options);
+    this.name = 'LockLostError';
+    this.key = key;
+    this.token = token;
+    this.reason = reason;
+  }
+}
+
+/** Why a store call failed. */
+export type StoreErrorKind =
+  | 'unreachable'
+  | 'throttled'
+  | 'table-missing'
+  | 'bad-credentials'
+  | 'timeout'
+  | 'bad-response'
+  | 'unknown';
+
+/**
+ * The store could not answer: the outcome of the operation is unknown. Never means "held".
+ * The message says what to do; `cause` carries the backend error (scrubbed of secrets).
+ *
+ * @example
+ * ```ts
+ * catch (err) {
+ *   if (err instanceof StoreError && err.kind === 'throttled') return reply(503);
+ * }
+ * ```
+ */
+export class StoreError extends LeaseholdError {
+  readonly kind: StoreErrorKind;
+  readonly store: string;
+  /** True when retrying later may succeed (unreachable, throttled, timeout). */
+  readonly retryable: boolean;
+
+  constructor(store: string, kind: StoreErrorKind, message: string, options?: { cause?: unknown }) {
+    super('STORE_ERROR', `${store}: ${message}`, options);
+    this.name = 'StoreError';
+    this.store = store;
+    this.kind = kind;
+    this.retryable = kind === 'unreachable' || kind === 'throttled' || kind === 'timeout';
+  }
+}
+
+/**
+ * Bad input to a Leasehold call: rejected before any store call, nothing changed.
+ *
+ * @example
+ * ```ts
+ * await locker.acquire('', {}); // throws InvalidArgumentError: key must be a non-empty string
+ * ```
+ */
+export class InvalidArgumentError extends LeaseholdError {
+  /** The offending argument or option name, e.g. `'ttlMs'`. */
+  readonly argument: string;
+
+  constructor(argument: string, message: string) {
+    super('INVALID_ARGUMENT', `${argument}: ${message}`);
+    this.name = 'InvalidArgumentError';
+    this.argument = argument;
+  }
+}
+
+/**
+ * A fenced write was refused because the resource has already seen a newer fencing token: the writer
+ * lost its lease (paused, partitioned) and someone else has taken over. Do not retry with this lease.
+ *
+ * @example
+ * ```ts
+ * catch (err) { if (err instanceof StaleTokenError) return; // a newer holder owns the resource }
+ * ```
+ */
+export class StaleTokenError extends LeaseholdError {
+  readonly token: number;
+  /** The newer token the resource holds, when known. */
+  readonly currentToken?: number;
+
+  constructor(token: number, currentToken?: number, resource?: string) {
+    const where = resource ? ` on ${resource}` : '';
+    const seen = currentToken === undefined ? 'a newer token' : `token ${currentToken}`;
+    super('STALE_TOKEN', `Fenced write${where} rejected: token ${token} is older than ${seen}`);
+    this.name = 'StaleTokenError';
+    this.token = token;
+    if (currentToken !== undefined) this.currentToken = currentToken;
+  }
+}
+
+/**
+ * True when `err` is a Leasehold error, optionally with the given code; works across package copies.
+ *
+ * @example
+ * ```ts
+ * if (isLeaseholdError(err, 'LOCK_TIMEOUT')) return reply(409);
+ * ```
+ */
+export function isLeaseholdError(err: unknown, code?: LeaseholdErrorCode): err is LeaseholdError {
+  if (err instanceof LeaseholdError) return code === undefined || err.code === code;
+  const c = (err as { code?: unknown } | null)?.code;
+  return (
+    err instanceof Error &&
+    typeof c === 'string' &&
+    ['LOCK_TIMEOUT', 'LOCK_LOST', 'STORE_ERROR', 'INVALID_ARGUMENT', 'STALE_TOKEN'].includes(c) &&
+    (code === undefined || c === code)
+  );
+}

@@ -1,0 +1,95 @@
+/**
+ * The store contract: the only thing a backend must implement. Stores speak in owners, tokens and
+ * milliseconds; validation, waiting, renewal, abort signals and events live once in core.
+ *
+ * Every method is ONE round trip to the backing service. A method either resolves with the outcome
+ * or rejects with a {@link StoreError}: a store failure must never look like "held".
+ *
+ * @example
+ * ```ts
+ * import type { LockStore } from '@leasehold/core';
+ * const store: LockStore = dynamoDbStore({ client, tableName: 'leasehold-locks' });
+ * ```
+ */
+export interface LockStore {
+  /** Short name used in events and error messages, e.g. `'dynamodb'` or `'upstash'`. */
+  readonly name: string;
+
+  /**
+   * Grant the lock to `owner` if it is free, expired, or already held by this same `owner` (so that an
+   * applied-but-unanswered request retried by the backend SDK resolves as acquired, never as "held").
+   * On success the store issues a fencing token strictly greater than every token it ever issued for
+   * this key, even after the key's state was lost.
+   */
+  acquire(request: StoreAcquireRequest): Promise<StoreAcquireResult>;
+
+  /** Push the expiry of a lease still held by `owner` with `token`; `false` when it is not held any more. */
+  extend(request: StoreExtendRequest): Promise<boolean>;
+
+  /** Free a lease held by `owner` with `token` and keep the fence; `false` when it was not held any more. */
+  release(request: StoreLeaseRequest): Promise<boolean>;
+
+  /** Read the key's state for operators; never reveals the owner id. */
+  inspect(key: string): Promise<LockState>;
+
+  /**
+   * Optional: resolve when the key is probably free (a release was announced) or after `timeoutMs`,
+   * whichever is first. Stores without notifications leave it out and core polls with backoff.
+   */
+  waitForRelease?(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+
+  /** Optional: free connections and subscriptions held by the store. */
+  close?(): Promise<void>;
+}
+
+/** Input of {@link LockStore.acquire}. */
+export interface StoreAcquireRequest {
+  readonly key: string;
+  /** Random 128-bit id of this lease; a secret, never logged. */
+  readonly owner: string;
+  readonly ttlMs: number;
+}
+
+/** Input of {@link LockStore.release}. */
+export interface StoreLeaseRequest {
+  readonly key: string;
+  readonly owner: string;
+  readonly token: number;
+}
+
+/** Input of {@link LockStore.extend}. */
+export interface StoreExtendRequest extends StoreLeaseRequest {
+  readonly ttlMs: number;
+}
+
+/** Outcome of {@link LockStore.acquire}. */
+export type StoreAcquireResult =
+  | { readonly acquired: true; readonly token: number }
+  | {
+      readonly acquired: false;
+      /** What the store knows of the current holder's remaining time, in ms, if anything. */
+      readonly holderRemainingMs?: number;
+      /** The holder's fencing token, if the store returned it for free. */
+      readonly holderToken?: number;
+    };
+
+/**
+ * A key's state as seen by {@link LockStore.inspect} and `locker.inspect`.
+ *
+ * @example
+ * ```ts
+ * const state = await locker.inspect('payment:order-42');
+ * if (state.held) console.log(`held, token ${state.token}, ${state.remainingMs} ms left`);
+ * ```
+ */
+export interface LockState {
+  readonly key: string;
+  /** True while an unexpired lease exists. */
+  readonly held: boolean;
+  /** The last fencing token issued for the key (held or not), when the store still has it. */
+  readonly token?: number;
+  /** Wall-clock expiry of the current lease (epoch ms), when held. */
+  readonly expiresAt?: number;
+  /** Remaining lease time in ms, when held. */
+  readonly remainingMs?: number;
+}
