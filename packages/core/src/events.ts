@@ -1,0 +1,35 @@
+/**
+ * What happened to a lease, for logs and metrics. Never carries the owner id.
+ *
+ * @example
+ * ```ts
+ * const locker = createLocker({ store, onEvent: (e) => console.log(JSON.stringify(e)) });
+ * ```
+ */
+export type LockEvent =
+  | {
+      readonly type: 'acquired';
+      readonly key: string;
+      readonly token: number;
+      readonly waitedMs: number;
+      readonly attempts: number;
+    }
+  | {
+      readonly type: 'contended';
+      readonly key: string;
+      readonly attempt: number;
+      readonly holderRemainingMs?: number;
+    }
+  | { readonly type: 'extended'; readonly key: string; readonly token: number; readonly ttlMs: number }
+  | { readonly type: 'released'; readonly key: string; readonly token: number; readonly released: boolean }
+  | { readonly type: 'lost'; readonly key: string; readonly token: number; readonly reason: string }
+  | { readonly type: 'extend-failed'; readonly key: string; readonly token: number; readonly error: unknown }
+  | {
+      readonly type: 'release-failed';
+      readonly key: string;
+      readonly token: number;
+      readonly error: unknown;
+    };
+
+/** Receives {@link LockEvent}s; exceptions it throws are swallowed so observers can't break locking. */
+export type LockEventListener = (event: LockEvent) => void;

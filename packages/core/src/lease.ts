@@ -1,0 +1,194 @@
+import { LeaseholdError, LockLostError, type LostReason, StoreError } from './errors.js';
+import type { LockEvent } from './events.js';
+import type { LockStore } from './store.js';
+import { unrefTimeout } from './timers.js';
+import { MIN_TTL_MS, validateMs } from './validate.js';
+
+/**
+ * A held lock. Pass `token` to every write on the protected resource (fencing) and `signal` to the
+ * work, so it stops when the lease is lost.
+ *
+ * @example
+ * ```ts
+ * await using lease = await locker.acquire('payment:order-42');
+ * await chargeCard({ fence: lease.token, signal: lease.signal });
+ * ```
+ */
+export interface Lease extends AsyncDisposable {
+  /** The locked key. */
+  readonly key: string;
+  /** Fencing token: a safe integer, strictly increasing per key across every grant. */
+  readonly token: number;
+  /** Aborts (with a {@link LockLostError} as `reason`) when the lease is lost, runs out or is released. */
+  readonly signal: AbortSignal;
+  /** True until the lease is lost, runs out un-extended or is released. */
+  readonly held: boolean;
+  /** Milliseconds of guaranteed validity left on this holder's monotonic clock (0 once not held). */
+  readonly remainingMs: number;
+  /**
+   * Push the expiry to now + `ttlMs` (default: the lease's TTL). One store request.
+   * Throws {@link LockLostError} when the lease is no longer held and {@link StoreError} when the store
+   * could not answer (the lease stays valid until its current expiry).
+   */
+  extend(ttlMs?: number): Promise<void>;
+  /**
+   * Free the lock. Resolves `true` when this call freed it, `false` when it was no longer held by this
+   * lease (expired and taken, or already released). Rejects only with {@link StoreError}.
+   */
+  release(): Promise<boolean>;
+}
+
+/** What a lease needs from its locker; keeps the class free of locker internals. */
+export interface LeaseContext {
+  readonly store: LockStore;
+  readonly now: () => number;
+  readonly driftMs: (ttlMs: number) => number;
+  readonly emit: (event: LockEvent) => void;
+  /** Monotonic deadline after which the lease may not live (Lambda invocation end), or Infinity. */
+  readonly deadline: number;
+  /** Called once the lease stops being held, to wake same-process waiters. */
+  readonly onFree: (key: string) => void;
+}
+
+type State = { held: true } | { held: false; reason: LostReason };
+
+export class LeaseImpl implements Lease {
+  readonly key: string;
+  readonly token: number;
+  readonly #owner: string;
+  readonly #ttlMs: number;
+  readonly #ctx: LeaseContext;
+  readonly #controller = new AbortController();
+  #validUntil: number;
+  /** True when the invocation deadline, not the TTL, bounds the current validity. */
+  #deadlineBound: boolean;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #state: State = { held: true };
+  #releasing: Promise<boolean> | undefined;
+
+  constructor(key: string, token: number, owner: string, ttlMs: number, sentAt: number, ctx: LeaseContext) {
+    this.key = key;
+    this.token = token;
+    this.#owner = owner;
+    this.#ttlMs = ttlMs;
+    this.#ctx = ctx;
+    this.#validUntil = Math.min(sentAt + ttlMs - ctx.driftMs(ttlMs), ctx.deadline);
+    this.#deadlineBound = sentAt + ttlMs >= ctx.deadline - 1;
+    this.#schedule();
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get held(): boolean {
+    return this.#state.held && this.#ctx.now() < this.#validUntil;
+  }
+
+  get remainingMs(): number {
+    return this.#state.held ? Math.max(0, Math.floor(this.#validUntil - this.#ctx.now())) : 0;
+  }
+
+  /** Lease TTL used by auto-extension. */
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+
+  async extend(ttlMs?: number): Promise<void> {
+    let ttl = ttlMs === undefined ? this.#ttlMs : validateMs('ttlMs', ttlMs, MIN_TTL_MS);
+    this.#assertHeld();
+    const sentAt = this.#ctx.now();
+    const untilDeadline = Math.floor(this.#ctx.deadline - sentAt);
+    if (untilDeadline < ttl) {
+      if (untilDeadline <= this.#ctx.driftMs(ttl)) {
+        this.#lose('deadline');
+        this.#assertHeld();
+      }
+      ttl = untilDeadline;
+    }
+    let ok: boolean;
+    try {
+      ok = await this.#ctx.store.extend({ key: this.key, owner: this.#owner, token: this.token, ttlMs: ttl });
+    } catch (err) {
+      throw asStoreError(this.#ctx.store, err);
+    }
+    if (!this.#state.held) {
+      // Lost or released while the request was in flight: the newer local verdict wins.
+      this.#assertHeld();
+    }
+    if (!ok) {
+      this.#lose('taken');
+      this.#assertHeld();
+    }
+    this.#validUntil = Math.min(sentAt + ttl - this.#ctx.driftMs(ttl), this.#ctx.deadline);
+    this.#deadlineBound = sentAt + ttl >= this.#ctx.deadline - 1;
+    this.#schedule();
+    this.#ctx.emit({ type: 'extended', key: this.key, token: this.token, ttlMs: ttl });
+  }
+
+  release(): Promise<boolean> {
+    this.#releasing ??= this.#release().catch((err: unknown) => {
+      this.#releasing = undefined; // let the caller retry a release the store could not answer
+      throw err;
+    });
+    return this.#releasing;
+  }
+
+  async #release(): Promise<boolean> {
+    const state = this.#state;
+    if (!state.held && state.reason !== 'expired' && state.reason !== 'deadline') {
+      return false; // taken by someone else: nothing of ours left in the store
+    }
+    let released: boolean;
+    try {
+      released = await this.#ctx.store.release({ key: this.key, owner: this.#owner, token: this.token });
+    } catch (err) {
+      throw asStoreError(this.#ctx.store, err);
+    }
+    this.#lose('released');
+    this.#ctx.emit({ type: 'released', key: this.key, token: this.token, released });
+    this.#ctx.onFree(this.key);
+    return released;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      await this.release();
+    } catch (error) {
+      // The lock frees itself at expiry; throwing here would turn finished work into a failure.
+      this.#ctx.emit({ type: 'release-failed', key: this.key, token: this.token, error });
+    }
+  }
+
+  #assertHeld(): void {
+    if (this.#state.held && this.#ctx.now() >= this.#validUntil) {
+      this.#lose(this.#deadlineBound ? 'deadline' : 'expired');
+    }
+    const state = this.#state;
+    if (!state.held) throw new LockLostError(this.key, this.token, state.reason);
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const ms = this.#validUntil - this.#ctx.now();
+    this.#timer = unrefTimeout(() => this.#lose(this.#deadlineBound ? 'deadline' : 'expired'), ms);
+  }
+
+  #lose(reason: LostReason): void {
+    if (!this.#state.held) return;
+    this.#state = { held: false, reason };
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#controller.abort(new LockLostError(this.key, this.token, reason));
+    if (reason !== 'released') {
+      this.#ctx.emit({ type: 'lost', key: this.key, token: this.token, reason });
+      if (reason === 'taken') this.#ctx.onFree(this.key);
+    }
+  }
+}
+
+/** Stores should throw StoreError already; anything else is wrapped so "store down" stays typed. */
+export function asStoreError(store: LockStore, err: unknown): LeaseholdError {
+  if (err instanceof LeaseholdError) return err;
+  return new StoreError(store.name, 'unknown', 'the store call failed unexpectedly', { cause: err });
+}

@@ -1,0 +1,348 @@
+import { InvalidArgumentError, LockLostError, LockTimeoutError, StoreError } from './errors.js';
+import type { LockEvent, LockEventListener } from './events.js';
+import { asStoreError, type Lease, LeaseImpl } from './lease.js';
+import type { LockState, LockStore, StoreAcquireResult } from './store.js';
+import { fullJitter, monotonicNow, sleep, unrefTimeout } from './timers.js';
+import {
+  type InvocationContext,
+  MIN_TTL_MS,
+  validateContext,
+  validateKey,
+  validateMs,
+  validateOptionsObject,
+  validateSignal,
+} from './validate.js';
+
+/**
+ * Options of {@link createLocker}.
+ *
+ * @example
+ * ```ts
+ * const locker = createLocker({ store, ttlMs: 15_000, waitMs: 5_000 });
+ * ```
+ */
+export interface LockerOptions {
+  /** Where leases live: `dynamoDbStore(...)`, `upstashStore(...)` or your own {@link LockStore}. */
+  readonly store: LockStore;
+  /** Default lease length in ms. Default 10 000. */
+  readonly ttlMs?: number;
+  /** Default time `acquire`/`withLock` wait for a held lock, in ms. Default: the lease TTL. */
+  readonly waitMs?: number;
+  /** First backoff ceiling between attempts, in ms (full jitter, doubling). Default 20. */
+  readonly retryBaseMs?: number;
+  /** Largest backoff between attempts, in ms. Default 250. */
+  readonly retryMaxMs?: number;
+  /**
+   * Extra safety margin, in ms, subtracted from every lease's local validity on top of the drift
+   * allowance (1% of the TTL + 2 ms). Raise it when clients' clocks may disagree (DynamoDB expiry is
+   * written with the client clock). Default 0.
+   */
+  readonly clockSkewMs?: number;
+  /** Receives lease events for logs and metrics; never sees owner ids. */
+  readonly onEvent?: LockEventListener;
+}
+
+/**
+ * Options of `acquire`, `tryAcquire` and `withLock`.
+ *
+ * @example
+ * ```ts
+ * await locker.acquire('k', { ttlMs: 5_000, waitMs: 1_000, signal: AbortSignal.timeout(2_000) });
+ * ```
+ */
+export interface AcquireOptions {
+  /** Lease length in ms (whole number, 100 ms to one day). Default: the locker's `ttlMs`. */
+  readonly ttlMs?: number;
+  /** How long to wait for a held lock, in ms (0 = one attempt). Default: the locker's `waitMs`. */
+  readonly waitMs?: number;
+  /** Abandons the wait; the promise rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+  /**
+   * The AWS Lambda context (anything with `getRemainingTimeInMillis()`): waits, leases and
+   * extensions never outlive the invocation.
+   */
+  readonly context?: InvocationContext;
+}
+
+/**
+ * Options of `withLock`: those of `acquire`, plus auto-extension control.
+ *
+ * @example
+ * ```ts
+ * await locker.withLock('report', run, { ttlMs: 30_000, extendEveryMs: 10_000 });
+ * ```
+ */
+export interface WithLockOptions extends AcquireOptions {
+  /** How often to extend the lease while the callback runs, in ms. Default: a third of the TTL. */
+  readonly extendEveryMs?: number;
+}
+
+/**
+ * The lock API. Create one per store client and reuse it (e.g. at module scope in a Lambda).
+ *
+ * @example
+ * ```ts
+ * const locker = createLocker({ store: dynamoDbStore({ client, tableName: 'leasehold-locks' }) });
+ * const result = await locker.withLock('booking:e1:s12', async (lease) => book(lease.token));
+ * ```
+ */
+export interface Locker {
+  /**
+   * Acquire `key`, waiting up to `waitMs` with capped full-jitter backoff (and the holder's known
+   * expiry). Rejects with {@link LockTimeoutError} when still held after the wait, {@link StoreError}
+   * when the store fails, the signal's reason on abort, {@link InvalidArgumentError} on bad input.
+   */
+  acquire(key: string, options?: AcquireOptions): Promise<Lease>;
+  /** One attempt: the lease, or `null` when someone else holds the lock. Store failures reject. */
+  tryAcquire(key: string, options?: Omit<AcquireOptions, 'waitMs'>): Promise<Lease | null>;
+  /**
+   * Acquire, run `fn` while auto-extending the lease, always release. Resolves with `fn`'s result;
+   * rejects with `fn`'s own error if it threw (never hidden by a release error), or with
+   * {@link LockLostError} if the lease was lost before `fn` settled.
+   */
+  withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options?: WithLockOptions): Promise<T>;
+  /** The key's current state in the store, for operators. */
+  inspect(key: string): Promise<LockState>;
+  /** Frees the store's connections, if it holds any. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_TTL_MS = 10_000;
+
+/**
+ * Create a {@link Locker} over a store.
+ *
+ * @example
+ * ```ts
+ * import { createLocker } from '@leasehold/core';
+ * import { upstashStore } from '@leasehold/upstash';
+ *
+ * const locker = createLocker({ store: upstashStore({ url, token }), ttlMs: 10_000 });
+ * await using lease = await locker.acquire('payment:order-42', { waitMs: 2_000 });
+ * await markPaid(orderId, { fence: lease.token });
+ * ```
+ */
+export function createLocker(options: LockerOptions): Locker {
+  validateOptionsObject('options', options);
+  if (options === undefined) throw new InvalidArgumentError('options', 'are required: { store }');
+  const candidate = options.store as LockStore | undefined;
+  if (!candidate || typeof candidate.acquire !== 'function' || typeof candidate.release !== 'function') {
+    throw new InvalidArgumentError(
+      'store',
+      'must be a LockStore such as dynamoDbStore(...) or upstashStore(...)',
+    );
+  }
+  const store: LockStore = candidate;
+  const ttlMs = validateMs('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS, MIN_TTL_MS);
+  const waitMs = validateMs('waitMs', options.waitMs ?? ttlMs, 0);
+  const retryBaseMs = validateMs('retryBaseMs', options.retryBaseMs ?? 20, 1);
+  const retryMaxMs = validateMs('retryMaxMs', options.retryMaxMs ?? 250, retryBaseMs);
+  const clockSkewMs = validateMs('clockSkewMs', options.clockSkewMs ?? 0, 0);
+  const listener = options.onEvent;
+  if (listener !== undefined && typeof listener !== 'function') {
+    throw new InvalidArgumentError('onEvent', 'must be a function');
+  }
+
+  const now = monotonicNow;
+  const driftMs = (ttl: number) => Math.floor(ttl * 0.01) + 2 + clockSkewMs;
+  const emit = (event: LockEvent) => {
+    try {
+      listener?.(event);
+    } catch {
+      // Observers must not break locking.
+    }
+  };
+  // Same-process waiters sleeping on a key, woken the moment one of this locker's leases frees it.
+  const sleepers = new Map<string, Set<() => void>>();
+  const onFree = (key: string) => {
+    const set = sleepers.get(key);
+    if (set) for (const wake of [...set]) wake();
+  };
+  const registerSleeper = (key: string) => (wake: () => void) => {
+    const set = sleepers.get(key) ?? new Set<() => void>();
+    sleepers.set(key, set);
+    set.add(wake);
+    return () => {
+      set.delete(wake);
+      if (set.size === 0) sleepers.delete(key);
+    };
+  };
+
+  const parse = (key: string, opts: AcquireOptions | undefined, allowWait: boolean) => {
+    validateKey(key);
+    validateOptionsObject('options', opts);
+    const ttl = opts?.ttlMs === undefined ? ttlMs : validateMs('ttlMs', opts.ttlMs, MIN_TTL_MS);
+    const wait = !allowWait ? 0 : opts?.waitMs === undefined ? waitMs : validateMs('waitMs', opts.waitMs, 0);
+    if (ttl <= driftMs(ttl)) {
+      throw new InvalidArgumentError(
+        'ttlMs',
+        `must exceed the drift and clock skew allowance (${driftMs(ttl)} ms)`,
+      );
+    }
+    const signal = validateSignal(opts?.signal);
+    const context = validateContext(opts?.context);
+    return { ttl, wait, signal, context };
+  };
+
+  async function attemptLoop(
+    key: string,
+    opts: AcquireOptions | undefined,
+    allowWait: boolean,
+  ): Promise<Lease | null> {
+    const { ttl, wait, signal, context } = parse(key, opts, allowWait);
+    signal?.throwIfAborted();
+    const start = now();
+    const deadline = context ? start + context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY;
+    const waitUntil = Math.min(start + wait, deadline);
+    const owner = newOwnerId();
+    let holder: { remainingMs?: number; token?: number } = {};
+    for (let attempt = 1; ; attempt++) {
+      const sentAt = now();
+      const leaseTtl = Math.min(ttl, Math.floor(deadline - sentAt));
+      if (leaseTtl <= driftMs(leaseTtl)) {
+        throw new LockTimeoutError(key, Math.round(sentAt - start), attempt - 1, holder);
+      }
+      let result: StoreAcquireResult;
+      try {
+        result = await store.acquire({ key, owner, ttlMs: leaseTtl });
+      } catch (err) {
+        throw asStoreError(store, err);
+      }
+      if (result.acquired) {
+        const token = checkToken(store, result.token);
+        const lease = new LeaseImpl(key, token, owner, leaseTtl, sentAt, {
+          store,
+          now,
+          driftMs,
+          emit,
+          deadline,
+          onFree,
+        });
+        if (signal?.aborted) {
+          // The caller gave up while the grant was in flight: hand the lock straight back.
+          lease.release().catch((error: unknown) => emit({ type: 'release-failed', key, token, error }));
+          throw signal.reason;
+        }
+        if (lease.held) {
+          emit({ type: 'acquired', key, token, waitedMs: Math.round(now() - start), attempts: attempt });
+          return lease;
+        }
+        // The answer came back after the lease had already run out locally; it is worthless.
+        lease.release().catch((error: unknown) => emit({ type: 'release-failed', key, token, error }));
+      } else {
+        holder = {
+          ...(result.holderRemainingMs === undefined
+            ? {}
+            : { remainingMs: Math.round(result.holderRemainingMs) }),
+          ...(result.holderToken === undefined ? {} : { token: result.holderToken }),
+        };
+        emit({
+          type: 'contended',
+          key,
+          attempt,
+          ...(holder.remainingMs === undefined ? {} : { holderRemainingMs: holder.remainingMs }),
+        });
+      }
+      signal?.throwIfAborted();
+      const left = waitUntil - now();
+      if (!allowWait) return null;
+      if (left <= 0) throw new LockTimeoutError(key, Math.round(now() - start), attempt, holder);
+      // Sleep until the holder's known expiry or a capped jittered backoff, whichever comes first.
+      const delay = Math.min(
+        fullJitter(attempt, retryBaseMs, retryMaxMs, Math.random),
+        holder.remainingMs === undefined ? Number.POSITIVE_INFINITY : holder.remainingMs + 1,
+        Math.ceil(left),
+      );
+      if (store.waitForRelease) {
+        const untilExpiry = holder.remainingMs === undefined ? retryMaxMs : holder.remainingMs + 1;
+        await store.waitForRelease(key, Math.max(1, Math.min(untilExpiry, Math.ceil(left))), signal);
+      } else {
+        await sleep(delay, signal, registerSleeper(key));
+      }
+    }
+  }
+
+  const locker: Locker = {
+    async acquire(key, opts) {
+      return (await attemptLoop(key, opts, true)) as Lease;
+    },
+    tryAcquire(key, opts) {
+      return attemptLoop(key, opts, false);
+    },
+    async withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, opts?: WithLockOptions): Promise<T> {
+      if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'must be a function');
+      const lease = (await attemptLoop(key, opts, true)) as LeaseImpl;
+      const every =
+        opts?.extendEveryMs === undefined
+          ? Math.max(1, Math.floor(lease.ttlMs / 3))
+          : validateMs('extendEveryMs', opts.extendEveryMs, 1);
+      const stop = autoExtend(lease, every, emit);
+      let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+      try {
+        outcome = { ok: true, value: await fn(lease) };
+      } catch (error) {
+        outcome = { ok: false, error };
+      }
+      stop();
+      const lostWhileRunning = lease.signal.aborted ? (lease.signal.reason as unknown) : undefined;
+      try {
+        await lease.release();
+      } catch (error) {
+        emit({ type: 'release-failed', key, token: lease.token, error });
+      }
+      if (!outcome.ok) throw outcome.error;
+      if (lostWhileRunning instanceof LockLostError) throw lostWhileRunning;
+      return outcome.value;
+    },
+    async inspect(key) {
+      validateKey(key);
+      try {
+        return await store.inspect(key);
+      } catch (err) {
+        throw asStoreError(store, err);
+      }
+    },
+    async close() {
+      await store.close?.();
+    },
+  };
+  return locker;
+}
+
+/** Extends every `everyMs` until stopped or lost; a failed extension is retried sooner, never thrown. */
+function autoExtend(lease: LeaseImpl, everyMs: number, emit: (e: LockEvent) => void): () => void {
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const tick = async () => {
+    if (stopped || !lease.held) return;
+    let next = everyMs;
+    try {
+      await lease.extend();
+    } catch (error) {
+      if (!(error instanceof StoreError)) return; // lost: the lease's signal already says so
+      emit({ type: 'extend-failed', key: lease.key, token: lease.token, error });
+      next = Math.max(1, Math.floor(everyMs / 3));
+    }
+    if (!stopped) timer = unrefTimeout(tick, next);
+  };
+  timer = unrefTimeout(tick, everyMs);
+  return () => {
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+  };
+}
+
+function checkToken(store: LockStore, token: unknown): number {
+  if (typeof token !== 'number' || !Number.isSafeInteger(token) || token <= 0) {
+    throw new StoreError(store.name, 'bad-response', 'the store returned an invalid fencing token');
+  }
+  return token;
+}
+
+/** 128 random bits, hex: unguessable, so no other client can extend or release this lease. */
+function newOwnerId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  let out = '';
+  for (const b of bytes) out += b.toString(16).padStart(2, '0');
+  return out;
+}

@@ -1,0 +1,76 @@
+import { InvalidArgumentError } from './errors.js';
+
+/** Longest lock key accepted, in UTF-8 bytes (DynamoDB allows 2048 for a partition key; leave room). */
+export const MAX_KEY_BYTES = 1024;
+/** Shortest lease accepted: below this the drift allowance and one round trip eat the whole lease. */
+export const MIN_TTL_MS = 100;
+/** Longest lease or wait accepted in one call: one day. Longer work extends its lease. */
+export const MAX_DURATION_MS = 86_400_000;
+
+const encoder = new TextEncoder();
+
+export function validateKey(key: unknown): string {
+  if (typeof key !== 'string')
+    throw new InvalidArgumentError('key', `must be a string, got ${typeName(key)}`);
+  if (key.length === 0) throw new InvalidArgumentError('key', 'must be a non-empty string');
+  const bytes = encoder.encode(key).length;
+  if (bytes > MAX_KEY_BYTES) {
+    throw new InvalidArgumentError('key', `is ${bytes} bytes of UTF-8; the limit is ${MAX_KEY_BYTES}`);
+  }
+  return key;
+}
+
+/** Validates a whole number of milliseconds within [min, MAX_DURATION_MS]. */
+export function validateMs(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number') {
+    throw new InvalidArgumentError(name, `must be a number of milliseconds, got ${typeName(value)}`);
+  }
+  if (!Number.isFinite(value)) throw new InvalidArgumentError(name, `must be finite, got ${value}`);
+  if (!Number.isInteger(value))
+    throw new InvalidArgumentError(name, `must be a whole number of ms, got ${value}`);
+  if (value < min) throw new InvalidArgumentError(name, `must be at least ${min} ms, got ${value}`);
+  if (value > MAX_DURATION_MS) {
+    throw new InvalidArgumentError(name, `must be at most ${MAX_DURATION_MS} ms (one day), got ${value}`);
+  }
+  return value;
+}
+
+export function validateSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  const s = signal as Partial<AbortSignal> | null;
+  if (
+    s === null ||
+    typeof s !== 'object' ||
+    typeof s.aborted !== 'boolean' ||
+    typeof s.addEventListener !== 'function'
+  ) {
+    throw new InvalidArgumentError('signal', `must be an AbortSignal, got ${typeName(signal)}`);
+  }
+  return signal as AbortSignal;
+}
+
+/** The part of the AWS Lambda context Leasehold uses. */
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+}
+
+export function validateContext(context: unknown): InvocationContext | undefined {
+  if (context === undefined) return undefined;
+  const c = context as Partial<InvocationContext> | null;
+  if (c === null || typeof c !== 'object' || typeof c.getRemainingTimeInMillis !== 'function') {
+    throw new InvalidArgumentError('context', 'must be a Lambda context with getRemainingTimeInMillis()');
+  }
+  return context as InvocationContext;
+}
+
+export function validateOptionsObject(name: string, value: unknown): void {
+  if (value !== undefined && (value === null || typeof value !== 'object')) {
+    throw new InvalidArgumentError(name, `must be an object, got ${typeName(value)}`);
+  }
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}

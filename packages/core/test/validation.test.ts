@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { createLocker, InvalidArgumentError, isLeaseholdError, LeaseholdError } from '../src/index.js';
+import { memoryStore } from './support/memory-store.js';
+
+const badKeys: Array<[string, unknown]> = [
+  ['empty', ''],
+  ['a number', 42],
+  ['undefined', undefined],
+  ['null', null],
+  ['an object', { key: 'k' }],
+  ['oversized (1025 bytes)', 'k'.repeat(1025)],
+  ['oversized in UTF-8 (400 x 3-byte chars)', '€'.repeat(400)],
+];
+
+const badDurations: Array<[string, unknown]> = [
+  ['zero', 0],
+  ['negative', -5],
+  ['fractional', 1500.5],
+  ['NaN', Number.NaN],
+  ['infinite', Number.POSITIVE_INFINITY],
+  ['absurdly large', 10 ** 12],
+  ['a string', '1000'],
+];
+
+describe('input validation', () => {
+  it.each(badKeys)('rejects a key that is %s before any store call', async (_label, key) => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    await expect(locker.acquire(key as string)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(locker.tryAcquire(key as string)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      argument: 'key',
+    });
+    await expect(locker.withLock(key as string, async () => 1)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(locker.inspect(key as string)).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(store.calls).toEqual({ acquire: 0, extend: 0, release: 0, inspect: 0 });
+  });
+
+  it('accepts a key of exactly 1024 bytes', async () => {
+    const locker = createLocker({ store: memoryStore() });
+    const lease = await locker.acquire('k'.repeat(1024));
+    expect(await lease.release()).toBe(true);
+  });
+
+  it.each(badDurations)('rejects a ttlMs that is %s before any store call', async (_label, ttlMs) => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    const error = await locker.acquire('k', { ttlMs: ttlMs as number }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      argument: 'ttlMs',
+      name: 'InvalidArgumentError',
+    });
+    expect(store.calls.acquire).toBe(0);
+    expect(() => createLocker({ store, ttlMs: ttlMs as number })).toThrow(InvalidArgumentError);
+  });
+
+  it.each(badDurations.filter(([label]) => label !== 'zero'))(
+    'rejects a waitMs that is %s before any store call',
+    async (_label, waitMs) => {
+      const store = memoryStore();
+      const locker = createLocker({ store });
+      await expect(locker.acquire('k', { waitMs: waitMs as number })).rejects.toMatchObject({
+        argument: 'waitMs',
+      });
+      expect(store.calls.acquire).toBe(0);
+    },
+  );
+
+  it('rejects a TTL below the 100 ms minimum', async () => {
+    const locker = createLocker({ store: memoryStore() });
+    await expect(locker.acquire('k', { ttlMs: 99 })).rejects.toThrow(/at least 100 ms/);
+  });
+
+  it('rejects a TTL the clock skew allowance would swallow', () => {
+    expect(() => createLocker({ store: memoryStore(), ttlMs: 200, clockSkewMs: 500 })).not.toThrow();
+    return expect(
+      createLocker({ store: memoryStore(), ttlMs: 200, clockSkewMs: 500 }).acquire('k'),
+    ).rejects.toThrow(/drift and clock skew/);
+  });
+
+  it('rejects a non-AbortSignal signal and a context without getRemainingTimeInMillis', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    await expect(locker.acquire('k', { signal: {} as AbortSignal })).rejects.toMatchObject({
+      argument: 'signal',
+    });
+    await expect(
+      locker.acquire('k', { context: {} as { getRemainingTimeInMillis(): number } }),
+    ).rejects.toMatchObject({ argument: 'context' });
+    expect(store.calls.acquire).toBe(0);
+  });
+
+  it('rejects a missing or malformed store and a non-function callback', async () => {
+    expect(() => createLocker(undefined as never)).toThrow(InvalidArgumentError);
+    expect(() => createLocker({ store: {} as never })).toThrow(/LockStore/);
+    const locker = createLocker({ store: memoryStore() });
+    await expect(locker.withLock('k', 'nope' as never)).rejects.toMatchObject({ argument: 'fn' });
+  });
+
+  it('gives every error one base class, a stable code and a name', () => {
+    const err = new InvalidArgumentError('ttlMs', 'bad');
+    expect(err).toBeInstanceOf(LeaseholdError);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe('InvalidArgumentError');
+    expect(isLeaseholdError(err, 'INVALID_ARGUMENT')).toBe(true);
+    expect(isLeaseholdError(err, 'LOCK_TIMEOUT')).toBe(false);
+    expect(isLeaseholdError(new Error('x'))).toBe(false);
+  });
+});

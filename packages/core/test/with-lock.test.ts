@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { createLocker, type LockEvent, LockLostError, LockTimeoutError } from '../src/index.js';
+import { memoryStore } from './support/memory-store.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('withLock', () => {
+  it("returns the callback's result and releases", async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    const out = await locker.withLock('k', async (lease) => {
+      expect(lease.held).toBe(true);
+      return lease.token * 2;
+    });
+    expect(out).toBe(store.rows.get('k')!.fence * 2);
+    expect(store.calls.release).toBe(1);
+    expect((await locker.inspect('k')).held).toBe(false);
+  });
+
+  it('runs callers one at a time on the same key', async () => {
+    const locker = createLocker({ store: memoryStore() });
+    let inside = 0;
+    let maxInside = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, () =>
+        locker.withLock('k', async () => {
+          inside++;
+          maxInside = Math.max(maxInside, inside);
+          await sleep(5);
+          inside--;
+        }),
+      ),
+    );
+    expect(maxInside).toBe(1);
+  });
+
+  it("rethrows the callback's error, not the release error", async () => {
+    const store = memoryStore();
+    const events: LockEvent[] = [];
+    const locker = createLocker({ store, onEvent: (e) => events.push(e) });
+    const mine = new Error('payment declined');
+    const error = await locker
+      .withLock('k', async () => {
+        store.failNext(); // the release will fail too
+        throw mine;
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBe(mine);
+    expect(events.map((e) => e.type)).toContain('release-failed');
+  });
+
+  it('releases even when the callback throws', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    await expect(
+      locker.withLock('k', () => {
+        throw new Error('sync throw');
+      }),
+    ).rejects.toThrow('sync throw');
+    expect(store.calls.release).toBe(1);
+  });
+
+  it('resolves with the result when only the release fails afterwards', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    const out = await locker.withLock('k', async () => {
+      store.failNext();
+      return 'done';
+    });
+    expect(out).toBe('done');
+  });
+
+  it('auto-extends at about a third of the TTL so a long callback keeps the lease', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    const out = await locker.withLock(
+      'k',
+      async (lease) => {
+        await sleep(450);
+        return lease.signal.aborted;
+      },
+      { ttlMs: 150 },
+    );
+    expect(out).toBe(false);
+    expect(store.calls.extend).toBeGreaterThanOrEqual(4);
+  });
+
+  it('retries a failed auto-extension sooner instead of giving up', async () => {
+    const store = memoryStore();
+    const events: LockEvent[] = [];
+    const locker = createLocker({ store, onEvent: (e) => events.push(e) });
+    await locker.withLock(
+      'k',
+      async (lease) => {
+        store.failNext();
+        await sleep(400);
+        expect(lease.held).toBe(true);
+      },
+      { ttlMs: 300 },
+    );
+    expect(events.map((e) => e.type)).toContain('extend-failed');
+  });
+
+  it('aborts lease.signal and rejects with LockLostError when the lease is lost mid-callback', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    let sawAbort = false;
+    const error = await locker
+      .withLock(
+        'k',
+        async (lease) => {
+          store.steal('k');
+          await new Promise<void>((resolve) => lease.signal.addEventListener('abort', () => resolve()));
+          sawAbort = true;
+          return 'finished anyway';
+        },
+        { ttlMs: 150 },
+      )
+      .catch((e: unknown) => e);
+    expect(sawAbort).toBe(true);
+    expect(error).toBeInstanceOf(LockLostError);
+    expect(error).toMatchObject({ reason: 'taken' });
+  });
+
+  it('times out with LockTimeoutError when the key stays held', async () => {
+    const store = memoryStore();
+    await createLocker({ store }).acquire('k');
+    let ran = false;
+    await expect(
+      createLocker({ store }).withLock(
+        'k',
+        () => {
+          ran = true;
+        },
+        { waitMs: 50 },
+      ),
+    ).rejects.toBeInstanceOf(LockTimeoutError);
+    expect(ran).toBe(false);
+  });
+
+  it('validates extendEveryMs', async () => {
+    const locker = createLocker({ store: memoryStore() });
+    await expect(locker.withLock('k', () => 1, { extendEveryMs: 0 })).rejects.toMatchObject({
+      argument: 'extendEveryMs',
+    });
+  });
+});
