@@ -1,1 +1,1 @@
-export {};
+export { type ConformanceHarness, runConformance } from './conformance.js';
