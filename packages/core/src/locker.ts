@@ -108,6 +108,8 @@ export interface Locker {
 }
 
 const DEFAULT_TTL_MS = 10_000;
+/** Longest a waiter trusts a store's release notifications before trying again itself. */
+const NOTIFIED_RECHECK_MS = 1_000;
 
 /**
  * Create a {@link Locker} over a store.
@@ -254,8 +256,11 @@ export function createLocker(options: LockerOptions): Locker {
         Math.ceil(left),
       );
       if (store.waitForRelease) {
+        // Notifications can be lost silently (a dropped stream), so re-check at least every second.
         const untilExpiry = holder.remainingMs === undefined ? retryMaxMs : holder.remainingMs + 1;
-        await store.waitForRelease(key, Math.max(1, Math.min(untilExpiry, Math.ceil(left))), signal);
+        const slice = Math.min(untilExpiry, Math.ceil(left), NOTIFIED_RECHECK_MS);
+        await store.waitForRelease(key, Math.max(1, slice), signal);
+        signal?.throwIfAborted(); // stores resolve, not reject, on abort
       } else {
         await sleep(delay, signal, registerSleeper(key));
       }

@@ -1,0 +1,61 @@
+/**
+ * The default prefix of every Redis key and channel Leasehold writes.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_PREFIX, upstashStore } from '@leasehold/upstash';
+ * const store = upstashStore({ redis, prefix: `${DEFAULT_PREFIX}tenant-a:` });
+ * ```
+ */
+export const DEFAULT_PREFIX = 'leasehold:';
+
+/**
+ * The Redis names used for one lock key (see {@link upstashKeyNames}).
+ *
+ * @example
+ * ```ts
+ * const { lock, fence, channel }: UpstashKeyNames = upstashKeyNames('job:nightly');
+ * await redis.pttl(lock); // remaining lease time, for a dashboard
+ * ```
+ */
+export interface UpstashKeyNames {
+  /** The lock itself: a string holding the owner id, with a millisecond (`PX`) expiry. */
+  readonly lock: string;
+  /** The fence counter: the last fencing token issued for the key. Never expires. */
+  readonly fence: string;
+  /** The pub/sub channel on which a release publishes the released token. */
+  readonly channel: string;
+}
+
+/**
+ * The Redis key names and release channel for a lock key. All three share the `{key}` hash tag, so a
+ * clustered Redis keeps them in one slot: `${prefix}{${key}}`, `${prefix}{${key}}:fence` and
+ * `${prefix}{${key}}:released`.
+ *
+ * @example
+ * ```ts
+ * import { upstashKeyNames } from '@leasehold/upstash';
+ * upstashKeyNames('payment:order-42');
+ * // { lock: 'leasehold:{payment:order-42}', fence: 'leasehold:{payment:order-42}:fence',
+ * //   channel: 'leasehold:{payment:order-42}:released' }
+ * ```
+ */
+export function upstashKeyNames(key: string, prefix: string = DEFAULT_PREFIX): UpstashKeyNames {
+  const lock = `${prefix}{${key}}`;
+  return { lock, fence: `${lock}:fence`, channel: `${lock}:released` };
+}
+
+/**
+ * The pub/sub channel on which releasing `key` publishes the released fencing token. Subscribe to it
+ * (e.g. `redis.subscribe(releaseChannel(key))`) to learn that a lock was freed without polling.
+ *
+ * @example
+ * ```ts
+ * import { releaseChannel } from '@leasehold/upstash';
+ * const sub = redis.subscribe(releaseChannel('booking:e1:s12'));
+ * sub.on('message', ({ message }) => console.log('released, token', message));
+ * ```
+ */
+export function releaseChannel(key: string, prefix: string = DEFAULT_PREFIX): string {
+  return upstashKeyNames(key, prefix).channel;
+}

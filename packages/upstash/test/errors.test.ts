@@ -1,0 +1,284 @@
+import { createServer } from 'node:net';
+import { InvalidArgumentError, isLeaseholdError, StoreError } from '@leasehold/core';
+import { Redis } from '@upstash/redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type UpstashRedisClient, upstashKeyNames, upstashStore } from '../src/index.js';
+import { SCRIPTS } from '../src/scripts.js';
+import {
+  expectNoSecrets,
+  freshKey,
+  freshOwner,
+  type Services,
+  secretTexts,
+  startServices,
+} from './support/services.js';
+
+let services: Services;
+beforeAll(async () => {
+  services = await startServices();
+});
+afterAll(async () => {
+  await services?.stop();
+});
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+describe('store errors against the real endpoint', () => {
+  it('reports a rejected token as bad-credentials without leaking the token, owner or script', async () => {
+    const token = `wrong-token-${freshOwner()}`;
+    const owner = freshOwner();
+    const store = upstashStore({ url: services.url, token });
+    const err = await rejection(store.acquire({ key: freshKey(), owner, ttlMs: 1_000 }));
+    expect(err).toBeInstanceOf(StoreError);
+    expect(isLeaseholdError(err, 'STORE_ERROR')).toBe(true);
+    expect(err).toMatchObject({ kind: 'bad-credentials', store: 'upstash', retryable: false });
+    expect((err as Error).message).toMatch(/token was rejected/);
+    expectNoSecrets(err, secretTexts(token, services.token, owner));
+  });
+
+  it('reports the same for a user Redis instance with a bad token, for every operation', async () => {
+    const token = `wrong-token-${freshOwner()}`;
+    const owner = freshOwner();
+    const store = upstashStore({ redis: new Redis({ url: services.url, token }) });
+    const key = freshKey();
+    const errors = [
+      await rejection(store.acquire({ key, owner, ttlMs: 1_000 })),
+      await rejection(store.extend({ key, owner, token: 7, ttlMs: 1_000 })),
+      await rejection(store.release({ key, owner, token: 7 })),
+      await rejection(store.inspect(key)),
+    ];
+    for (const err of errors) {
+      expect(err).toMatchObject({ kind: 'bad-credentials' });
+      expectNoSecrets(err, secretTexts(token, owner));
+    }
+  });
+
+  it('reports a closed port as unreachable and retryable', async () => {
+    const owner = freshOwner();
+    const token = `token-${freshOwner()}`;
+    const store = upstashStore({ url: `http://127.0.0.1:${await closedPort()}`, token });
+    const err = await rejection(store.acquire({ key: freshKey(), owner, ttlMs: 1_000 }));
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err).toMatchObject({ kind: 'unreachable', retryable: true });
+    expect((err as Error).message).toMatch(/ECONNREFUSED/);
+    expectNoSecrets(err, secretTexts(token, owner));
+  });
+
+  it('scrubs a Redis error raised by EVALSHA and by the EVAL fallback (which carry owner and script)', async () => {
+    const key = freshKey();
+    const owner = freshOwner();
+    // A lock key of the wrong type makes the script fail with WRONGTYPE.
+    await services.admin.hset(upstashKeyNames(key).lock, { f: '1' });
+
+    // The raw client error really holds the owner and the script: the threat the scrubbing removes.
+    const raw = await rejection(
+      services.admin.eval(SCRIPTS.acquire.text, [upstashKeyNames(key).lock, 'x'], [owner, '1000', '1']),
+    );
+    expect(String((raw as Error).message)).toContain(owner);
+    expect(String((raw as Error).message)).toContain('redis.call(');
+
+    const store = upstashStore({ url: services.url, token: services.token });
+    const viaEvalsha = await rejection(store.acquire({ key, owner, ttlMs: 1_000 }));
+    expect(viaEvalsha).toMatchObject({ kind: 'unknown', retryable: false });
+    expect((viaEvalsha as Error).message).toContain('WRONGTYPE');
+    expectNoSecrets(viaEvalsha, secretTexts(owner, services.token));
+
+    await services.admin.scriptFlush();
+    const viaEval = await rejection(store.acquire({ key, owner, ttlMs: 1_000 }));
+    expect(viaEval).toMatchObject({ kind: 'unknown' });
+    expect((viaEval as Error).message).toContain('WRONGTYPE');
+    expectNoSecrets(viaEval, secretTexts(owner, services.token));
+  });
+});
+
+/** A client double that fails every script call with `err` (errors Upstash sends that a local server cannot). */
+function failingClient(err: unknown): UpstashRedisClient {
+  const fail = () => Promise.reject(err);
+  return {
+    eval: fail,
+    evalsha: fail,
+    exists: fail,
+    subscribe: () => undefined,
+  } as unknown as UpstashRedisClient;
+}
+
+function upstashError(message: string, name = 'UpstashError'): Error {
+  const err = new Error(message);
+  err.name = name;
+  return err;
+}
+
+/** A client double that answers every script call with `reply`. */
+function replyingClient(reply: unknown): UpstashRedisClient {
+  const answer = () => Promise.resolve(reply);
+  return {
+    eval: answer,
+    evalsha: answer,
+    exists: answer,
+    subscribe: () => undefined,
+  } as unknown as UpstashRedisClient;
+}
+
+describe('error classification', () => {
+  const owner = freshOwner();
+  const command = (c: string) =>
+    `, command was: ["evalsha","abc",2,"leasehold:{k}","leasehold:{k}:fence","${owner}","${c}"]`;
+  const cases: [string, unknown, string][] = [
+    [
+      'an Upstash request limit',
+      upstashError(`ERR max requests limit exceeded. Limit: 10000, Usage: 10000${command('1')}`),
+      'throttled',
+    ],
+    [
+      'an Upstash daily limit',
+      upstashError('Command failed: ERR max daily request limit exceeded'),
+      'throttled',
+    ],
+    ['HTTP 429 text', upstashError(`Too Many Requests${command('2')}`), 'throttled'],
+    ['WRONGPASS', upstashError(`WRONGPASS invalid or missing auth token${command('3')}`), 'bad-credentials'],
+    [
+      'a read-only token (NOPERM)',
+      upstashError(`NOPERM this user has no permissions to run the 'evalsha' command${command('4')}`),
+      'bad-credentials',
+    ],
+    [
+      'an unparsable body',
+      upstashError('Unable to parse response body: <html>bad gateway</html>', 'UpstashJSONParseError'),
+      'bad-response',
+    ],
+    [
+      'a fetch failure',
+      Object.assign(new TypeError('fetch failed'), {
+        cause: Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' }),
+      }),
+      'unreachable',
+    ],
+    ['an edge network failure', new TypeError('Network connection lost.'), 'unreachable'],
+    [
+      'a DNS failure',
+      Object.assign(new TypeError('fetch failed'), {
+        cause: Object.assign(new Error('getaddrinfo ENOTFOUND x.upstash.io'), { code: 'ENOTFOUND' }),
+      }),
+      'unreachable',
+    ],
+    [
+      'an aborted request',
+      Object.assign(new Error('This operation was aborted'), { name: 'AbortError' }),
+      'timeout',
+    ],
+    ['a missing result', new TypeError('Request did not return a result'), 'bad-response'],
+    ['any other Redis error', upstashError(`ERR something odd${command('5')}`), 'unknown'],
+  ];
+
+  it.each(cases)('maps %s to its kind, with no owner or command in the error', async (_name, raw, kind) => {
+    const store = upstashStore({ redis: failingClient(raw) });
+    const err = await rejection(store.acquire({ key: 'k', owner, ttlMs: 1_000 }));
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err).toMatchObject({ kind, store: 'upstash' });
+    expect((err as StoreError).retryable).toBe(
+      kind === 'throttled' || kind === 'unreachable' || kind === 'timeout',
+    );
+    expect(String(err)).not.toContain('command was');
+    expectNoSecrets(err, secretTexts(owner));
+  });
+
+  it.each([
+    ['a string', 'OK'],
+    ['null', null],
+    ['a wrong-length array', [1]],
+    ['a non-integer token', [1, 1.5]],
+    ['a zero token', [1, 0]],
+    ['text in the array', [1, 'abc']],
+  ])('reports %s as a bad-response to acquire', async (_name, reply) => {
+    const store = upstashStore({ redis: replyingClient(reply) });
+    const err = await rejection(store.acquire({ key: 'k', owner, ttlMs: 1_000 }));
+    expect(err).toMatchObject({ kind: 'bad-response' });
+  });
+
+  it('accepts integer replies given as numeric strings', async () => {
+    const store = upstashStore({ redis: replyingClient(['1', '1763769600000001']) });
+    expect(await store.acquire({ key: 'k', owner, ttlMs: 1_000 })).toEqual({
+      acquired: true,
+      token: 1763769600000001,
+    });
+  });
+
+  it('reports a non-flag reply to extend and release as bad-response', async () => {
+    const store = upstashStore({ redis: replyingClient(2) });
+    expect(await rejection(store.extend({ key: 'k', owner, token: 1, ttlMs: 1_000 }))).toMatchObject({
+      kind: 'bad-response',
+    });
+    expect(await rejection(store.release({ key: 'k', owner, token: 1 }))).toMatchObject({
+      kind: 'bad-response',
+    });
+  });
+});
+
+describe('option and argument validation', () => {
+  const secret = `tok-${freshOwner()}`;
+  const invalid: [string, unknown, string][] = [
+    ['no options', undefined, 'options'],
+    ['neither redis nor url', {}, 'url'],
+    ['an empty url', { url: '', token: secret }, 'url'],
+    ['a redis:// url', { url: `redis://default:${secret}@x.upstash.io:6379`, token: secret }, 'url'],
+    ['an unparsable url', { url: `not a url ${secret}`, token: secret }, 'url'],
+    ['a missing token', { url: 'https://x.upstash.io' }, 'token'],
+    ['an empty token', { url: 'https://x.upstash.io', token: '' }, 'token'],
+    ['a token with a line break', { url: 'https://x.upstash.io', token: `${secret}\n` }, 'token'],
+    ['both redis and url', { redis: {}, url: 'https://x.upstash.io', token: secret }, 'options'],
+    ['a redis that is not a client', { redis: { get: () => 1 } }, 'redis'],
+    ['a non-string prefix', { url: 'https://x.upstash.io', token: secret, prefix: 1 }, 'prefix'],
+  ];
+
+  it.each(invalid)(
+    'rejects %s with InvalidArgumentError and never echoes the token',
+    (_name, options, argument) => {
+      let thrown: unknown;
+      try {
+        upstashStore(options as never);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(InvalidArgumentError);
+      expect(thrown).toMatchObject({ argument, code: 'INVALID_ARGUMENT' });
+      expectNoSecrets(thrown, [secret]);
+    },
+  );
+
+  it('accepts http and https URLs', () => {
+    expect(upstashStore({ url: 'https://x.upstash.io', token: secret }).name).toBe('upstash');
+    expect(upstashStore({ url: 'http://127.0.0.1:8079', token: secret }).name).toBe('upstash');
+  });
+
+  it('rejects a bad key, owner, ttl or token before any request', async () => {
+    const store = upstashStore({ redis: failingClient(new Error('must not be called')) });
+    const owner = freshOwner();
+    for (const call of [
+      () => store.acquire({ key: '', owner, ttlMs: 1_000 }),
+      () => store.acquire({ key: 'k', owner: '', ttlMs: 1_000 }),
+      () => store.acquire({ key: 'k', owner, ttlMs: 0 }),
+      () => store.acquire({ key: 'k', owner, ttlMs: 1.5 }),
+      () => store.extend({ key: 'k', owner, token: 1, ttlMs: Number.NaN }),
+      () => store.release({ key: 'k', owner, token: -1 }),
+      () => store.inspect(''),
+    ]) {
+      expect(await rejection(call())).toBeInstanceOf(InvalidArgumentError);
+    }
+  });
+});

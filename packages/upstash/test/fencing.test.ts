@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type UpstashLockStore, upstashKeyNames, upstashStore } from '../src/index.js';
+import { freshKey, freshOwner, type Services, sleep, startServices } from './support/services.js';
+
+let services: Services;
+let store: UpstashLockStore;
+beforeAll(async () => {
+  services = await startServices();
+  store = upstashStore({ url: services.url, token: services.token });
+});
+afterAll(async () => {
+  await services?.stop();
+});
+
+async function acquireToken(key: string, ttlMs = 5_000): Promise<{ owner: string; token: number }> {
+  const owner = freshOwner();
+  const result = await store.acquire({ key, owner, ttlMs });
+  if (!result.acquired) throw new Error(`expected to acquire ${key}`);
+  return { owner, token: result.token };
+}
+
+describe('fencing tokens', () => {
+  it('start from the clock floor (epoch ms x 1000) and stay safe integers', async () => {
+    const before = Date.now() * 1000;
+    const { token } = await acquireToken(freshKey());
+    expect(token).toBeGreaterThanOrEqual(before);
+    expect(token).toBeLessThanOrEqual(Date.now() * 1000);
+    expect(Number.isSafeInteger(token)).toBe(true);
+  });
+
+  it('strictly increase across releases', async () => {
+    const key = freshKey();
+    const tokens: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const lease = await acquireToken(key);
+      tokens.push(lease.token);
+      expect(await store.release({ key, ...lease })).toBe(true);
+    }
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]!);
+  });
+
+  it('come from the counter (+1) when the clock floor is behind it', async () => {
+    const key = freshKey();
+    // A counter far ahead of the clock (e.g. written by a client whose clock ran fast).
+    const ahead = (Date.now() + 3_600_000) * 1000;
+    await services.admin.set(upstashKeyNames(key).fence, String(ahead));
+    const first = await acquireToken(key);
+    expect(first.token).toBe(ahead + 1);
+    await store.release({ key, ...first });
+    expect((await acquireToken(key)).token).toBe(ahead + 2);
+  });
+
+  it('strictly increase across expiry', async () => {
+    const key = freshKey();
+    const first = await acquireToken(key, 40);
+    await sleep(90);
+    const second = await acquireToken(key, 40);
+    expect(second.token).toBeGreaterThan(first.token);
+  });
+
+  it('keep increasing after FLUSHALL loses the counter', async () => {
+    const key = freshKey();
+    let last = 0;
+    for (let i = 0; i < 20; i++) {
+      const lease = await acquireToken(key);
+      await store.release({ key, ...lease });
+      last = lease.token;
+    }
+    await sleep(2);
+    expect(await services.admin.flushall()).toBe('OK');
+    expect(await store.inspect(key)).toEqual({ key, held: false });
+    const after = await acquireToken(key);
+    expect(after.token).toBeGreaterThan(last);
+  });
+
+  it('keep increasing when only the fence counter is deleted while the lock is free', async () => {
+    const key = freshKey();
+    const first = await acquireToken(key);
+    await store.release({ key, ...first });
+    await sleep(2);
+    expect(await services.admin.del(upstashKeyNames(key).fence)).toBe(1);
+    const second = await acquireToken(key);
+    expect(second.token).toBeGreaterThan(first.token);
+  });
+
+  it('keep increasing after redis-server restarts with no persistence (data and script cache lost)', async () => {
+    const key = freshKey();
+    const first = await acquireToken(key);
+    await services.restartRedis();
+    const second = await acquireToken(key);
+    expect(second.token).toBeGreaterThan(first.token);
+  });
+});
+
+describe('key layout', () => {
+  it('stores the owner under prefix{key} with a ms expiry and a never-expiring fence under prefix{key}:fence', async () => {
+    const key = freshKey();
+    const { owner, token } = await acquireToken(key, 9_000);
+    const names = upstashKeyNames(key);
+    expect(names).toEqual({
+      lock: `leasehold:{${key}}`,
+      fence: `leasehold:{${key}}:fence`,
+      channel: `leasehold:{${key}}:released`,
+    });
+    expect(await services.admin.get(names.lock)).toBe(owner);
+    expect(await services.admin.pttl(names.lock)).toBeGreaterThan(8_000);
+    expect(Number(await services.admin.get(names.fence))).toBe(token);
+    expect(await services.admin.pttl(names.fence)).toBe(-1);
+  });
+
+  it('uses a custom prefix for every key and channel', async () => {
+    const prefixed = upstashStore({ url: services.url, token: services.token, prefix: 'app1:locks:' });
+    expect(prefixed.prefix).toBe('app1:locks:');
+    const key = freshKey();
+    const owner = freshOwner();
+    const lease = await prefixed.acquire({ key, owner, ttlMs: 5_000 });
+    expect(lease.acquired).toBe(true);
+    expect(await services.admin.get(`app1:locks:{${key}}`)).toBe(owner);
+    expect(await services.admin.exists(`leasehold:{${key}}`)).toBe(0);
+    expect(prefixed.keyNames(key).channel).toBe(`app1:locks:{${key}}:released`);
+    // Two prefixes are two independent lock spaces.
+    expect((await store.acquire({ key, owner: freshOwner(), ttlMs: 5_000 })).acquired).toBe(true);
+  });
+});

@@ -1,0 +1,118 @@
+import { Redis } from '@upstash/redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { releaseChannel, type UpstashLockStore, upstashStore } from '../src/index.js';
+import { freshKey, freshOwner, type Services, sleep, startServices } from './support/services.js';
+
+let services: Services;
+let store: UpstashLockStore;
+beforeAll(async () => {
+  services = await startServices();
+  store = upstashStore({ url: services.url, token: services.token });
+});
+afterAll(async () => {
+  await store?.close();
+  await services?.stop();
+});
+
+async function acquireToken(key: string, ttlMs = 10_000): Promise<{ owner: string; token: number }> {
+  const owner = freshOwner();
+  const result = await store.acquire({ key, owner, ttlMs });
+  if (!result.acquired) throw new Error(`expected to acquire ${key}`);
+  return { owner, token: result.token };
+}
+
+/** Subscribers the server still has on `channel` (PUBSUB NUMSUB), polled until `expected` or 2 s. */
+async function subscribers(channel: string, expected: number): Promise<number> {
+  let count = -1;
+  for (let i = 0; i < 40; i++) {
+    const reply = (await services.admin.exec(['PUBSUB', 'NUMSUB', channel])) as unknown[];
+    count = Number(reply[1]);
+    if (count === expected) return count;
+    await sleep(50);
+  }
+  return count;
+}
+
+describe('release notifications', () => {
+  it('publishes the released token on the key channel, seen by a real subscriber', async () => {
+    const key = freshKey();
+    const lease = await acquireToken(key);
+    const client = new Redis({ url: services.url, token: services.token });
+    const subscriber = client.subscribe<unknown>(releaseChannel(key));
+    const messages: unknown[] = [];
+    subscriber.on('message', ({ message }) => messages.push(message));
+    try {
+      expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+      // A failed release (wrong owner) publishes nothing.
+      expect(await store.release({ key, owner: freshOwner(), token: lease.token })).toBe(false);
+      expect(await store.release({ key, ...lease })).toBe(true);
+      for (let i = 0; i < 40 && messages.length === 0; i++) await sleep(25);
+      expect(messages.map(Number)).toEqual([lease.token]);
+    } finally {
+      await subscriber.unsubscribe();
+    }
+  });
+
+  it('wakes a waiter as soon as another store releases the key, then closes the stream', async () => {
+    const key = freshKey();
+    const lease = await acquireToken(key);
+    const other = upstashStore({ url: services.url, token: services.token });
+    const started = Date.now();
+    const waiting = store.waitForRelease(key, 10_000);
+    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    expect(await other.release({ key, ...lease })).toBe(true);
+    await waiting;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await subscribers(releaseChannel(key), 0)).toBe(0);
+  });
+
+  it('resolves after the timeout when nothing is released, and closes the stream', async () => {
+    const key = freshKey();
+    await acquireToken(key);
+    const started = Date.now();
+    await store.waitForRelease(key, 300);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(await subscribers(releaseChannel(key), 0)).toBe(0);
+  });
+
+  it('resolves promptly when its signal aborts, and closes the stream', async () => {
+    const key = freshKey();
+    await acquireToken(key);
+    const controller = new AbortController();
+    const started = Date.now();
+    const waiting = store.waitForRelease(key, 10_000, controller.signal);
+    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    controller.abort();
+    await waiting;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await subscribers(releaseChannel(key), 0)).toBe(0);
+  });
+
+  it('resolves at once for an already-aborted signal or a non-positive timeout', async () => {
+    const key = freshKey();
+    const started = Date.now();
+    await store.waitForRelease(key, 10_000, AbortSignal.abort());
+    await store.waitForRelease(key, 0);
+    expect(Date.now() - started).toBeLessThan(200);
+  });
+
+  it('does not miss a release that happened before the subscription: a free key resolves quickly', async () => {
+    const key = freshKey();
+    const started = Date.now();
+    await store.waitForRelease(key, 10_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('ends pending waits on close()', async () => {
+    const key = freshKey();
+    await acquireToken(key);
+    const own = upstashStore({ url: services.url, token: services.token });
+    const started = Date.now();
+    const waiting = own.waitForRelease(key, 10_000);
+    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    await own.close();
+    await waiting;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await subscribers(releaseChannel(key), 0)).toBe(0);
+  });
+});
