@@ -192,3 +192,61 @@ describe('inspect', () => {
     expect(state.remainingMs).toBeGreaterThan(4000);
   });
 });
+
+describe('acquire with a store that announces releases', () => {
+  it('waits on the notification instead of polling, and re-checks at least every second', async () => {
+    const store = memoryStore();
+    const waits: number[] = [];
+    const listeners = new Set<() => void>();
+    const release = store.release.bind(store);
+    store.release = async (request) => {
+      const ok = await release(request);
+      for (const wake of [...listeners]) wake();
+      return ok;
+    };
+    store.waitForRelease = (_key, timeoutMs, signal) =>
+      new Promise<void>((resolve) => {
+        waits.push(timeoutMs);
+        const done = () => {
+          listeners.delete(done);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        listeners.add(done);
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    const a = createLocker({ store });
+    const b = createLocker({ store, retryBaseMs: 5000, retryMaxMs: 5000 });
+    const held = await a.acquire('k', { ttlMs: 30_000 });
+    const pending = b.acquire('k', { waitMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const releasedAt = performance.now();
+    await held.release();
+    const lease = await pending;
+    expect(performance.now() - releasedAt).toBeLessThan(200);
+    expect(waits.length).toBeGreaterThanOrEqual(1);
+    for (const ms of waits) expect(ms).toBeLessThanOrEqual(1_000);
+    expect(store.calls.acquire).toBe(3);
+    await lease.release();
+  });
+
+  it("rejects with the signal's reason when a notified wait is aborted", async () => {
+    const store = memoryStore();
+    store.waitForRelease = (_key, timeoutMs, signal) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        const onAbort = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    await createLocker({ store }).acquire('k');
+    const controller = new AbortController();
+    const pending = createLocker({ store }).acquire('k', { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('stop waiting')), 30);
+    await expect(pending).rejects.toThrow('stop waiting');
+    expect(store.calls.acquire).toBe(2);
+  });
+});
