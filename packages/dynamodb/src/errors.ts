@@ -1,0 +1,190 @@
+import { StoreError, type StoreErrorKind } from '@leasehold/core';
+
+/** Where a failed DynamoDB call came from; used to write an actionable message. */
+export interface ErrorContext {
+  /** The store operation or helper, e.g. `'acquire'` or `'createLockTable'`. */
+  readonly operation: string;
+  readonly tableName: string;
+  /** Strings that must never appear in a message (owner ids); replaced by `<redacted>`. */
+  readonly secrets?: readonly string[];
+}
+
+const STORE_NAME = 'dynamodb';
+
+const CREDENTIAL_ERRORS = new Set([
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'IncompleteSignature',
+  'IncompleteSignatureException',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'InvalidClientTokenId',
+  'InvalidAccessKeyId',
+  'MissingAuthenticationToken',
+  'MissingAuthenticationTokenException',
+  'RequestExpired',
+  'CredentialsProviderError',
+  'TokenProviderError',
+]);
+
+const PERMISSION_ERRORS = new Set(['AccessDeniedException', 'AccessDenied', 'NotAuthorized']);
+
+const THROTTLING_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'LimitExceededException',
+  'SlowDown',
+]);
+
+const TABLE_MISSING_ERRORS = new Set(['ResourceNotFoundException', 'TableNotFoundException']);
+
+const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
+const TIMEOUT_CODES = new Set([
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+]);
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EPROTO',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'ERR_HTTP2_STREAM_ERROR',
+  'ERR_HTTP2_SESSION_ERROR',
+  'ERR_HTTP2_GOAWAY_SESSION',
+]);
+
+interface ErrorLike {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  cause?: unknown;
+  errors?: unknown;
+  $metadata?: { httpStatusCode?: unknown; attempts?: unknown };
+  $retryable?: { throttling?: unknown };
+}
+
+function asErrorLike(err: unknown): ErrorLike {
+  return typeof err === 'object' && err !== null ? (err as ErrorLike) : {};
+}
+
+/** The error itself, its `cause` chain and (for `AggregateError`) its members, at most a few levels deep. */
+function* related(err: unknown, depth = 0): Generator<ErrorLike> {
+  if (depth > 5 || typeof err !== 'object' || err === null) return;
+  const e = asErrorLike(err);
+  yield e;
+  if (Array.isArray(e.errors)) for (const inner of e.errors) yield* related(inner, depth + 1);
+  if (e.cause !== undefined) yield* related(e.cause, depth + 1);
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+function redact(text: string, secrets: readonly string[] | undefined): string {
+  let out = text;
+  for (const secret of secrets ?? []) if (secret.length > 0) out = out.split(secret).join('<redacted>');
+  return out;
+}
+
+/**
+ * True when `err` is DynamoDB's `ConditionalCheckFailedException` (matched by name, so it works across
+ * copies of the SDK).
+ */
+export function isConditionalCheckFailed(
+  err: unknown,
+): err is Error & { name: 'ConditionalCheckFailedException'; Item?: Record<string, unknown> } {
+  return asErrorLike(err).name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * Classify a failed DynamoDB call as a {@link StoreError} whose message says what to do. The original
+ * error is kept as `cause`; messages never contain owner ids (pass them in `context.secrets`).
+ *
+ * Internal: exported from this module for tests, not from the package.
+ */
+export function toStoreError(err: unknown, context: ErrorContext): StoreError {
+  if (err instanceof StoreError) return err;
+  const top = asErrorLike(err);
+  const name = str(top.name) ?? 'Error';
+  const rawMessage = str(top.message) ?? String(err);
+  const detail = redact(`${name}: ${rawMessage}`, context.secrets);
+  const attempts = typeof top.$metadata?.attempts === 'number' ? top.$metadata.attempts : undefined;
+  const afterRetries = attempts !== undefined && attempts > 1 ? ` after ${attempts} attempts` : '';
+  const table = `"${context.tableName}"`;
+  const prefix = `${context.operation} failed${afterRetries}`;
+
+  const make = (kind: StoreErrorKind, advice: string) =>
+    new StoreError(STORE_NAME, kind, `${prefix}: ${advice} (${detail})`, { cause: err });
+
+  const chain = [...related(err)];
+  const names = new Set(chain.map((e) => str(e.name)).filter((n): n is string => n !== undefined));
+  const codes = new Set(chain.map((e) => str(e.code)).filter((c): c is string => c !== undefined));
+  const has = (set: ReadonlySet<string>, values: ReadonlySet<string>) => [...values].some((v) => set.has(v));
+
+  if (has(TABLE_MISSING_ERRORS, names)) {
+    return make(
+      'table-missing',
+      `the lock table ${table} does not exist in this account and region: create it with createLockTable() or deploy the stack; table name ${table}`,
+    );
+  }
+  if (has(CREDENTIAL_ERRORS, names)) {
+    return make(
+      'bad-credentials',
+      'DynamoDB rejected the credentials or none could be loaded: check AWS_PROFILE / AWS_ACCESS_KEY_ID / the role, that the session token has not expired, the region, and the system clock',
+    );
+  }
+  if (has(PERMISSION_ERRORS, names)) {
+    return make(
+      'bad-credentials',
+      `the credentials are not allowed to use the lock table: grant dynamodb:UpdateItem and dynamodb:GetItem on table ${table}`,
+    );
+  }
+  if (has(THROTTLING_ERRORS, names) || chain.some((e) => e.$retryable?.throttling === true)) {
+    return make(
+      'throttled',
+      `DynamoDB throttled the request past the SDK's retries: retry later, use on-demand capacity or raise the capacity of table ${table}, or raise the client's maxAttempts`,
+    );
+  }
+  if (has(TIMEOUT_NAMES, names) || has(TIMEOUT_CODES, codes)) {
+    return make(
+      'timeout',
+      'DynamoDB did not answer in time; the outcome is unknown: retry later, and check the network path and the client requestTimeout',
+    );
+  }
+  if (has(NETWORK_CODES, codes)) {
+    return make(
+      'unreachable',
+      'DynamoDB could not be reached: check the endpoint, region, DNS and network (VPC endpoint or NAT for Lambda in a VPC), then retry',
+    );
+  }
+  const status = top.$metadata?.httpStatusCode;
+  if (typeof status === 'number' && status >= 500) {
+    return make('unreachable', `DynamoDB answered with a server error (HTTP ${status}): retry later`);
+  }
+  if (names.has('ValidationException')) {
+    return make(
+      'unknown',
+      `DynamoDB rejected the request: check that table ${table} has a string partition key named "pk" (see lockTableDefinition())`,
+    );
+  }
+  return make('unknown', `unexpected error from DynamoDB on table ${table}`);
+}

@@ -1,0 +1,324 @@
+import { DeleteItemCommand, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { InvalidArgumentError, type LockStore } from '@leasehold/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dynamoDbStore } from '../src/index.js';
+import { freshLockTable, localClient, ownerId, sleep } from './support/dynamo.js';
+
+let client: DynamoDBClient;
+let tableName: string;
+let store: LockStore;
+let keyCounter = 0;
+const newKey = () => `lifecycle:${Date.now()}:${keyCounter++}`;
+
+async function rawRow(key: string) {
+  const out = await client.send(
+    new GetItemCommand({ TableName: tableName, Key: { pk: { S: key } }, ConsistentRead: true }),
+  );
+  return out.Item;
+}
+
+async function acquired(s: LockStore, key: string, owner: string, ttlMs = 10_000): Promise<number> {
+  const result = await s.acquire({ key, owner, ttlMs });
+  if (!result.acquired) throw new Error(`expected to acquire ${key}`);
+  return result.token;
+}
+
+beforeAll(async () => {
+  client = localClient();
+  tableName = await freshLockTable(client);
+  store = dynamoDbStore({ client, tableName });
+});
+afterAll(() => client.destroy());
+
+describe('acquire', () => {
+  it('grants a free key with a clock-floored safe-integer token and stores the lease row', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const before = Date.now();
+    const result = await store.acquire({ key, owner, ttlMs: 5_000 });
+    const after = Date.now();
+    expect(result.acquired).toBe(true);
+    if (!result.acquired) return;
+    expect(Number.isSafeInteger(result.token)).toBe(true);
+    // A brand-new counter starts at (epoch ms × 1000) + 1.
+    expect(result.token).toBeGreaterThan(before * 1000);
+    expect(result.token).toBeLessThanOrEqual(after * 1000 + 1);
+
+    const row = await rawRow(key);
+    expect(row?.owner).toEqual({ S: owner });
+    expect(Number(row?.fence?.N)).toBe(result.token);
+    const expiresAt = Number(row?.expiresAt?.N);
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 5_000);
+    expect(expiresAt).toBeLessThanOrEqual(after + 5_000);
+    // TTL attribute in epoch seconds, one day (the default grace) beyond the expiry.
+    expect(Number(row?.ttl?.N)).toBe(Math.ceil(expiresAt / 1000) + 86_400);
+  });
+
+  it('refuses a held key and reports the holder expiry and token from the same request', async () => {
+    const key = newKey();
+    const token = await acquired(store, key, ownerId(), 3_000);
+    const other = await store.acquire({ key, owner: ownerId(), ttlMs: 3_000 });
+    expect(other.acquired).toBe(false);
+    if (other.acquired) return;
+    expect(other.holderToken).toBe(token);
+    expect(other.holderRemainingMs).toBeGreaterThan(2_000);
+    expect(other.holderRemainingMs).toBeLessThanOrEqual(3_000);
+    // Nothing changed for the holder.
+    expect(Number((await rawRow(key))?.fence?.N)).toBe(token);
+  });
+
+  it('re-grants a key to the same owner with a new, higher token (what an SDK retry relies on)', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const first = await acquired(store, key, owner);
+    const second = await acquired(store, key, owner);
+    expect(second).toBe(first + 1);
+    // The old token is dead: only the newest one extends.
+    expect(await store.extend({ key, owner, token: first, ttlMs: 1_000 })).toBe(false);
+    expect(await store.extend({ key, owner, token: second, ttlMs: 1_000 })).toBe(true);
+  });
+
+  it('grants an expired lease to a new owner with a higher token; the old owner can no longer extend or release', async () => {
+    const key = newKey();
+    const oldOwner = ownerId();
+    const oldToken = await acquired(store, key, oldOwner, 150);
+    await sleep(250);
+    const newOwner = ownerId();
+    const newToken = await acquired(store, key, newOwner, 10_000);
+    expect(newToken).toBeGreaterThan(oldToken);
+    expect(await store.extend({ key, owner: oldOwner, token: oldToken, ttlMs: 10_000 })).toBe(false);
+    expect(await store.release({ key, owner: oldOwner, token: oldToken })).toBe(false);
+    expect((await rawRow(key))?.owner).toEqual({ S: newOwner });
+  });
+});
+
+describe('extend', () => {
+  it('pushes the expiry of a lease held by the owner with its token', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const token = await acquired(store, key, owner, 1_000);
+    const before = Number((await rawRow(key))?.expiresAt?.N);
+    expect(await store.extend({ key, owner, token, ttlMs: 60_000 })).toBe(true);
+    const row = await rawRow(key);
+    const after = Number(row?.expiresAt?.N);
+    expect(after).toBeGreaterThan(before + 50_000);
+    expect(Number(row?.ttl?.N)).toBe(Math.ceil(after / 1000) + 86_400);
+    expect(Number(row?.fence?.N)).toBe(token);
+  });
+
+  it('refuses another owner, a wrong token, and a missing key', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const token = await acquired(store, key, owner, 5_000);
+    const expiresAt = (await rawRow(key))?.expiresAt;
+    expect(await store.extend({ key, owner: ownerId(), token, ttlMs: 60_000 })).toBe(false);
+    expect(await store.extend({ key, owner, token: token + 1, ttlMs: 60_000 })).toBe(false);
+    expect(await store.extend({ key, owner, token: token - 1, ttlMs: 60_000 })).toBe(false);
+    expect(await store.extend({ key: newKey(), owner, token, ttlMs: 60_000 })).toBe(false);
+    expect((await rawRow(key))?.expiresAt).toEqual(expiresAt);
+  });
+
+  it('refuses a lease that already ran out, even if nobody took the key', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const token = await acquired(store, key, owner, 100);
+    await sleep(200);
+    expect(await store.extend({ key, owner, token, ttlMs: 10_000 })).toBe(false);
+  });
+});
+
+describe('release', () => {
+  it('frees the key but keeps the row and its fence, so the next token continues the counter', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const token = await acquired(store, key, owner);
+    expect(await store.release({ key, owner, token })).toBe(true);
+
+    const row = await rawRow(key);
+    expect(row).toBeDefined();
+    expect(row?.owner).toBeUndefined();
+    expect(row?.expiresAt).toBeUndefined();
+    expect(Number(row?.fence?.N)).toBe(token);
+
+    const next = await acquired(store, key, ownerId());
+    expect(next).toBe(token + 1);
+  });
+
+  it('returns false the second time, and for another owner or a wrong token', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const token = await acquired(store, key, owner);
+    expect(await store.release({ key, owner: ownerId(), token })).toBe(false);
+    expect(await store.release({ key, owner, token: token + 1 })).toBe(false);
+    expect((await rawRow(key))?.owner).toEqual({ S: owner });
+    expect(await store.release({ key, owner, token })).toBe(true);
+    expect(await store.release({ key, owner, token })).toBe(false);
+    expect(await store.release({ key: newKey(), owner, token })).toBe(false);
+  });
+
+  it('returns false for a lease that already ran out', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const token = await acquired(store, key, owner, 100);
+    await sleep(200);
+    expect(await store.release({ key, owner, token })).toBe(false);
+  });
+});
+
+describe('fencing tokens', () => {
+  it('strictly increase across release, expiry and re-acquire', async () => {
+    const key = newKey();
+    const tokens: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const owner = ownerId();
+      const token = await acquired(store, key, owner);
+      tokens.push(token);
+      expect(await store.release({ key, owner, token })).toBe(true);
+    }
+    tokens.push(await acquired(store, key, ownerId(), 100));
+    await sleep(200);
+    tokens.push(await acquired(store, key, ownerId()));
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1] as number);
+  });
+
+  it('keep increasing after the row is deleted (TTL clean-up, manual delete): the clock floor', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    let last = 0;
+    // Drive the counter a little, then lose the row, three times over.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3; i++) {
+        const token = await acquired(store, key, owner);
+        expect(token).toBeGreaterThan(last);
+        last = token;
+      }
+      await client.send(new DeleteItemCommand({ TableName: tableName, Key: { pk: { S: key } } }));
+      expect(await rawRow(key)).toBeUndefined();
+      await sleep(2);
+    }
+    const after = await acquired(store, key, ownerId());
+    expect(after).toBeGreaterThan(last);
+    expect(Number.isSafeInteger(after)).toBe(true);
+  });
+});
+
+describe('inspect', () => {
+  it('reports a held key with token, expiry and remaining time, and never the owner', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const token = await acquired(store, key, owner, 4_000);
+    const state = await store.inspect(key);
+    expect(state.key).toBe(key);
+    expect(state.held).toBe(true);
+    expect(state.token).toBe(token);
+    expect(state.expiresAt).toBe(Number((await rawRow(key))?.expiresAt?.N));
+    expect(state.remainingMs).toBeGreaterThan(3_000);
+    expect(state.remainingMs).toBeLessThanOrEqual(4_000);
+    expect(JSON.stringify(state)).not.toContain(owner);
+    expect(Object.keys(state).sort()).toEqual(['expiresAt', 'held', 'key', 'remainingMs', 'token']);
+  });
+
+  it('reports a released key as free with its last token, and an unknown key as free without a token', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const token = await acquired(store, key, owner);
+    await store.release({ key, owner, token });
+    expect(await store.inspect(key)).toEqual({ key, held: false, token });
+    const unknown = newKey();
+    expect(await store.inspect(unknown)).toEqual({ key: unknown, held: false });
+  });
+
+  it('reports an expired lease as not held', async () => {
+    const key = newKey();
+    const token = await acquired(store, key, ownerId(), 100);
+    await sleep(200);
+    expect(await store.inspect(key)).toEqual({ key, held: false, token });
+  });
+});
+
+describe('client clocks and clockSkewMs', () => {
+  it('lets a client whose clock runs ahead take a lease early, unless clockSkewMs covers the offset', async () => {
+    const key = newKey();
+    const token = await acquired(store, key, ownerId(), 5_000);
+    const ahead = (offsetMs: number, clockSkewMs: number) =>
+      dynamoDbStore({ client, tableName, clockSkewMs, now: () => Date.now() + offsetMs });
+
+    // 3 s ahead, 5 s lease: still held for that client.
+    const refused = await ahead(3_000, 0).acquire({ key, owner: ownerId(), ttlMs: 1_000 });
+    expect(refused.acquired).toBe(false);
+    // 10 s ahead but a 20 s skew margin: still held; the wait includes the margin.
+    const margin = await ahead(10_000, 20_000).acquire({ key, owner: ownerId(), ttlMs: 1_000 });
+    expect(margin).toMatchObject({ acquired: false, holderToken: token });
+    if (!margin.acquired) {
+      expect(margin.holderRemainingMs).toBeGreaterThan(13_000);
+      expect(margin.holderRemainingMs).toBeLessThanOrEqual(15_000);
+    }
+    // 10 s ahead and no margin: that client believes the lease ran out and takes it.
+    const taken = await ahead(10_000, 0).acquire({ key, owner: ownerId(), ttlMs: 1_000 });
+    expect(taken).toMatchObject({ acquired: true, token: token + 1 });
+  });
+
+  it('waits out clockSkewMs past the expiry before granting a lease to someone else', async () => {
+    const key = newKey();
+    await acquired(store, key, ownerId(), 100);
+    const careful = dynamoDbStore({ client, tableName, clockSkewMs: 400 });
+    await sleep(200);
+    const early = await careful.acquire({ key, owner: ownerId(), ttlMs: 1_000 });
+    expect(early.acquired).toBe(false);
+    if (!early.acquired) expect(early.holderRemainingMs).toBeLessThanOrEqual(400);
+    await sleep(400);
+    expect((await careful.acquire({ key, owner: ownerId(), ttlMs: 1_000 })).acquired).toBe(true);
+  });
+
+  it('sets the TTL attribute ttlAttributeGraceSeconds beyond the expiry', async () => {
+    const key = newKey();
+    const short = dynamoDbStore({ client, tableName, ttlAttributeGraceSeconds: 60 });
+    await acquired(short, key, ownerId(), 2_000);
+    const row = await rawRow(key);
+    expect(Number(row?.ttl?.N)).toBe(Math.ceil(Number(row?.expiresAt?.N) / 1000) + 60);
+  });
+});
+
+describe('validation', () => {
+  it('rejects bad options at construction', () => {
+    const bad: [string, unknown][] = [
+      ['client', { client: undefined, tableName }],
+      ['client', { client: {}, tableName }],
+      ['tableName', { client, tableName: 'x' }],
+      ['tableName', { client, tableName: 'has spaces' }],
+      ['tableName', { client }],
+      ['clockSkewMs', { client, tableName, clockSkewMs: -1 }],
+      ['clockSkewMs', { client, tableName, clockSkewMs: Number.NaN }],
+      ['ttlAttributeGraceSeconds', { client, tableName, ttlAttributeGraceSeconds: 1.5 }],
+      ['ttlAttributeGraceSeconds', { client, tableName, ttlAttributeGraceSeconds: -1 }],
+      ['now', { client, tableName, now: 5 }],
+      ['options', null],
+    ];
+    for (const [argument, options] of bad) {
+      let thrown: unknown;
+      try {
+        dynamoDbStore(options as never);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, argument).toBeInstanceOf(InvalidArgumentError);
+      expect((thrown as InvalidArgumentError).argument).toBe(argument);
+    }
+    expect(dynamoDbStore({ client, tableName }).name).toBe('dynamodb');
+  });
+
+  it('rejects a key DynamoDB cannot store, and bad ttl/token, before sending anything', async () => {
+    const owner = ownerId();
+    await expect(store.acquire({ key: 'k'.repeat(2049), owner, ttlMs: 1_000 })).rejects.toThrow(
+      InvalidArgumentError,
+    );
+    await expect(store.acquire({ key: '', owner, ttlMs: 1_000 })).rejects.toThrow(InvalidArgumentError);
+    await expect(store.acquire({ key: newKey(), owner, ttlMs: 0 })).rejects.toThrow(InvalidArgumentError);
+    await expect(store.extend({ key: newKey(), owner, token: 1.5, ttlMs: 1_000 })).rejects.toThrow(
+      InvalidArgumentError,
+    );
+    await expect(store.release({ key: newKey(), owner: '', token: 1 })).rejects.toThrow(InvalidArgumentError);
+    // A 2048-byte key is fine.
+    expect((await store.acquire({ key: 'k'.repeat(2048), owner, ttlMs: 1_000 })).acquired).toBe(true);
+  });
+});

@@ -1,0 +1,301 @@
+import {
+  DynamoDBServiceException,
+  InternalServerError,
+  ProvisionedThroughputExceededException,
+  RequestLimitExceeded,
+  ResourceNotFoundException,
+  ThrottlingException,
+} from '@aws-sdk/client-dynamodb';
+import { type LockStore, StoreError, type StoreErrorKind } from '@leasehold/core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { toStoreError } from '../src/errors.js';
+import { dynamoDbStore } from '../src/index.js';
+import { dynamoDbLocal, freshLockTable, localClient, ownerId } from './support/dynamo.js';
+import { closedPort, type FaultProxy, startFaultProxy } from './support/fault-proxy.js';
+
+const owner = ownerId();
+
+/** Runs every store operation and returns what each one threw. */
+async function failures(store: LockStore): Promise<unknown[]> {
+  const calls = [
+    () => store.acquire({ key: 'errors:k', owner, ttlMs: 1_000 }),
+    () => store.extend({ key: 'errors:k', owner, token: 1, ttlMs: 1_000 }),
+    () => store.release({ key: 'errors:k', owner, token: 1 }),
+    () => store.inspect('errors:k'),
+  ];
+  const out: unknown[] = [];
+  for (const call of calls) {
+    try {
+      await call();
+      out.push(undefined);
+    } catch (err) {
+      out.push(err);
+    }
+  }
+  return out;
+}
+
+function expectStoreError(err: unknown, kind: StoreErrorKind, retryable: boolean): StoreError {
+  expect(err).toBeInstanceOf(StoreError);
+  const e = err as StoreError;
+  expect(e.kind).toBe(kind);
+  expect(e.code).toBe('STORE_ERROR');
+  expect(e.store).toBe('dynamodb');
+  expect(e.retryable).toBe(retryable);
+  expect(e.message).not.toContain(owner);
+  expect(e.cause).toBeDefined();
+  return e;
+}
+
+describe('store errors from real failures', () => {
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    proxy = await startFaultProxy(dynamoDbLocal().endpoint);
+  });
+  beforeEach(() => proxy.reset());
+  afterAll(() => proxy.close());
+
+  it('a missing table is "table-missing" with what to do and the table name, on every operation', async () => {
+    const client = localClient();
+    const store = dynamoDbStore({ client, tableName: 'no-such-lock-table' });
+    for (const err of await failures(store)) {
+      const e = expectStoreError(err, 'table-missing', false);
+      expect(e.message).toContain('createLockTable()');
+      expect(e.message).toContain('"no-such-lock-table"');
+      expect(e.cause).toBeInstanceOf(ResourceNotFoundException);
+    }
+    client.destroy();
+  });
+
+  it('a closed port is "unreachable" (retryable), after the SDK retried', async () => {
+    const port = await closedPort();
+    const client = localClient({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 2 });
+    const store = dynamoDbStore({ client, tableName: 'leasehold-locks' });
+    for (const err of await failures(store)) {
+      const e = expectStoreError(err, 'unreachable', true);
+      expect(e.message).toMatch(/could not be reached/);
+      expect(e.message).toContain('after 2 attempts');
+      expect((e.cause as { code?: string }).code).toBe('ECONNREFUSED');
+    }
+    client.destroy();
+  });
+
+  it('a store that never answers is "timeout" once the SDK requestTimeout passes (throwOnRequestTimeout)', async () => {
+    const client = localClient({
+      endpoint: proxy.endpoint,
+      maxAttempts: 2,
+      requestHandler: { requestTimeout: 150, throwOnRequestTimeout: true },
+    });
+    const store = dynamoDbStore({ client, tableName: 'leasehold-locks' });
+    proxy.inject({ kind: 'hang' }, { kind: 'hang' });
+    const started = Date.now();
+    const err = await store.acquire({ key: 'errors:hang', owner, ttlMs: 1_000 }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const e = expectStoreError(err, 'timeout', true);
+    expect(e.message).toMatch(/outcome is unknown/);
+    expect(proxy.seen.map((r) => r.fault)).toEqual(['hang', 'hang']);
+    client.destroy();
+  });
+
+  it('a store that never answers is "timeout" once requestTimeoutMs passes, whatever the client settings', async () => {
+    const client = localClient({ endpoint: proxy.endpoint });
+    const store = dynamoDbStore({ client, tableName: 'leasehold-locks', requestTimeoutMs: 300 });
+    for (const call of [
+      () => store.acquire({ key: 'errors:hang', owner, ttlMs: 1_000 }),
+      () => store.extend({ key: 'errors:hang', owner, token: 1, ttlMs: 1_000 }),
+      () => store.release({ key: 'errors:hang', owner, token: 1 }),
+      () => store.inspect('errors:hang'),
+    ]) {
+      proxy.inject({ kind: 'hang' });
+      const started = Date.now();
+      const err = await call().catch((e: unknown) => e);
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(250);
+      expect(elapsed).toBeLessThan(3_000);
+      const e = expectStoreError(err, 'timeout', true);
+      expect(e.message).toContain('requestTimeoutMs (300 ms)');
+    }
+    // Without a hang the same store answers normally (here: the table does not exist).
+    const err = await store.inspect('errors:k').catch((e: unknown) => e);
+    expectStoreError(err, 'table-missing', false);
+    client.destroy();
+  });
+
+  it('credentials DynamoDB rejects are "bad-credentials"', async () => {
+    // DynamoDB Local rejects access key ids that are not alphanumeric, as AWS rejects unknown ones.
+    const client = localClient({ credentials: { accessKeyId: 'not-a-key!', secretAccessKey: 'x' } });
+    const store = dynamoDbStore({ client, tableName: 'leasehold-locks' });
+    for (const err of await failures(store)) {
+      const e = expectStoreError(err, 'bad-credentials', false);
+      expect(e.message).toMatch(/AWS_PROFILE/);
+      expect((e.cause as Error).name).toBe('UnrecognizedClientException');
+    }
+    client.destroy();
+  });
+
+  it('credentials that cannot be loaded at all are "bad-credentials"', async () => {
+    const saved = { ...process.env };
+    for (const name of Object.keys(process.env)) if (name.startsWith('AWS_')) delete process.env[name];
+    Object.assign(process.env, {
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/leasehold/credentials',
+      AWS_CONFIG_FILE: '/nonexistent/leasehold/config',
+    });
+    const ddb = dynamoDbLocal();
+    const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+    // The SDK's default credential chain, with nothing to find.
+    const client = new DynamoDBClient({ endpoint: ddb.endpoint, region: ddb.region, maxAttempts: 1 });
+    try {
+      const err = await dynamoDbStore({ client, tableName: 'leasehold-locks' })
+        .acquire({ key: 'errors:k', owner, ttlMs: 1_000 })
+        .catch((e: unknown) => e);
+      const e = expectStoreError(err, 'bad-credentials', false);
+      expect((e.cause as Error).name).toBe('CredentialsProviderError');
+    } finally {
+      client.destroy();
+      for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+      Object.assign(process.env, saved);
+    }
+  });
+
+  it.each(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded'])(
+    'DynamoDB throttling (%s) past the SDK retries is "throttled"',
+    async (errorName) => {
+      const client = localClient({ endpoint: proxy.endpoint, maxAttempts: 2 });
+      const store = dynamoDbStore({ client, tableName: 'leasehold-locks' });
+      const throttle = {
+        kind: 'respond' as const,
+        status: 400,
+        body: JSON.stringify({
+          __type: `com.amazonaws.dynamodb.v20120810#${errorName}`,
+          message: 'Rate of requests exceeds the allowed throughput.',
+        }),
+      };
+      proxy.inject(throttle, throttle);
+      const err = await store.acquire({ key: 'errors:k', owner, ttlMs: 1_000 }).catch((e: unknown) => e);
+      const e = expectStoreError(err, 'throttled', true);
+      expect((e.cause as Error).name).toBe(errorName);
+      // The SDK retried the throttled request before giving up.
+      expect(proxy.seen).toHaveLength(2);
+      client.destroy();
+    },
+  );
+
+  it('a server error past the SDK retries is retryable, not "held"', async () => {
+    const client = localClient({ endpoint: proxy.endpoint, maxAttempts: 2 });
+    const store = dynamoDbStore({ client, tableName: 'leasehold-locks' });
+    const boom = {
+      kind: 'respond' as const,
+      status: 500,
+      body: JSON.stringify({
+        __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+        message: 'oops',
+      }),
+    };
+    proxy.inject(boom, boom);
+    const err = await store.acquire({ key: 'errors:k', owner, ttlMs: 1_000 }).catch((e: unknown) => e);
+    expectStoreError(err, 'unreachable', true);
+  });
+
+  it('a table with the wrong key schema is reported with the expected schema', async () => {
+    const client = localClient();
+    const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
+    const tableName = `wrong-key-${Date.now()}`;
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const err = await dynamoDbStore({ client, tableName })
+      .acquire({ key: 'k', owner, ttlMs: 1_000 })
+      .catch((e: unknown) => e);
+    const e = expectStoreError(err, 'unknown', false);
+    expect(e.message).toContain('"pk"');
+    client.destroy();
+  });
+});
+
+describe('held is never an error', () => {
+  it('a held key resolves { acquired: false } instead of throwing', async () => {
+    const client = localClient();
+    const tableName = await freshLockTable(client);
+    const store = dynamoDbStore({ client, tableName });
+    await store.acquire({ key: 'k', owner: ownerId(), ttlMs: 5_000 });
+    await expect(store.acquire({ key: 'k', owner, ttlMs: 5_000 })).resolves.toMatchObject({
+      acquired: false,
+    });
+    client.destroy();
+  });
+});
+
+describe('toStoreError classification of SDK error objects', () => {
+  const context = { operation: 'acquire', tableName: 'locks', secrets: [owner] };
+  const metadata = { httpStatusCode: 400, attempts: 3 };
+  const service = (name: string, message = 'x', status = 400) =>
+    new DynamoDBServiceException({ name, $fault: 'client', message, $metadata: { httpStatusCode: status } });
+
+  it.each<[string, unknown, StoreErrorKind]>([
+    ['ExpiredTokenException', service('ExpiredTokenException'), 'bad-credentials'],
+    ['InvalidSignatureException', service('InvalidSignatureException'), 'bad-credentials'],
+    ['UnrecognizedClientException', service('UnrecognizedClientException'), 'bad-credentials'],
+    ['AccessDeniedException', service('AccessDeniedException'), 'bad-credentials'],
+    [
+      'ProvisionedThroughputExceededException',
+      new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: metadata }),
+      'throttled',
+    ],
+    [
+      'ThrottlingException',
+      new ThrottlingException({ message: 'slow down', $metadata: metadata }),
+      'throttled',
+    ],
+    [
+      'RequestLimitExceeded',
+      new RequestLimitExceeded({ message: 'slow down', $metadata: metadata }),
+      'throttled',
+    ],
+    [
+      'ResourceNotFoundException',
+      new ResourceNotFoundException({ message: 'gone', $metadata: metadata }),
+      'table-missing',
+    ],
+    [
+      'InternalServerError',
+      new InternalServerError({ message: 'oops', $metadata: { httpStatusCode: 500 } }),
+      'unreachable',
+    ],
+    ['TimeoutError', Object.assign(new Error('socket timed out'), { name: 'TimeoutError' }), 'timeout'],
+    ['ETIMEDOUT', Object.assign(new Error('connect ETIMEDOUT'), { code: 'ETIMEDOUT' }), 'timeout'],
+    ['ENOTFOUND', Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }), 'unreachable'],
+    [
+      'AggregateError of ECONNREFUSED',
+      new AggregateError(
+        [Object.assign(new Error('connect ECONNREFUSED ::1:1'), { code: 'ECONNREFUSED' })],
+        'x',
+      ),
+      'unreachable',
+    ],
+    ['ValidationException', service('ValidationException'), 'unknown'],
+    ['a plain Error', new Error('weird'), 'unknown'],
+    ['a thrown string', 'weird', 'unknown'],
+  ])('%s → %s', (_label, err, kind) => {
+    const e = toStoreError(err, context);
+    expect(e.kind).toBe(kind);
+    expect(e.cause).toBe(err);
+    expect(e.message.startsWith('dynamodb: acquire failed')).toBe(true);
+  });
+
+  it('redacts owner ids from messages', () => {
+    const e = toStoreError(service('ValidationException', `bad value ${owner} for :owner`), context);
+    expect(e.message).not.toContain(owner);
+    expect(e.message).toContain('<redacted>');
+  });
+
+  it('returns a StoreError unchanged', () => {
+    const original = new StoreError('dynamodb', 'timeout', 'x');
+    expect(toStoreError(original, context)).toBe(original);
+  });
+});
