@@ -1,0 +1,3 @@
+export * from './environment.js';
+export * from './events.js';
+export * from './storms.js';

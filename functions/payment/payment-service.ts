@@ -1,0 +1,172 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { isLeaseholdError, type Lease, type Locker } from '@leasehold/core';
+import { sendFenced } from '@leasehold/dynamodb';
+import { errorResponse, type HttpResult, json } from '../shared/http.js';
+import type { InvocationContext } from '../shared/invocation.js';
+import type { LockSettings } from '../shared/lock-store.js';
+import type { Logger } from '../shared/logger.js';
+import { IdempotencyKeyReusedError, type PaymentProvider } from './provider.js';
+import type { PaymentRequest } from './validate.js';
+
+/** An order as stored in the orders table. `attemptKey` is the idempotency key of the charge in flight. */
+interface Order {
+  orderId: string;
+  amount: number;
+  currency: string;
+  status: 'pending' | 'charging' | 'paid';
+  attemptKey?: string;
+  paidKey?: string;
+  response?: string;
+}
+
+export interface PaymentDeps {
+  readonly locker: Locker;
+  readonly db: DynamoDBDocumentClient;
+  readonly ordersTable: string;
+  readonly provider: PaymentProvider;
+  readonly lock: LockSettings;
+}
+
+/**
+ * Pays an order exactly once, whatever the concurrency, retries and duplicate deliveries:
+ * 1. under `payment:{orderId}`, a fenced write records the charge attempt (`charging`, attemptKey) —
+ *    an interrupted attempt is resumed with ITS key, so the idempotent provider never charges twice;
+ * 2. the provider charges with that key;
+ * 3. a fenced write marks the order paid and stores the response for replays.
+ * A holder that paused past its lease is stopped by the fence at step 1 or 3 (StaleTokenError).
+ */
+export async function pay(
+  deps: PaymentDeps,
+  req: PaymentRequest,
+  log: Logger,
+  context?: InvocationContext,
+): Promise<HttpResult> {
+  const fast = await readOrder(deps, req.orderId);
+  const settled = answerFromOrder(fast, req);
+  if (settled) return settled;
+  try {
+    return await deps.locker.withLock(
+      `payment:${req.orderId}`,
+      (lease) => payUnderLock(deps, req, lease, log),
+      {
+        ttlMs: deps.lock.ttlMs,
+        waitMs: deps.lock.waitMs,
+        ...(deps.lock.extendEveryMs === undefined ? {} : { extendEveryMs: deps.lock.extendEveryMs }),
+        ...(context === undefined ? {} : { context }),
+      },
+    );
+  } catch (err) {
+    const overtaken =
+      isLeaseholdError(err, 'STALE_TOKEN') ||
+      isLeaseholdError(err, 'LOCK_LOST') ||
+      err instanceof ConditionalCheckFailedException;
+    if (err instanceof IdempotencyKeyReusedError) {
+      return errorResponse(
+        422,
+        'idempotency_key_reused',
+        'this idempotencyKey was used for a different payment',
+      );
+    }
+    if (overtaken) {
+      // We were overtaken (a pause past the lease): whoever holds the newer token decided. Report it.
+      log.warn('payment lease lost; answering from the order state', { error: err });
+      const now = await readOrder(deps, req.orderId);
+      return answerFromOrder(now, req) ?? inProgress();
+    }
+    throw err;
+  }
+}
+
+async function payUnderLock(
+  deps: PaymentDeps,
+  req: PaymentRequest,
+  lease: Lease,
+  log: Logger,
+): Promise<HttpResult> {
+  const order = await readOrder(deps, req.orderId);
+  const settled = answerFromOrder(order, req);
+  if (settled || !order) return settled ?? notFound();
+  const attemptKey = order.status === 'charging' && order.attemptKey ? order.attemptKey : req.idempotencyKey;
+  if (order.status === 'pending') {
+    await sendFenced(
+      deps.db,
+      lease,
+      new UpdateCommand({
+        TableName: deps.ordersTable,
+        Key: { orderId: req.orderId },
+        UpdateExpression: 'SET #status = :charging, attemptKey = :key',
+        ConditionExpression: '#status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':charging': 'charging', ':pending': 'pending', ':key': attemptKey },
+      }),
+    );
+  }
+  lease.signal.throwIfAborted();
+  const charge = await deps.provider.charge(
+    { idempotencyKey: attemptKey, orderId: req.orderId, amount: order.amount, currency: order.currency },
+    lease.signal,
+  );
+  const body = {
+    orderId: req.orderId,
+    status: 'paid',
+    chargeId: charge.chargeId,
+    amount: order.amount,
+    currency: order.currency,
+    idempotencyKey: attemptKey,
+  };
+  await sendFenced(
+    deps.db,
+    lease,
+    new UpdateCommand({
+      TableName: deps.ordersTable,
+      Key: { orderId: req.orderId },
+      UpdateExpression: 'SET #status = :paid, paidKey = :key, chargeId = :charge, #response = :response',
+      ConditionExpression: '#status = :charging AND attemptKey = :key',
+      ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
+      ExpressionAttributeValues: {
+        ':paid': 'paid',
+        ':charging': 'charging',
+        ':key': attemptKey,
+        ':charge': charge.chargeId,
+        ':response': JSON.stringify(body),
+      },
+    }),
+  );
+  log.info('order paid', {
+    fence: lease.token,
+    chargeId: charge.chargeId,
+    resumed: attemptKey !== req.idempotencyKey,
+  });
+  return attemptKey === req.idempotencyKey ? json(200, body) : alreadyPaid();
+}
+
+async function readOrder(deps: PaymentDeps, orderId: string): Promise<Order | undefined> {
+  const out = await deps.db.send(
+    new GetCommand({ TableName: deps.ordersTable, Key: { orderId }, ConsistentRead: true }),
+  );
+  return out.Item as Order | undefined;
+}
+
+/** The answer the order's state already decides, or undefined when it still needs paying. */
+function answerFromOrder(order: Order | undefined, req: PaymentRequest): HttpResult | undefined {
+  if (!order) return notFound();
+  if (order.amount !== req.amount || order.currency !== req.currency) {
+    return errorResponse(422, 'amount_mismatch', 'amount and currency must match the order');
+  }
+  if (order.status !== 'paid') return undefined;
+  if (order.paidKey === req.idempotencyKey && order.response) return json(200, JSON.parse(order.response));
+  return alreadyPaid();
+}
+
+const notFound = () => errorResponse(404, 'order_not_found', 'no such order');
+const alreadyPaid = () => errorResponse(409, 'order_already_paid', 'the order was paid by another request');
+const inProgress = () =>
+  errorResponse(
+    409,
+    'payment_in_progress',
+    'another request for this payment is in progress; retry shortly',
+    {
+      retryAfterMs: 1000,
+    },
+  );

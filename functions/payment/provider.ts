@@ -1,0 +1,72 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+
+/** A charge request. The provider must be idempotent by `idempotencyKey`, as real PSPs are. */
+export interface ChargeRequest {
+  readonly idempotencyKey: string;
+  readonly orderId: string;
+  readonly amount: number;
+  readonly currency: string;
+}
+
+export interface Charge {
+  readonly chargeId: string;
+}
+
+/** The provider saw this idempotency key before, for a different order or amount. */
+export class IdempotencyKeyReusedError extends Error {
+  constructor() {
+    super('idempotency key reused for a different charge');
+    this.name = 'IdempotencyKeyReusedError';
+  }
+}
+
+/** The payment service provider. Swap the local one for Stripe/Adyen; keep the idempotency key. */
+export interface PaymentProvider {
+  charge(request: ChargeRequest, signal?: AbortSignal): Promise<Charge>;
+}
+
+/**
+ * The local provider: records each charge as an item keyed by idempotency key in a DynamoDB table,
+ * so a duplicate charge (two items for one order) is visible to tests and the demo.
+ */
+export class DynamoDbPaymentProvider implements PaymentProvider {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async charge(request: ChargeRequest): Promise<Charge> {
+    const chargeId = `ch_${crypto.randomUUID().replaceAll('-', '')}`;
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...request, chargeId, createdAt: new Date().toISOString() },
+          ConditionExpression: 'attribute_not_exists(idempotencyKey)',
+        }),
+      );
+      return { chargeId };
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      // Same key seen before: return the original charge, as an idempotent PSP does.
+      const existing = await this.db.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { idempotencyKey: request.idempotencyKey },
+          ConsistentRead: true,
+        }),
+      );
+      const item = existing.Item as (ChargeRequest & Charge) | undefined;
+      if (!item) throw err;
+      if (
+        item.orderId !== request.orderId ||
+        item.amount !== request.amount ||
+        item.currency !== request.currency
+      ) {
+        throw new IdempotencyKeyReusedError();
+      }
+      return { chargeId: item.chargeId };
+    }
+  }
+}

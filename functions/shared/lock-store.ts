@@ -1,0 +1,100 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createLocker, type LockEventListener, type Locker, type LockStore } from '@leasehold/core';
+import { dynamoDbStore } from '@leasehold/dynamodb';
+import { upstashStore } from '@leasehold/upstash';
+
+/** Which lock store a function uses, read from its environment. */
+export type LockStoreConfig =
+  | { readonly kind: 'dynamodb'; readonly tableName: string }
+  | { readonly kind: 'upstash'; readonly url: string; readonly token: string }
+  | { readonly kind: 'upstash'; readonly url: string; readonly tokenSecretArn: string };
+
+/** A configuration mistake: the function cannot start. The message names the variable, never a value. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * DynamoDB by default; Upstash when `UPSTASH_REDIS_REST_URL` and a token (`UPSTASH_REDIS_REST_TOKEN`,
+ * or `UPSTASH_TOKEN_SECRET_ARN` for Secrets Manager) are configured. `LOCK_STORE` forces a choice.
+ */
+export function readLockStoreConfig(env: Record<string, string | undefined>): LockStoreConfig {
+  const forced = env.LOCK_STORE?.trim().toLowerCase();
+  if (forced !== undefined && forced !== '' && forced !== 'dynamodb' && forced !== 'upstash') {
+    throw new ConfigError('LOCK_STORE must be "dynamodb" or "upstash"');
+  }
+  const url = env.UPSTASH_REDIS_REST_URL?.trim();
+  const token = env.UPSTASH_REDIS_REST_TOKEN?.trim();
+  const tokenSecretArn = env.UPSTASH_TOKEN_SECRET_ARN?.trim();
+  const upstashConfigured = Boolean(url) && Boolean(token || tokenSecretArn);
+  if (forced === 'upstash' || (forced !== 'dynamodb' && upstashConfigured)) {
+    if (!url) throw new ConfigError('UPSTASH_REDIS_REST_URL is required for the upstash lock store');
+    if (token) return { kind: 'upstash', url, token };
+    if (tokenSecretArn) return { kind: 'upstash', url, tokenSecretArn };
+    throw new ConfigError(
+      'UPSTASH_REDIS_REST_TOKEN or UPSTASH_TOKEN_SECRET_ARN is required for the upstash lock store',
+    );
+  }
+  const tableName = env.LOCK_TABLE_NAME?.trim();
+  if (!tableName) throw new ConfigError('LOCK_TABLE_NAME is required for the dynamodb lock store');
+  return { kind: 'dynamodb', tableName };
+}
+
+/** Builds the store; reads the Upstash token from Secrets Manager once, at cold start, if so configured. */
+export async function createLockStore(config: LockStoreConfig, dynamodb: DynamoDBClient): Promise<LockStore> {
+  if (config.kind === 'dynamodb') return dynamoDbStore({ client: dynamodb, tableName: config.tableName });
+  if ('token' in config) return upstashStore({ url: config.url, token: config.token });
+  const secret = await new SecretsManagerClient({}).send(
+    new GetSecretValueCommand({ SecretId: config.tokenSecretArn }),
+  );
+  const token = secret.SecretString?.trim();
+  if (!token) throw new ConfigError('the Upstash token secret is empty');
+  return upstashStore({ url: config.url, token });
+}
+
+/** Lease settings of the example functions; the e2e tests shorten them to provoke takeovers. */
+export interface LockSettings {
+  readonly ttlMs: number;
+  readonly waitMs: number;
+  /** How often withLock extends; undefined = a third of the TTL. */
+  readonly extendEveryMs?: number;
+}
+
+export function readLockSettings(env: Record<string, string | undefined>): LockSettings {
+  const int = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new ConfigError(`${name} must be a positive whole number of ms`);
+    return n;
+  };
+  return { ttlMs: int('LOCK_TTL_MS', 10_000), waitMs: int('LOCK_WAIT_MS', 3_000) };
+}
+
+export async function createLockerFromEnv(
+  env: Record<string, string | undefined>,
+  dynamodb: DynamoDBClient,
+  onEvent?: LockEventListener,
+): Promise<{ locker: Locker; store: LockStoreConfig['kind']; settings: LockSettings }> {
+  const config = readLockStoreConfig(env);
+  const settings = readLockSettings(env);
+  const store = await createLockStore(config, dynamodb);
+  const locker = createLocker({
+    store,
+    ttlMs: settings.ttlMs,
+    waitMs: settings.waitMs,
+    ...(onEvent === undefined ? {} : { onEvent }),
+  });
+  return { locker, store: config.kind, settings };
+}
+
+export function requireEnv(env: Record<string, string | undefined>, name: string): string {
+  const value = env[name]?.trim();
+  if (!value) throw new ConfigError(`${name} is required`);
+  return value;
+}
