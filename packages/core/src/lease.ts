@@ -46,8 +46,8 @@ export interface LeaseContext {
   readonly emit: (event: LockEvent) => void;
   /** Monotonic deadline after which the lease may not live (Lambda invocation end), or Infinity. */
   readonly deadline: number;
-  /** Called once the lease stops being held, to wake same-process waiters. */
-  readonly onFree: (key: string) => void;
+  /** Called exactly once, when the lease stops being held for any reason: the next local waiter goes. */
+  readonly onEnd: (key: string) => void;
 }
 
 type State = { held: true } | { held: false; reason: LostReason };
@@ -147,7 +147,6 @@ export class LeaseImpl implements Lease {
     }
     this.#lose('released');
     this.#ctx.emit({ type: 'released', key: this.key, token: this.token, released });
-    this.#ctx.onFree(this.key);
     return released;
   }
 
@@ -180,10 +179,8 @@ export class LeaseImpl implements Lease {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#controller.abort(new LockLostError(this.key, this.token, reason));
-    if (reason !== 'released') {
-      this.#ctx.emit({ type: 'lost', key: this.key, token: this.token, reason });
-      if (reason === 'taken') this.#ctx.onFree(this.key);
-    }
+    if (reason !== 'released') this.#ctx.emit({ type: 'lost', key: this.key, token: this.token, reason });
+    this.#ctx.onEnd(this.key);
   }
 }
 

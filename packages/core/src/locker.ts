@@ -1,5 +1,12 @@
-import { InvalidArgumentError, LockLostError, LockTimeoutError, StoreError } from './errors.js';
+import {
+  type HolderInfo,
+  InvalidArgumentError,
+  LockLostError,
+  LockTimeoutError,
+  StoreError,
+} from './errors.js';
 import type { LockEvent, LockEventListener } from './events.js';
+import { KeyQueues } from './key-queue.js';
 import { asStoreError, type Lease, LeaseImpl } from './lease.js';
 import type { LockState, LockStore, StoreAcquireResult } from './store.js';
 import { fullJitter, monotonicNow, sleep, unrefTimeout } from './timers.js';
@@ -154,21 +161,9 @@ export function createLocker(options: LockerOptions): Locker {
       // Observers must not break locking.
     }
   };
-  // Same-process waiters sleeping on a key, woken the moment one of this locker's leases frees it.
-  const sleepers = new Map<string, Set<() => void>>();
-  const onFree = (key: string) => {
-    const set = sleepers.get(key);
-    if (set) for (const wake of [...set]) wake();
-  };
-  const registerSleeper = (key: string) => (wake: () => void) => {
-    const set = sleepers.get(key) ?? new Set<() => void>();
-    sleepers.set(key, set);
-    set.add(wake);
-    return () => {
-      set.delete(wake);
-      if (set.size === 0) sleepers.delete(key);
-    };
-  };
+  // One FIFO per key: of this locker's waiters only the head calls the store, and only while no lease
+  // of this locker holds the key; a local release hands over at once.
+  const queues = new KeyQueues();
 
   const parse = (key: string, opts: AcquireOptions | undefined, allowWait: boolean) => {
     validateKey(key);
@@ -196,8 +191,40 @@ export function createLocker(options: LockerOptions): Locker {
     const start = now();
     const deadline = context ? start + context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY;
     const waitUntil = Math.min(start + wait, deadline);
+    if (!allowWait) {
+      // Held or wanted by this locker already: the answer is "someone else has it", no request needed.
+      if (queues.busy(key)) return null;
+    }
+    await queues.enter(key, waitUntil - start, signal, () => {
+      return new LockTimeoutError(key, Math.round(now() - start), 0, queues.holder(key));
+    });
+    let acquired = false;
+    let holder: HolderInfo = {};
+    try {
+      const lease = await attemptAsHead(key, ttl, signal, start, deadline, waitUntil, allowWait, (h) => {
+        holder = h;
+        queues.contended(key, h);
+      });
+      acquired = lease !== null;
+      return lease;
+    } finally {
+      queues.exit(key, acquired, holder);
+    }
+  }
+
+  /** The store attempts of the queue's head: one request each, sleeping on what the store said. */
+  async function attemptAsHead(
+    key: string,
+    ttl: number,
+    signal: AbortSignal | undefined,
+    start: number,
+    deadline: number,
+    waitUntil: number,
+    allowWait: boolean,
+    onContended: (holder: HolderInfo) => void,
+  ): Promise<LeaseImpl | null> {
     const owner = newOwnerId();
-    let holder: { remainingMs?: number; token?: number } = {};
+    let holder: HolderInfo = {};
     for (let attempt = 1; ; attempt++) {
       const sentAt = now();
       const leaseTtl = Math.min(ttl, Math.floor(deadline - sentAt));
@@ -218,7 +245,7 @@ export function createLocker(options: LockerOptions): Locker {
           driftMs,
           emit,
           deadline,
-          onFree,
+          onEnd: (k) => queues.released(k),
         });
         if (signal?.aborted) {
           // The caller gave up while the grant was in flight: hand the lock straight back.
@@ -238,6 +265,7 @@ export function createLocker(options: LockerOptions): Locker {
             : { remainingMs: Math.round(result.holderRemainingMs) }),
           ...(result.holderToken === undefined ? {} : { token: result.holderToken }),
         };
+        onContended(holder);
         emit({
           type: 'contended',
           key,
@@ -249,12 +277,6 @@ export function createLocker(options: LockerOptions): Locker {
       const left = waitUntil - now();
       if (!allowWait) return null;
       if (left <= 0) throw new LockTimeoutError(key, Math.round(now() - start), attempt, holder);
-      // Sleep until the holder's known expiry or a capped jittered backoff, whichever comes first.
-      const delay = Math.min(
-        fullJitter(attempt, retryBaseMs, retryMaxMs, Math.random),
-        holder.remainingMs === undefined ? Number.POSITIVE_INFINITY : holder.remainingMs + 1,
-        Math.ceil(left),
-      );
       if (store.waitForRelease) {
         // Notifications can be lost silently (a dropped stream), so re-check at least every second.
         const untilExpiry = holder.remainingMs === undefined ? retryMaxMs : holder.remainingMs + 1;
@@ -262,7 +284,13 @@ export function createLocker(options: LockerOptions): Locker {
         await store.waitForRelease(key, Math.max(1, slice), signal);
         signal?.throwIfAborted(); // stores resolve, not reject, on abort
       } else {
-        await sleep(delay, signal, registerSleeper(key));
+        // Sleep until the holder's known expiry or a capped jittered backoff, whichever comes first.
+        const delay = Math.min(
+          fullJitter(attempt, retryBaseMs, retryMaxMs, Math.random),
+          holder.remainingMs === undefined ? Number.POSITIVE_INFINITY : holder.remainingMs + 1,
+          Math.ceil(left),
+        );
+        await sleep(delay, signal);
       }
     }
   }

@@ -12,42 +12,27 @@ export function unrefTimeout(fn: () => void, ms: number): ReturnType<typeof setT
 }
 
 /**
- * Resolves after `ms`, or earlier when the function handed to `register` is called (an in-process
- * release); rejects with the signal's reason on abort. Deliberately NOT unref'd: a caller awaiting a
- * lock must keep the event loop alive, or a script would exit in the middle of its wait.
+ * Resolves after `ms`; rejects with the signal's reason on abort. Deliberately NOT unref'd: a caller
+ * awaiting a lock must keep the event loop alive, or a script would exit in the middle of its wait.
  */
-export function sleep(
-  ms: number,
-  signal?: AbortSignal,
-  register?: (wake: () => void) => () => void,
-): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
       return;
     }
-    let unregister: (() => void) | undefined;
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      unregister?.();
-    };
     const onAbort = () => {
-      done();
+      clearTimeout(timer);
       reject(signal?.reason);
     };
     const timer = setTimeout(
       () => {
-        done();
+        signal?.removeEventListener('abort', onAbort);
         resolve();
       },
       Math.max(0, ms),
     );
     signal?.addEventListener('abort', onAbort, { once: true });
-    unregister = register?.(() => {
-      done();
-      resolve();
-    });
   });
 }
 

@@ -72,9 +72,10 @@ describe('acquire', () => {
 
   it('makes exactly one attempt with waitMs 0', async () => {
     const store = memoryStore();
-    const locker = createLocker({ store });
-    await locker.acquire('k');
-    await expect(locker.acquire('k', { waitMs: 0 })).rejects.toBeInstanceOf(LockTimeoutError);
+    await createLocker({ store }).acquire('k');
+    await expect(createLocker({ store }).acquire('k', { waitMs: 0 })).rejects.toBeInstanceOf(
+      LockTimeoutError,
+    );
     expect(store.calls.acquire).toBe(2);
   });
 
@@ -167,12 +168,22 @@ describe('tryAcquire', () => {
   it('returns null when the lock is held and a lease when it is free', async () => {
     const store = memoryStore();
     const a = createLocker({ store });
+    const b = createLocker({ store });
     const held = await a.tryAcquire('k');
     expect(held).not.toBeNull();
-    expect(await a.tryAcquire('k')).toBeNull();
+    expect(await b.tryAcquire('k')).toBeNull();
     expect(store.calls.acquire).toBe(2);
     await held!.release();
-    expect(await a.tryAcquire('k')).not.toBeNull();
+    expect(await b.tryAcquire('k')).not.toBeNull();
+  });
+
+  it('answers from memory, with no store call, when this locker already holds the key', async () => {
+    const store = memoryStore();
+    const a = createLocker({ store });
+    const held = await a.acquire('k');
+    expect(await a.tryAcquire('k')).toBeNull();
+    expect(store.calls.acquire).toBe(1);
+    await held.release();
   });
 
   it('rejects with StoreError when the store fails', async () => {
@@ -248,5 +259,78 @@ describe('acquire with a store that announces releases', () => {
     setTimeout(() => controller.abort(new Error('stop waiting')), 30);
     await expect(pending).rejects.toThrow('stop waiting');
     expect(store.calls.acquire).toBe(2);
+  });
+});
+
+describe('acquire within one locker', () => {
+  it('keeps at most one store call in flight per key and serves local waiters first-in, first-out', async () => {
+    const store = memoryStore();
+    store.latencyMs = 5;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const acquire = store.acquire.bind(store);
+    store.acquire = async (request) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      try {
+        return await acquire(request);
+      } finally {
+        inFlight--;
+      }
+    };
+    const locker = createLocker({ store });
+    const first = await locker.acquire('k');
+    const order: number[] = [];
+    const waiters = Array.from({ length: 8 }, (_, i) =>
+      locker.acquire('k').then(async (lease) => {
+        order.push(i);
+        await lease.release();
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    expect(store.calls.acquire).toBe(1); // queued behind the local holder: no polling at all
+    await first.release();
+    await Promise.all(waiters);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(maxInFlight).toBe(1);
+    expect(store.calls.acquire).toBe(9); // one request per handoff
+  });
+
+  it('times out a queued waiter with LockTimeoutError', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    const held = await locker.acquire('k');
+    const error = await locker.acquire('k', { waitMs: 60 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockTimeoutError);
+    expect((error as LockTimeoutError).waitedMs).toBeGreaterThanOrEqual(50);
+    await held.release();
+    // The timed-out waiter left the queue: the key is free for the next caller at once.
+    const next = await locker.acquire('k', { waitMs: 0 });
+    await next.release();
+  });
+
+  it("rejects a queued waiter with the signal's reason when aborted, and lets the next one through", async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    const held = await locker.acquire('k');
+    const controller = new AbortController();
+    const aborted = locker.acquire('k', { signal: controller.signal });
+    const next = locker.acquire('k');
+    controller.abort(new Error('caller left'));
+    await expect(aborted).rejects.toThrow('caller left');
+    await held.release();
+    const lease = await next;
+    expect(lease.held).toBe(true);
+    await lease.release();
+  });
+
+  it('hands over to the next local waiter when the lease expires un-released', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    await locker.acquire('k', { ttlMs: 100 });
+    const started = performance.now();
+    const lease = await locker.acquire('k', { waitMs: 2_000 });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await lease.release();
   });
 });

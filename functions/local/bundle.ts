@@ -1,0 +1,33 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const FUNCTIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Bundles a function's handler the way the CDK stack's NodejsFunction does (ESM, minified, the AWS SDK
+ * bundled in, a `require` shim for CommonJS dependencies), so tests and the demo run the artifact that
+ * would be deployed, not the sources.
+ */
+export async function bundleFunction(name: 'payment' | 'booking', outDir?: string): Promise<string> {
+  const dir = outDir ?? (await mkdtemp(path.join(tmpdir(), `leasehold-${name}-`)));
+  const outfile = path.join(dir, `${name}.mjs`);
+  await build({
+    entryPoints: [path.join(FUNCTIONS_DIR, name, 'handler.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    mainFields: ['module', 'main'],
+    banner: {
+      js: "import{createRequire as __leaseholdCreateRequire}from'node:module';const require=__leaseholdCreateRequire(import.meta.url);",
+    },
+    minify: true,
+    sourcemap: false,
+    logLevel: 'error',
+  });
+  return outfile;
+}

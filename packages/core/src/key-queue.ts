@@ -1,0 +1,120 @@
+import type { HolderInfo } from './errors.js';
+
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (reason: unknown) => void;
+}
+
+interface Gate {
+  /** A waiter of this locker is making store calls for the key (at most one at a time). */
+  active: boolean;
+  /** A lease of this locker holds the key. */
+  held: boolean;
+  readonly waiters: Waiter[];
+  /** What the active waiter last learned of a holder elsewhere, for queued waiters' timeouts. */
+  holder: HolderInfo;
+}
+
+/**
+ * In-process FIFO per key: of one locker's waiters for a key, only the head talks to the store, and
+ * only while no lease of this locker holds the key. When that lease ends, the next waiter goes at
+ * once — the in-process handoff costs one store round trip and no polling, and N local waiters never
+ * stampede the store.
+ */
+export class KeyQueues {
+  readonly #gates = new Map<string, Gate>();
+
+  /** True when the key is busy in this process: held, being acquired, or queued for. */
+  busy(key: string): boolean {
+    return this.#gates.has(key);
+  }
+
+  holder(key: string): HolderInfo {
+    return this.#gates.get(key)?.holder ?? {};
+  }
+
+  /** Waits for this caller's turn; rejects with `onTimeout()` at `timeoutMs` or the signal's reason. */
+  enter(
+    key: string,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    onTimeout: () => unknown,
+  ): Promise<void> {
+    const gate = this.#gate(key);
+    if (!gate.active && !gate.held && gate.waiters.length === 0) {
+      gate.active = true;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const leave = (reason: unknown) => {
+        cleanup();
+        const i = gate.waiters.indexOf(waiter);
+        if (i >= 0) gate.waiters.splice(i, 1);
+        this.#tidy(key, gate);
+        reject(reason);
+      };
+      const onAbort = () => leave(signal?.reason);
+      const waiter: Waiter = {
+        resolve: () => {
+          cleanup();
+          resolve();
+        },
+        reject: leave,
+      };
+      const timer = setTimeout(() => leave(onTimeout()), Math.max(0, timeoutMs));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      gate.waiters.push(waiter);
+    });
+  }
+
+  /** The active waiter is done: it got the lease (`acquired`) or gave up. */
+  exit(key: string, acquired: boolean, holder?: HolderInfo): void {
+    const gate = this.#gate(key);
+    gate.active = false;
+    if (acquired) gate.held = true;
+    if (holder) gate.holder = holder;
+    this.#dispatch(key, gate);
+  }
+
+  /** Records what the active waiter learned about the holder. */
+  contended(key: string, holder: HolderInfo): void {
+    this.#gate(key).holder = holder;
+  }
+
+  /** This locker's lease on the key ended (released, lost or expired): the next waiter goes. */
+  released(key: string): void {
+    const gate = this.#gates.get(key);
+    if (!gate) return;
+    gate.held = false;
+    gate.holder = {};
+    this.#dispatch(key, gate);
+  }
+
+  #dispatch(key: string, gate: Gate): void {
+    if (!gate.active && !gate.held) {
+      const next = gate.waiters.shift();
+      if (next) {
+        gate.active = true;
+        next.resolve();
+      }
+    }
+    this.#tidy(key, gate);
+  }
+
+  #tidy(key: string, gate: Gate): void {
+    if (!gate.active && !gate.held && gate.waiters.length === 0) this.#gates.delete(key);
+  }
+
+  #gate(key: string): Gate {
+    let gate = this.#gates.get(key);
+    if (!gate) {
+      gate = { active: false, held: false, waiters: [], holder: {} };
+      this.#gates.set(key, gate);
+    }
+    return gate;
+  }
+}
