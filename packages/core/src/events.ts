@@ -11,8 +11,12 @@ export type LockEvent =
       readonly type: 'acquired';
       readonly key: string;
       readonly token: number;
+      /** From the call to the grant, queueing and backoff included. */
       readonly waitedMs: number;
+      /** Store requests it took. */
       readonly attempts: number;
+      /** True when the key was held (here or elsewhere) and this acquisition had to wait. */
+      readonly contended: boolean;
     }
   | {
       readonly type: 'contended';

@@ -33,19 +33,19 @@ export class KeyQueues {
     return this.#gates.get(key)?.holder ?? {};
   }
 
-  /** Waits for this caller's turn; rejects with `onTimeout()` at `timeoutMs` or the signal's reason. */
+  /** Waits for this caller's turn (resolving `true` if it had to queue); rejects with `onTimeout()` at `timeoutMs` or the signal's reason. */
   enter(
     key: string,
     timeoutMs: number,
     signal: AbortSignal | undefined,
     onTimeout: () => unknown,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const gate = this.#gate(key);
     if (!gate.active && !gate.held && gate.waiters.length === 0) {
       gate.active = true;
-      return Promise.resolve();
+      return Promise.resolve(false);
     }
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<boolean>((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -61,7 +61,7 @@ export class KeyQueues {
       const waiter: Waiter = {
         resolve: () => {
           cleanup();
-          resolve();
+          resolve(true);
         },
         reject: leave,
       };

@@ -195,16 +195,26 @@ export function createLocker(options: LockerOptions): Locker {
       // Held or wanted by this locker already: the answer is "someone else has it", no request needed.
       if (queues.busy(key)) return null;
     }
-    await queues.enter(key, waitUntil - start, signal, () => {
+    const queued = await queues.enter(key, waitUntil - start, signal, () => {
       return new LockTimeoutError(key, Math.round(now() - start), 0, queues.holder(key));
     });
     let acquired = false;
     let holder: HolderInfo = {};
     try {
-      const lease = await attemptAsHead(key, ttl, signal, start, deadline, waitUntil, allowWait, (h) => {
-        holder = h;
-        queues.contended(key, h);
-      });
+      const lease = await attemptAsHead(
+        key,
+        ttl,
+        signal,
+        start,
+        deadline,
+        waitUntil,
+        allowWait,
+        queued,
+        (h) => {
+          holder = h;
+          queues.contended(key, h);
+        },
+      );
       acquired = lease !== null;
       return lease;
     } finally {
@@ -221,6 +231,7 @@ export function createLocker(options: LockerOptions): Locker {
     deadline: number,
     waitUntil: number,
     allowWait: boolean,
+    queued: boolean,
     onContended: (holder: HolderInfo) => void,
   ): Promise<LeaseImpl | null> {
     const owner = newOwnerId();
@@ -253,7 +264,15 @@ export function createLocker(options: LockerOptions): Locker {
           throw signal.reason;
         }
         if (lease.held) {
-          emit({ type: 'acquired', key, token, waitedMs: Math.round(now() - start), attempts: attempt });
+          const waitedMs = Math.round(now() - start);
+          emit({
+            type: 'acquired',
+            key,
+            token,
+            waitedMs,
+            attempts: attempt,
+            contended: queued || attempt > 1,
+          });
           return lease;
         }
         // The answer came back after the lease had already run out locally; it is worthless.
