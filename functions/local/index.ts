@@ -1,4 +1,5 @@
 export * from './bundle.js';
 export * from './environment.js';
 export * from './events.js';
+export * from './frozen-holder.js';
 export * from './storms.js';

