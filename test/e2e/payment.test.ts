@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpEvent, type LocalData, lambdaContext, paymentStorm } from '../../functions/local/index.js';
+import {
+  frozenHolderScenario,
+  httpEvent,
+  type LocalData,
+  lambdaContext,
+  paymentStorm,
+} from '../../functions/local/index.js';
 import { createPaymentHandler, paymentDepsFromEnv } from '../../functions/payment/handler.js';
-import type { PaymentProvider } from '../../functions/payment/provider.js';
-import { createLogger } from '../../functions/shared/logger.js';
 import { envFor, prepare, stores, uid } from '../support/harness.js';
 
 let data: LocalData;
@@ -11,8 +15,6 @@ beforeAll(async () => {
   ({ data, tables } = await prepare());
 });
 afterAll(() => data?.close());
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each(stores)('payment function with the %s lock store', (store) => {
   it('charges exactly once for 100 concurrent invocations with duplicate deliveries and mixed keys', async () => {
@@ -28,49 +30,22 @@ describe.each(stores)('payment function with the %s lock store', (store) => {
   });
 
   it('stops a holder frozen past its lease at the fence: it cannot mark the order paid', async () => {
-    const orderId = uid('frozen');
-    const keyA = `${orderId}-key-A`;
-    const keyB = `${orderId}-key-B`;
-    await data.seedOrder(orderId, 990, 'EUR');
-    const ttlMs = 400;
-    const lines: Array<Record<string, unknown>> = [];
-    const logger = createLogger({ service: 'payment' }, 'debug', (line) => lines.push(JSON.parse(line)));
-    const deps = await paymentDepsFromEnv(envFor(tables, store, { ttlMs, waitMs: 5_000 }));
-    // A: no auto-extension in time and a provider call that stalls 1.5x the TTL — a frozen Lambda.
-    let frozen = true;
-    const stalling: PaymentProvider = {
-      async charge(request) {
-        if (frozen) {
-          frozen = false;
-          await sleep(ttlMs * 1.5);
-        }
-        return deps.provider.charge(request);
-      },
-    };
-    const a = createPaymentHandler(
-      async () => ({ ...deps, provider: stalling, lock: { ...deps.lock, extendEveryMs: 60_000 } }),
-      logger,
-    );
-    const b = createPaymentHandler(async () => deps);
-    const body = (idempotencyKey: string) => ({ orderId, amount: 990, currency: 'EUR', idempotencyKey });
-    const first = a(httpEvent('POST', '/payments', 'POST /payments', body(keyA)), lambdaContext());
-    await sleep(50);
-    const second = await b(httpEvent('POST', '/payments', 'POST /payments', body(keyB)), lambdaContext());
-    const stale = await first;
-
+    const deps = await paymentDepsFromEnv(envFor(tables, store));
+    const result = await frozenHolderScenario(deps, data, uid('frozen'), 400);
     // B took over after A's lease ran out, resumed A's recorded attempt (same provider key) and paid.
-    expect(second.statusCode).toBe(409);
-    const order = await data.order(orderId);
-    expect(order).toMatchObject({ status: 'paid', paidKey: keyA });
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(result.takeover.statusCode).toBe(409);
+    expect(result.order).toMatchObject({ status: 'paid', paidKey: result.keys.frozen });
+    expect(result.charges).toBe(1);
     // A woke up and tried its fenced "mark paid": the fence rejected the stale token.
-    const rejected = lines.find((l) => l.msg === 'payment lease lost; answering from the order state');
-    expect(rejected).toBeDefined();
-    expect((rejected!.error as { code: string }).code).toBe('STALE_TOKEN');
-    expect(lines.some((l) => l.msg === 'order paid')).toBe(false);
+    expect(result.staleRejected).toBe(true);
+    expect(result.staleAccepted).toBe(false);
     // A's caller still learns the truth: its key paid the order.
-    expect(stale.statusCode).toBe(200);
-    expect(JSON.parse(stale.body)).toMatchObject({ orderId, status: 'paid', idempotencyKey: keyA });
+    expect(result.frozen.statusCode).toBe(200);
+    expect(JSON.parse(result.frozen.body)).toMatchObject({
+      orderId: result.orderId,
+      status: 'paid',
+      idempotencyKey: result.keys.frozen,
+    });
   });
 
   it('answers malformed input with a 4xx JSON error and changes nothing', async () => {
