@@ -7,7 +7,12 @@ import { createLockTable, dynamoDbStore } from '../src/index.js';
 runConformance('dynamodb', async () => {
   const ddb = await startDynamoDbLocal();
   const newClient = () =>
-    new DynamoDBClient({ endpoint: ddb.endpoint, region: ddb.region, credentials: ddb.credentials, maxAttempts: 2 });
+    new DynamoDBClient({
+      endpoint: ddb.endpoint,
+      region: ddb.region,
+      credentials: ddb.credentials,
+      maxAttempts: 2,
+    });
   const admin = newClient();
   const tableName = 'leasehold-conformance';
   await createLockTable(admin, tableName);
