@@ -1,0 +1,69 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { CONTEXT_KEYS, type ContextKey, examplesPropsFromContext, validateUpstash } from '../lib/config.js';
+
+const from = (ctx: Partial<Record<ContextKey, unknown>>) => examplesPropsFromContext((k) => ctx[k]);
+const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:leasehold/upstash-token-a1B2c3';
+
+describe('CDK context → stack props', () => {
+  it('defaults to nothing (DynamoDB locks, IAM auth, retained data) when no context is set', () => {
+    expect(from({})).toEqual({});
+    expect(from({ upstashUrl: '  ', logLevel: '' })).toEqual({});
+  });
+
+  it('reads the Upstash URL with a secret name or a complete secret ARN', () => {
+    expect(from({ upstashUrl: 'https://x.upstash.io', upstashTokenSecretName: 'leasehold/token' })).toEqual({
+      upstash: { restUrl: 'https://x.upstash.io', tokenSecretName: 'leasehold/token' },
+    });
+    expect(from({ upstashUrl: 'https://x.upstash.io', upstashTokenSecretArn: ARN })).toEqual({
+      upstash: { restUrl: 'https://x.upstash.io', tokenSecretArn: ARN },
+    });
+  });
+
+  it('refuses a URL without a secret, a secret without a URL, or both secret forms at once', () => {
+    expect(() => from({ upstashUrl: 'https://x.upstash.io' })).toThrow(/token secret is not/);
+    expect(() => from({ upstashTokenSecretArn: ARN })).toThrow(/upstashUrl is not/);
+    expect(() =>
+      from({ upstashUrl: 'https://x.upstash.io', upstashTokenSecretName: 'a', upstashTokenSecretArn: ARN }),
+    ).toThrow(/only one/);
+  });
+
+  it('parses dataRemovalPolicy, apiAuth and logLevel case-insensitively and rejects anything else', () => {
+    expect(from({ dataRemovalPolicy: 'DESTROY', apiAuth: 'None', logLevel: 'Debug' })).toEqual({
+      dataRemovalPolicy: RemovalPolicy.DESTROY,
+      apiAuth: 'none',
+      logLevel: 'debug',
+    });
+    expect(from({ dataRemovalPolicy: 'retain' })).toEqual({ dataRemovalPolicy: RemovalPolicy.RETAIN });
+    expect(() => from({ dataRemovalPolicy: 'snapshot' })).toThrow(/retain.*destroy/);
+    expect(() => from({ apiAuth: 'cognito' })).toThrow(/iam.*none/);
+    expect(() => from({ logLevel: 'trace' })).toThrow(/debug, info, warn, error/);
+    expect(() => from({ logLevel: 3 })).toThrow(TypeError);
+  });
+
+  it('documents every key it reads', () => {
+    expect([...CONTEXT_KEYS].sort()).toEqual(
+      [
+        'apiAuth',
+        'dataRemovalPolicy',
+        'logLevel',
+        'upstashTokenSecretArn',
+        'upstashTokenSecretName',
+        'upstashUrl',
+      ].sort(),
+    );
+  });
+});
+
+describe('Upstash props validation', () => {
+  it('needs https and exactly one complete-ARN-or-name secret reference', () => {
+    expect(() => validateUpstash({ restUrl: 'https://x.upstash.io', tokenSecretName: 'n' })).not.toThrow();
+    expect(() => validateUpstash({ restUrl: 'https://x.upstash.io', tokenSecretArn: ARN })).not.toThrow();
+    expect(() => validateUpstash({ restUrl: 'not a url', tokenSecretName: 'n' })).toThrow(/not a URL/);
+    expect(() => validateUpstash({ restUrl: 'http://x.upstash.io', tokenSecretName: 'n' })).toThrow(/https/);
+    expect(() => validateUpstash({ restUrl: 'https://x.upstash.io' })).toThrow(/exactly one/);
+    expect(() =>
+      validateUpstash({ restUrl: 'https://x.upstash.io', tokenSecretArn: ARN.slice(0, -7) }),
+    ).toThrow(/complete secret ARN/);
+  });
+});

@@ -1,0 +1,366 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Stack } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../lib/app.js';
+import {
+  actionsByResource,
+  cdkJsonContext,
+  logicalId,
+  nagSuppressions,
+  resources,
+  roleStatements,
+  sorted,
+  synthExamples,
+  validationReport,
+} from './helpers.js';
+
+// One synthesis (with real esbuild bundling of both handlers) shared by every test in this file.
+let synth: ReturnType<typeof synthExamples>;
+let ids: Record<'lock' | 'orders' | 'charges' | 'seats' | 'payment' | 'booking', string>;
+beforeAll(() => {
+  synth = synthExamples();
+  const t = synth.template;
+  ids = {
+    lock: logicalId(t, 'AWS::DynamoDB::Table', 'LockTable/Resource'),
+    orders: logicalId(t, 'AWS::DynamoDB::Table', 'OrdersTable/Resource'),
+    charges: logicalId(t, 'AWS::DynamoDB::Table', 'ChargesTable/Resource'),
+    seats: logicalId(t, 'AWS::DynamoDB::Table', 'SeatsTable/Resource'),
+    payment: logicalId(t, 'AWS::Lambda::Function', 'PaymentFunction/Resource'),
+    booking: logicalId(t, 'AWS::Lambda::Function', 'BookingFunction/Resource'),
+  };
+});
+afterAll(() => rmSync(synth.outdir, { recursive: true, force: true }));
+
+const propsOf = (id: string) => resources(synth.template)[id]!.Properties!;
+const roleOf = (fnId: string) => (propsOf(fnId).Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+const logGroupOf = (fnId: string) =>
+  (propsOf(fnId).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+
+describe('tables', () => {
+  it('creates exactly four tables: locks, orders, charges and seats', () => {
+    synth.template.resourceCountIs('AWS::DynamoDB::Table', 4);
+  });
+
+  it('keys the lock table by pk and expires its rows through the ttl attribute', () => {
+    synth.template.hasResource('AWS::DynamoDB::Table', {
+      Properties: {
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      },
+      // Lock rows are leases that expire in seconds; losing them is safe (fences restart from a clock floor).
+      DeletionPolicy: 'Delete',
+    });
+  });
+
+  it('keys orders by orderId, charges by idempotencyKey and seats by eventId + seatId', () => {
+    const keys = (id: string) => resources(synth.template)[id]!.Properties!.KeySchema;
+    expect(keys(ids.orders)).toEqual([{ AttributeName: 'orderId', KeyType: 'HASH' }]);
+    expect(keys(ids.charges)).toEqual([{ AttributeName: 'idempotencyKey', KeyType: 'HASH' }]);
+    expect(keys(ids.seats)).toEqual([
+      { AttributeName: 'eventId', KeyType: 'HASH' },
+      { AttributeName: 'seatId', KeyType: 'RANGE' },
+    ]);
+    for (const id of [ids.orders, ids.charges, ids.seats]) {
+      expect(resources(synth.template)[id]!.Properties!.TimeToLiveSpecification).toBeUndefined();
+    }
+  });
+
+  it('makes every table on-demand, point-in-time recoverable and encrypted with the AWS managed key', () => {
+    for (const id of Object.values(ids).slice(0, 4)) {
+      expect(propsOf(id)).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+      });
+      expect(propsOf(id).ProvisionedThroughput).toBeUndefined();
+      expect(propsOf(id).TableName).toBeUndefined(); // generated names: a retained table never blocks a redeploy
+    }
+  });
+
+  it('retains the business tables (and their data) when the stack is deleted', () => {
+    const all = resources(synth.template) as Record<
+      string,
+      { DeletionPolicy?: string; UpdateReplacePolicy?: string }
+    >;
+    for (const id of [ids.orders, ids.charges, ids.seats]) {
+      expect(all[id]).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    }
+  });
+});
+
+describe('functions', () => {
+  it('runs both handlers as Node.js 22 on arm64 with 512 MB and a 10 s timeout', () => {
+    synth.template.resourceCountIs('AWS::Lambda::Function', 2);
+    for (const id of [ids.payment, ids.booking]) {
+      expect(propsOf(id)).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        MemorySize: 512,
+        Timeout: 10,
+        Handler: 'index.handler',
+      });
+    }
+  });
+
+  it('gives the payment function its lock, orders and charges tables and nothing about seats', () => {
+    const env = (propsOf(ids.payment).Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env).toEqual({
+      LOCK_STORE: 'dynamodb',
+      LOCK_TABLE_NAME: { Ref: ids.lock },
+      ORDERS_TABLE_NAME: { Ref: ids.orders },
+      CHARGES_TABLE_NAME: { Ref: ids.charges },
+      SERVICE_NAME: 'leasehold-payment',
+      LOG_LEVEL: 'info',
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+  });
+
+  it('gives the booking function its lock and seats tables and nothing about payments', () => {
+    const env = (propsOf(ids.booking).Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env).toEqual({
+      LOCK_STORE: 'dynamodb',
+      LOCK_TABLE_NAME: { Ref: ids.lock },
+      SEATS_TABLE_NAME: { Ref: ids.seats },
+      SERVICE_NAME: 'leasehold-booking',
+      LOG_LEVEL: 'info',
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+  });
+
+  it('logs each function to its own explicit log group with one month of retention', () => {
+    const groups = [logGroupOf(ids.payment), logGroupOf(ids.booking)];
+    expect(new Set(groups).size).toBe(2);
+    for (const g of groups) {
+      expect(resources(synth.template)[g]).toMatchObject({
+        Type: 'AWS::Logs::LogGroup',
+        Properties: { RetentionInDays: 30 },
+      });
+    }
+    // No implicit /aws/lambda/* group and no log-retention custom resource.
+    synth.template.resourceCountIs('AWS::Logs::LogGroup', 3); // two functions + API access logs
+    synth.template.resourceCountIs('Custom::LogRetention', 0);
+  });
+
+  it('bundles each handler locally into one minified ESM file with a source map and the AWS SDK inside', () => {
+    for (const id of [ids.payment, ids.booking]) {
+      const assetPath = resources(synth.template)[id]!.Metadata!['aws:asset:path'] as string;
+      const dir = path.join(synth.outdir, assetPath);
+      expect(sorted(readdirSync(dir))).toEqual(['index.mjs', 'index.mjs.map']);
+      const code = readFileSync(path.join(dir, 'index.mjs'), 'utf8');
+      expect(code.startsWith("import{createRequire as __leaseholdCreateRequire}from'node:module';")).toBe(
+        true,
+      );
+      // Only node: builtins stay external; @aws-sdk/*, @smithy/*, @leasehold/* and @upstash/* are inside.
+      const staticImports = /(?:^|[;}\n])\s*import\s*(?:[\w$*{}\s,]+?from\s*)?["']([^"']+)["']/g;
+      const dynamicImports = /\bimport\(\s*["']([^"']+)["']\s*\)/g;
+      const externals = [...code.matchAll(staticImports), ...code.matchAll(dynamicImports)].map((m) => m[1]!);
+      expect(externals.length).toBeGreaterThan(0);
+      expect(externals.filter((s) => !s.startsWith('node:'))).toEqual([]);
+      expect(code.length / code.split('\n').length).toBeGreaterThan(1_000); // minified: very long lines
+    }
+  });
+
+  it('produces bundles that Node.js loads and that export a handler function', () => {
+    for (const id of [ids.payment, ids.booking]) {
+      const assetPath = resources(synth.template)[id]!.Metadata!['aws:asset:path'] as string;
+      const file = path.join(synth.outdir, assetPath, 'index.mjs');
+      const vars = (propsOf(id).Environment as { Variables: Record<string, unknown> }).Variables;
+      const env: Record<string, string> = { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1' };
+      for (const [k, v] of Object.entries(vars))
+        env[k] = typeof v === 'string' ? v : `test-${k.toLowerCase()}`;
+      const out = execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(file)}); process.stdout.write(typeof m.handler);`,
+        ],
+        { env, encoding: 'utf8', timeout: 30_000 },
+      );
+      expect(out).toBe('function');
+    }
+  });
+});
+
+describe('least-privilege IAM', () => {
+  const lockActions = ['dynamodb:GetItem', 'dynamodb:UpdateItem'];
+
+  it('uses a dedicated role per function, assumable only by Lambda, with no managed policies', () => {
+    const roles = [roleOf(ids.payment), roleOf(ids.booking)];
+    expect(new Set(roles).size).toBe(2);
+    for (const r of roles) {
+      expect(resources(synth.template)[r]!.Properties).toMatchObject({
+        AssumeRolePolicyDocument: {
+          Statement: [
+            { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+          ],
+        },
+      });
+      expect(resources(synth.template)[r]!.Properties!.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+
+  it('lets the payment function GetItem/UpdateItem on locks and orders, GetItem/PutItem on charges, and log', () => {
+    expect(actionsByResource(roleStatements(synth.template, roleOf(ids.payment)))).toEqual({
+      [ids.lock]: lockActions,
+      [ids.orders]: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      [ids.charges]: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      [logGroupOf(ids.payment)]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    });
+  });
+
+  it('lets the booking function GetItem/UpdateItem on locks, GetItem/Query/UpdateItem on seats, and log', () => {
+    expect(actionsByResource(roleStatements(synth.template, roleOf(ids.booking)))).toEqual({
+      [ids.lock]: lockActions,
+      [ids.seats]: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+      [logGroupOf(ids.booking)]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    });
+  });
+
+  it('never grants payment access to seats, booking access to orders or charges, or either the other log group', () => {
+    const pay = actionsByResource(roleStatements(synth.template, roleOf(ids.payment)));
+    const book = actionsByResource(roleStatements(synth.template, roleOf(ids.booking)));
+    expect(pay[ids.seats]).toBeUndefined();
+    expect(pay[logGroupOf(ids.booking)]).toBeUndefined();
+    expect(book[ids.orders]).toBeUndefined();
+    expect(book[ids.charges]).toBeUndefined();
+    expect(book[logGroupOf(ids.payment)]).toBeUndefined();
+  });
+
+  it('allows no wildcards, deletes, scans, batch writes or secrets in any statement', () => {
+    for (const fn of [ids.payment, ids.booking]) {
+      for (const s of roleStatements(synth.template, roleOf(fn))) {
+        expect(s.effect).toBe('Allow');
+        expect(s.resource).not.toContain('*');
+        for (const a of s.actions) {
+          expect(a).not.toContain('*');
+          expect(a).not.toMatch(/DeleteItem|Scan|BatchWriteItem|secretsmanager|kms:/);
+        }
+      }
+    }
+  });
+});
+
+describe('HTTP API', () => {
+  it('routes POST /payments to payment, POST /bookings and GET /events/{eventId}/seats to booking', () => {
+    const all = resources(synth.template);
+    const integrationTarget = (integrationId: string) =>
+      (all[integrationId]!.Properties!.IntegrationUri as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const routes: Record<string, string> = {};
+    for (const r of Object.values(all)) {
+      if (r.Type !== 'AWS::ApiGatewayV2::Route') continue;
+      const target = (r.Properties!.Target as { 'Fn::Join': [string, [string, { Ref: string }]] })[
+        'Fn::Join'
+      ][1][1].Ref;
+      routes[r.Properties!.RouteKey as string] = integrationTarget(target);
+    }
+    expect(routes).toEqual({
+      'POST /payments': ids.payment,
+      'POST /bookings': ids.booking,
+      'GET /events/{eventId}/seats': ids.booking,
+    });
+  });
+
+  it('requires SigV4 (IAM) authorisation on every route by default', () => {
+    for (const r of Object.values(resources(synth.template))) {
+      if (r.Type === 'AWS::ApiGatewayV2::Route') expect(r.Properties!.AuthorizationType).toBe('AWS_IAM');
+    }
+  });
+
+  it('lets API Gateway invoke each function only from this API', () => {
+    synth.template.resourceCountIs('AWS::Lambda::Permission', 3);
+    synth.template.allResourcesProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'apigateway.amazonaws.com',
+      SourceArn: Match.anyValue(),
+    });
+  });
+
+  it('auto-deploys a throttled $default stage that writes JSON access logs to its own log group', () => {
+    synth.template.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+    const accessLogs = logicalId(synth.template, 'AWS::Logs::LogGroup', 'ApiAccessLogs/Resource');
+    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      AccessLogSettings: {
+        DestinationArn: { 'Fn::GetAtt': [accessLogs, 'Arn'] },
+        Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
+      },
+    });
+  });
+
+  it('outputs the API URL, every table name and the log group names', () => {
+    const outputs = synth.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.LockTableName!.Value).toEqual({ Ref: ids.lock });
+    expect(outputs.OrdersTableName!.Value).toEqual({ Ref: ids.orders });
+    expect(outputs.ChargesTableName!.Value).toEqual({ Ref: ids.charges });
+    expect(outputs.SeatsTableName!.Value).toEqual({ Ref: ids.seats });
+    expect(JSON.stringify(outputs.ApiUrl!.Value)).toContain('.execute-api.');
+    expect(outputs.LockStore!.Value).toBe('dynamodb');
+    expect(outputs.ApiAuth!.Value).toBe('iam');
+    expect(outputs.PaymentLogGroupName!.Value).toEqual({ Ref: logGroupOf(ids.payment) });
+    expect(outputs.BookingLogGroupName!.Value).toEqual({ Ref: logGroupOf(ids.booking) });
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('reports no unacknowledged finding: synthesis passed and the validation report is empty', () => {
+    // app.synth() in synthExamples throws ValidationFailed on any unacknowledged cdk-nag error.
+    const report = validationReport(synth.assembly.directory);
+    expect(report.pluginReports.flatMap((r) => r.violations ?? [])).toEqual([]);
+    const direct = new AwsSolutionsChecks().validateScope(synth.app);
+    expect(direct.violations).toEqual([]);
+    expect(direct.success).toBe(true);
+  });
+
+  it('leaves no AwsSolutions (or any other) error or warning annotation on the stack', () => {
+    const annotations = Annotations.fromStack(synth.stack);
+    expect(annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
+    expect(annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
+    expect(annotations.findError('*', Match.anyValue())).toEqual([]);
+    expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
+  });
+
+  it('acknowledges only the pinned Node.js 22 runtime (L1), each time with a specific reason', () => {
+    const suppressions = nagSuppressions(synth.template);
+    expect(suppressions.map((s) => `${s.resource}:${s.id}`).sort()).toEqual(
+      [`${ids.booking}:AwsSolutions-L1`, `${ids.payment}:AwsSolutions-L1`].sort(),
+    );
+    for (const s of suppressions) {
+      expect(s.reason.length).toBeGreaterThan(60);
+      expect(s.reason).toMatch(/nodejs22\.x/);
+    }
+  });
+
+  it('is really wired into the app: an unencrypted topic added to the stack fails synthesis', () => {
+    const outdir = mkdtempSync(path.join(tmpdir(), 'leasehold-cdk-probe-'));
+    try {
+      // The same app and stack as deployed; the probe topic is the only difference.
+      const { app, stack } = createApp({ outdir, context: cdkJsonContext() });
+      new Topic(Stack.of(stack), 'NagProbeTopic');
+      expect(() => app.synth()).toThrow(/AwsSolutions-SNS/);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cdk.json', () => {
+  it('runs the TypeScript app with tsx and sets the recommended feature flags', () => {
+    const cdkJson = JSON.parse(readFileSync(path.join(import.meta.dirname, '../../cdk.json'), 'utf8'));
+    expect(cdkJson.app).toBe('npx tsx infra/bin/app.ts');
+    expect(existsSync(path.join(import.meta.dirname, '../bin/app.ts'))).toBe(true);
+    expect(cdkJsonContext()).toMatchObject({
+      '@aws-cdk/aws-iam:minimizePolicies': true,
+      '@aws-cdk/core:validateAgainstDefaultRules': true,
+    });
+  });
+});
