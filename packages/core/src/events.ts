@@ -35,5 +35,12 @@ export type LockEvent =
       readonly error: unknown;
     };
 
-/** Receives {@link LockEvent}s; exceptions it throws are swallowed so observers can't break locking. */
+/**
+ * Receives {@link LockEvent}s; exceptions it throws are swallowed so observers can't break locking.
+ *
+ * @example
+ * ```ts
+ * const onEvent: LockEventListener = (e) => { if (e.type === 'lost') metrics.count('lease_lost'); };
+ * ```
+ */
 export type LockEventListener = (event: LockEvent) => void;

@@ -1,10 +1,31 @@
 import { InvalidArgumentError } from './errors.js';
 
-/** Longest lock key accepted, in UTF-8 bytes (DynamoDB allows 2048 for a partition key; leave room). */
+/**
+ * Longest lock key accepted, in UTF-8 bytes (DynamoDB allows 2048 for a partition key; leave room).
+ *
+ * @example
+ * ```ts
+ * const key = `order:${id}`.slice(0, MAX_KEY_BYTES); // or hash long natural keys
+ * ```
+ */
 export const MAX_KEY_BYTES = 1024;
-/** Shortest lease accepted: below this the drift allowance and one round trip eat the whole lease. */
+/**
+ * Shortest lease accepted, in ms: below this the drift allowance and one round trip eat the lease.
+ *
+ * @example
+ * ```ts
+ * await locker.acquire('k', { ttlMs: Math.max(MIN_TTL_MS, budgetMs) });
+ * ```
+ */
 export const MIN_TTL_MS = 100;
-/** Longest lease or wait accepted in one call: one day. Longer work extends its lease. */
+/**
+ * Longest lease or wait accepted in one call, in ms: one day. Longer work extends its lease.
+ *
+ * @example
+ * ```ts
+ * await locker.acquire('k', { waitMs: Math.min(MAX_DURATION_MS, requestedMs) });
+ * ```
+ */
 export const MAX_DURATION_MS = 86_400_000;
 
 const encoder = new TextEncoder();
@@ -49,7 +70,16 @@ export function validateSignal(signal: unknown): AbortSignal | undefined {
   return signal as AbortSignal;
 }
 
-/** The part of the AWS Lambda context Leasehold uses. */
+/**
+ * The part of the AWS Lambda context Leasehold uses: waits, leases and extensions never outlive the
+ * invocation.
+ *
+ * @example
+ * ```ts
+ * export const handler = (event, context: InvocationContext) =>
+ *   locker.withLock('k', work, { context });
+ * ```
+ */
 export interface InvocationContext {
   getRemainingTimeInMillis(): number;
 }
