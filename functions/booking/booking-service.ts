@@ -1,9 +1,9 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { isLeaseholdError, type Locker } from '@leasehold/core';
+import type { Locker } from '@leasehold/core';
 import { sendFenced } from '@leasehold/dynamodb';
 import { errorResponse, type HttpResult, json } from '../shared/http.js';
 import type { InvocationContext } from '../shared/invocation.js';
+import { isOvertaken, withLockOptions } from '../shared/lock-errors.js';
 import type { LockSettings } from '../shared/lock-store.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -78,18 +78,10 @@ export async function book(
         log.info('seat booked', { fence: lease.token, bookingId: booking.bookingId });
         return json(201, { ...booking, status: 'booked' });
       },
-      {
-        ttlMs: deps.lock.ttlMs,
-        waitMs: deps.lock.waitMs,
-        ...(deps.lock.extendEveryMs === undefined ? {} : { extendEveryMs: deps.lock.extendEveryMs }),
-        ...(context === undefined ? {} : { context }),
-      },
+      withLockOptions(deps.lock, context),
     );
   } catch (err) {
-    const overtaken =
-      isLeaseholdError(err, 'STALE_TOKEN') ||
-      isLeaseholdError(err, 'LOCK_LOST') ||
-      err instanceof ConditionalCheckFailedException;
+    const overtaken = isOvertaken(err);
     if (!overtaken) throw err;
     log.warn('booking overtaken; answering from the seat state', { error: err });
     return (

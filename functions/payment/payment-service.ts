@@ -1,9 +1,9 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { isLeaseholdError, type Lease, type Locker } from '@leasehold/core';
+import type { Lease, Locker } from '@leasehold/core';
 import { sendFenced } from '@leasehold/dynamodb';
 import { errorResponse, type HttpResult, json } from '../shared/http.js';
 import type { InvocationContext } from '../shared/invocation.js';
+import { isOvertaken, withLockOptions } from '../shared/lock-errors.js';
 import type { LockSettings } from '../shared/lock-store.js';
 import type { Logger } from '../shared/logger.js';
 import { IdempotencyKeyReusedError, type PaymentProvider } from './provider.js';
@@ -49,18 +49,10 @@ export async function pay(
     return await deps.locker.withLock(
       `payment:${req.orderId}`,
       (lease) => payUnderLock(deps, req, lease, log),
-      {
-        ttlMs: deps.lock.ttlMs,
-        waitMs: deps.lock.waitMs,
-        ...(deps.lock.extendEveryMs === undefined ? {} : { extendEveryMs: deps.lock.extendEveryMs }),
-        ...(context === undefined ? {} : { context }),
-      },
+      withLockOptions(deps.lock, context),
     );
   } catch (err) {
-    const overtaken =
-      isLeaseholdError(err, 'STALE_TOKEN') ||
-      isLeaseholdError(err, 'LOCK_LOST') ||
-      err instanceof ConditionalCheckFailedException;
+    const overtaken = isOvertaken(err);
     if (err instanceof IdempotencyKeyReusedError) {
       return errorResponse(
         422,
