@@ -80,20 +80,26 @@ async function payUnderLock(
   const settled = answerFromOrder(order, req);
   if (settled || !order) return settled ?? notFound();
   const attemptKey = order.status === 'charging' && order.attemptKey ? order.attemptKey : req.idempotencyKey;
-  if (order.status === 'pending') {
-    await sendFenced(
-      deps.db,
-      lease,
-      new UpdateCommand({
-        TableName: deps.ordersTable,
-        Key: { orderId: req.orderId },
-        UpdateExpression: 'SET #status = :charging, attemptKey = :key',
-        ConditionExpression: '#status = :pending',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':charging': 'charging', ':pending': 'pending', ':key': attemptKey },
-      }),
-    );
-  }
+  // Claim the order with a fenced write before anything else: from here on, any write of an earlier
+  // holder (paused past its lease) is refused, whatever order the two finish in. A resumed attempt keeps
+  // its key, so the idempotent provider cannot charge twice.
+  await sendFenced(
+    deps.db,
+    lease,
+    new UpdateCommand({
+      TableName: deps.ordersTable,
+      Key: { orderId: req.orderId },
+      UpdateExpression: 'SET #status = :charging, attemptKey = :key',
+      ConditionExpression:
+        order.status === 'pending' ? '#status = :pending' : '#status = :charging AND attemptKey = :key',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':charging': 'charging',
+        ':key': attemptKey,
+        ...(order.status === 'pending' ? { ':pending': 'pending' } : {}),
+      },
+    }),
+  );
   lease.signal.throwIfAborted();
   const charge = await deps.provider.charge(
     { idempotencyKey: attemptKey, orderId: req.orderId, amount: order.amount, currency: order.currency },
