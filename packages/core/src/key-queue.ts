@@ -1,8 +1,16 @@
 import type { HolderInfo } from './errors.js';
+import { monotonicNow } from './timers.js';
 
 interface Waiter {
   readonly resolve: () => void;
   readonly reject: (reason: unknown) => void;
+  /** Rejects with the caller's timeout error. */
+  readonly expire: () => void;
+  /**
+   * Its wait ran out while nobody was known to hold the key (the request ahead was in flight or
+   * failing): it keeps its place and gets one attempt, so a store outage never reads as "held".
+   */
+  overdue: boolean;
 }
 
 interface Gate {
@@ -13,6 +21,8 @@ interface Gate {
   readonly waiters: Waiter[];
   /** What the active waiter last learned of a holder elsewhere, for queued waiters' timeouts. */
   holder: HolderInfo;
+  /** Monotonic time until which, by the active waiter's last answer, someone else holds the key. */
+  heldUntil: number;
 }
 
 /**
@@ -23,6 +33,11 @@ interface Gate {
  */
 export class KeyQueues {
   readonly #gates = new Map<string, Gate>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = monotonicNow) {
+    this.#now = now;
+  }
 
   /** True when the key is busy in this process: held, being acquired, or queued for. */
   busy(key: string): boolean {
@@ -33,7 +48,10 @@ export class KeyQueues {
     return this.#gates.get(key)?.holder ?? {};
   }
 
-  /** Waits for this caller's turn (resolving `true` if it had to queue); rejects with `onTimeout()` at `timeoutMs` or the signal's reason. */
+  /**
+   * Waits for this caller's turn (resolving `true` if it had to queue); rejects with the signal's reason,
+   * or with `onTimeout()` once `timeoutMs` ran out and the key is known to be held.
+   */
   enter(
     key: string,
     timeoutMs: number,
@@ -64,8 +82,16 @@ export class KeyQueues {
           resolve(true);
         },
         reject: leave,
+        expire: () => leave(onTimeout()),
+        overdue: false,
       };
-      const timer = setTimeout(() => leave(onTimeout()), Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          if (this.#knownHeld(gate)) waiter.expire();
+          else waiter.overdue = true;
+        },
+        Math.max(0, timeoutMs),
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
       gate.waiters.push(waiter);
     });
@@ -75,14 +101,20 @@ export class KeyQueues {
   exit(key: string, acquired: boolean, holder?: HolderInfo): void {
     const gate = this.#gate(key);
     gate.active = false;
-    if (acquired) gate.held = true;
     if (holder) gate.holder = holder;
+    if (acquired) {
+      gate.held = true;
+      this.#expireOverdue(gate);
+    }
     this.#dispatch(key, gate);
   }
 
-  /** Records what the active waiter learned about the holder. */
-  contended(key: string, holder: HolderInfo): void {
-    this.#gate(key).holder = holder;
+  /** Records what the active waiter learned about the holder, who holds the key until `until` (monotonic). */
+  contended(key: string, holder: HolderInfo, until: number): void {
+    const gate = this.#gate(key);
+    gate.holder = holder;
+    gate.heldUntil = until;
+    if (this.#knownHeld(gate)) this.#expireOverdue(gate);
   }
 
   /** This locker's lease on the key ended (released, lost or expired): the next waiter goes. */
@@ -91,7 +123,16 @@ export class KeyQueues {
     if (!gate) return;
     gate.held = false;
     gate.holder = {};
+    gate.heldUntil = Number.NEGATIVE_INFINITY;
     this.#dispatch(key, gate);
+  }
+
+  #knownHeld(gate: Gate): boolean {
+    return gate.held || gate.heldUntil > this.#now();
+  }
+
+  #expireOverdue(gate: Gate): void {
+    for (const waiter of gate.waiters.filter((w) => w.overdue)) waiter.expire();
   }
 
   #dispatch(key: string, gate: Gate): void {
@@ -112,7 +153,7 @@ export class KeyQueues {
   #gate(key: string): Gate {
     let gate = this.#gates.get(key);
     if (!gate) {
-      gate = { active: false, held: false, waiters: [], holder: {} };
+      gate = { active: false, held: false, waiters: [], holder: {}, heldUntil: Number.NEGATIVE_INFINITY };
       this.#gates.set(key, gate);
     }
     return gate;

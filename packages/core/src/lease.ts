@@ -26,14 +26,17 @@ export interface Lease extends AsyncDisposable {
   /** Milliseconds of guaranteed validity left on this holder's monotonic clock (0 once not held). */
   readonly remainingMs: number;
   /**
-   * Push the expiry to now + `ttlMs` (default: the lease's TTL). One store request.
+   * Push the expiry to now + `ttlMs` (default: the lease's TTL). One store request; concurrent calls are
+   * sent one after the other, so the store applies them in the order their answers arrive.
    * Throws {@link LockLostError} when the lease is no longer held and {@link StoreError} when the store
-   * could not answer (the lease stays valid until its current expiry).
+   * could not answer (the lease stays valid until its current expiry, or until the expiry this request
+   * asked for if that is sooner: it may have been applied).
    */
   extend(ttlMs?: number): Promise<void>;
   /**
    * Free the lock. Resolves `true` when this call freed it, `false` when it was no longer held by this
-   * lease (expired and taken, or already released). Rejects only with {@link StoreError}.
+   * lease (expired and taken, or already released). Rejects only with {@link StoreError}. The lease stops
+   * counting as held as soon as the request is sent, whatever the answer: the store may free it at once.
    */
   release(): Promise<boolean>;
 }
@@ -65,6 +68,10 @@ export class LeaseImpl implements Lease {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #state: State = { held: true };
   #releasing: Promise<boolean> | undefined;
+  /** The extension in flight, if any (settled quietly): extensions go to the store one at a time. */
+  #extending: Promise<void> | undefined;
+  /** `onEnd` has run: the next local waiter was let through. */
+  #ended = false;
 
   constructor(key: string, token: number, owner: string, ttlMs: number, sentAt: number, ctx: LeaseContext) {
     this.key = key;
@@ -77,15 +84,20 @@ export class LeaseImpl implements Lease {
     this.#schedule();
   }
 
+  // Reads settle an expiry whose timer has not run yet (a busy event loop runs timers late), so that
+  // `held === false` and `signal.aborted` always agree.
   get signal(): AbortSignal {
+    this.#expireIfDue();
     return this.#controller.signal;
   }
 
   get held(): boolean {
-    return this.#state.held && this.#ctx.now() < this.#validUntil;
+    this.#expireIfDue();
+    return this.#state.held;
   }
 
   get remainingMs(): number {
+    this.#expireIfDue();
     return this.#state.held ? Math.max(0, Math.floor(this.#validUntil - this.#ctx.now())) : 0;
   }
 
@@ -94,7 +106,23 @@ export class LeaseImpl implements Lease {
     return this.#ttlMs;
   }
 
-  async extend(ttlMs?: number): Promise<void> {
+  extend(ttlMs?: number): Promise<void> {
+    // One at a time: concurrent extensions answered out of order would leave the lease counting on a
+    // longer one that the store had already overwritten with a shorter one.
+    const previous = this.#extending;
+    const run = previous ? previous.then(() => this.#extend(ttlMs)) : this.#extend(ttlMs);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#extending = settled;
+    void settled.then(() => {
+      if (this.#extending === settled) this.#extending = undefined;
+    });
+    return run;
+  }
+
+  async #extend(ttlMs?: number): Promise<void> {
     let ttl = ttlMs === undefined ? this.#ttlMs : validateMs('ttlMs', ttlMs, MIN_TTL_MS);
     this.#assertHeld();
     const sentAt = this.#ctx.now();
@@ -110,42 +138,60 @@ export class LeaseImpl implements Lease {
     try {
       ok = await this.#ctx.store.extend({ key: this.key, owner: this.#owner, token: this.token, ttlMs: ttl });
     } catch (err) {
+      this.#expireIfDue(); // run out before the answer came: that comes first
+      // The outcome is unknown: the store may have applied it. A shorter TTL would then have moved the
+      // store's expiry earlier, so never count on more than the shorter of the two.
+      const bound = Math.min(sentAt + ttl - this.#ctx.driftMs(ttl), this.#ctx.deadline);
+      if (this.#state.held && bound < this.#validUntil) {
+        this.#validUntil = bound;
+        this.#deadlineBound = sentAt + ttl >= this.#ctx.deadline - 1;
+        if (this.#ctx.now() >= bound) this.#lose(this.#deadlineBound ? 'deadline' : 'expired');
+        else this.#schedule();
+      }
       throw asStoreError(this.#ctx.store, err);
     }
-    if (!this.#state.held) {
-      // Lost or released while the request was in flight: the newer local verdict wins.
-      this.#assertHeld();
-    }
+    // Lost, released or run out while the request was in flight: that verdict stands. A lease that has
+    // reported itself not held must never come back to life.
+    this.#assertHeld();
     if (!ok) {
       this.#lose('taken');
       this.#assertHeld();
     }
     this.#validUntil = Math.min(sentAt + ttl - this.#ctx.driftMs(ttl), this.#ctx.deadline);
     this.#deadlineBound = sentAt + ttl >= this.#ctx.deadline - 1;
+    this.#assertHeld(); // an answer slower than the new validity is worthless
     this.#schedule();
     this.#ctx.emit({ type: 'extended', key: this.key, token: this.token, ttlMs: ttl });
   }
 
   release(): Promise<boolean> {
-    this.#releasing ??= this.#release().catch((err: unknown) => {
+    // One request for concurrent calls; only the call that freed the lock resolves true.
+    if (this.#releasing) return this.#releasing.then(() => false);
+    const releasing = this.#release().catch((err: unknown) => {
       this.#releasing = undefined; // let the caller retry a release the store could not answer
       throw err;
     });
-    return this.#releasing;
+    this.#releasing = releasing;
+    return releasing;
   }
 
   async #release(): Promise<boolean> {
+    this.#expireIfDue(); // a lease that already ran out is "expired", not "released"
     const state = this.#state;
-    if (!state.held && state.reason !== 'expired' && state.reason !== 'deadline') {
+    if (!state.held && state.reason === 'taken') {
       return false; // taken by someone else: nothing of ours left in the store
     }
+    // From the moment the request is sent the store may free the lock and grant it to someone else:
+    // stop claiming it now. The next local waiter goes once the store has answered.
+    this.#lose('released', false);
     let released: boolean;
     try {
       released = await this.#ctx.store.release({ key: this.key, owner: this.#owner, token: this.token });
     } catch (err) {
       throw asStoreError(this.#ctx.store, err);
+    } finally {
+      this.#end();
     }
-    this.#lose('released');
     this.#ctx.emit({ type: 'released', key: this.key, token: this.token, released });
     return released;
   }
@@ -159,10 +205,14 @@ export class LeaseImpl implements Lease {
     }
   }
 
-  #assertHeld(): void {
+  #expireIfDue(): void {
     if (this.#state.held && this.#ctx.now() >= this.#validUntil) {
       this.#lose(this.#deadlineBound ? 'deadline' : 'expired');
     }
+  }
+
+  #assertHeld(): void {
+    this.#expireIfDue();
     const state = this.#state;
     if (!state.held) throw new LockLostError(this.key, this.token, state.reason);
   }
@@ -173,13 +223,19 @@ export class LeaseImpl implements Lease {
     this.#timer = unrefTimeout(() => this.#lose(this.#deadlineBound ? 'deadline' : 'expired'), ms);
   }
 
-  #lose(reason: LostReason): void {
+  #lose(reason: LostReason, end = true): void {
     if (!this.#state.held) return;
     this.#state = { held: false, reason };
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#controller.abort(new LockLostError(this.key, this.token, reason));
     if (reason !== 'released') this.#ctx.emit({ type: 'lost', key: this.key, token: this.token, reason });
+    if (end) this.#end();
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
     this.#ctx.onEnd(this.key);
   }
 }

@@ -210,9 +210,9 @@ export function createLocker(options: LockerOptions): Locker {
         waitUntil,
         allowWait,
         queued,
-        (h) => {
+        (h, until) => {
           holder = h;
-          queues.contended(key, h);
+          queues.contended(key, h, until);
         },
       );
       acquired = lease !== null;
@@ -232,10 +232,14 @@ export function createLocker(options: LockerOptions): Locker {
     waitUntil: number,
     allowWait: boolean,
     queued: boolean,
-    onContended: (holder: HolderInfo) => void,
+    onContended: (holder: HolderInfo, until: number) => void,
   ): Promise<LeaseImpl | null> {
-    const owner = newOwnerId();
+    let owner = newOwnerId();
     let holder: HolderInfo = {};
+    /** The last attempt was granted only after its lease had run out locally: the store is too slow. */
+    let late = false;
+    /** The attempt from which the backoff grows: it starts over whenever the store reports a new holder. */
+    let backoffFrom = 1;
     for (let attempt = 1; ; attempt++) {
       const sentAt = now();
       const leaseTtl = Math.min(ttl, Math.floor(deadline - sentAt));
@@ -250,13 +254,18 @@ export function createLocker(options: LockerOptions): Locker {
       }
       if (result.acquired) {
         const token = checkToken(store, result.token);
+        // Only a lease handed to the caller holds the key in this locker's queue; one handed back must
+        // not free the queue when its release settles (another local caller may hold the key by then).
+        let handedOver = false;
         const lease = new LeaseImpl(key, token, owner, leaseTtl, sentAt, {
           store,
           now,
           driftMs,
           emit,
           deadline,
-          onEnd: (k) => queues.released(k),
+          onEnd: (k) => {
+            if (handedOver) queues.released(k);
+          },
         });
         if (signal?.aborted) {
           // The caller gave up while the grant was in flight: hand the lock straight back.
@@ -264,6 +273,7 @@ export function createLocker(options: LockerOptions): Locker {
           throw signal.reason;
         }
         if (lease.held) {
+          handedOver = true;
           const waitedMs = Math.round(now() - start);
           emit({
             type: 'acquired',
@@ -277,14 +287,28 @@ export function createLocker(options: LockerOptions): Locker {
         }
         // The answer came back after the lease had already run out locally; it is worthless.
         lease.release().catch((error: unknown) => emit({ type: 'release-failed', key, token, error }));
+        // Never ask again as the owner just handed back: the store would re-grant the same token, and
+        // the hand-back, if it lands later, would free the new lease under its holder's feet.
+        owner = newOwnerId();
+        late = true;
       } else {
+        late = false;
+        // A new holder since the last answer: the key is changing hands, so it is worth asking again soon.
+        if (
+          result.holderToken !== undefined &&
+          holder.token !== undefined &&
+          result.holderToken !== holder.token
+        ) {
+          backoffFrom = attempt;
+        }
         holder = {
           ...(result.holderRemainingMs === undefined
             ? {}
             : { remainingMs: Math.round(result.holderRemainingMs) }),
           ...(result.holderToken === undefined ? {} : { token: result.holderToken }),
         };
-        onContended(holder);
+        // Known held until the reported expiry, counted from the send time (never later than the truth).
+        onContended(holder, sentAt + (holder.remainingMs ?? 0));
         emit({
           type: 'contended',
           key,
@@ -294,6 +318,14 @@ export function createLocker(options: LockerOptions): Locker {
       }
       signal?.throwIfAborted();
       const left = waitUntil - now();
+      if (late && (!allowWait || left <= 0)) {
+        // Nobody else holds the key: the store answered too slowly, which is store trouble, not "held".
+        throw new StoreError(
+          store.name,
+          'timeout',
+          `the grant of "${key}" arrived after its ${leaseTtl} ms lease had run out; check the store's latency or raise ttlMs`,
+        );
+      }
       if (!allowWait) return null;
       if (left <= 0) throw new LockTimeoutError(key, Math.round(now() - start), attempt, holder);
       if (store.waitForRelease) {
@@ -305,7 +337,7 @@ export function createLocker(options: LockerOptions): Locker {
       } else {
         // Sleep until the holder's known expiry or a capped jittered backoff, whichever comes first.
         const delay = Math.min(
-          fullJitter(attempt, retryBaseMs, retryMaxMs, Math.random),
+          fullJitter(attempt - backoffFrom + 1, retryBaseMs, retryMaxMs, Math.random),
           holder.remainingMs === undefined ? Number.POSITIVE_INFINITY : holder.remainingMs + 1,
           Math.ceil(left),
         );

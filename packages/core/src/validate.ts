@@ -43,17 +43,14 @@ export function validateKey(key: unknown): string {
 
 /** Validates a whole number of milliseconds within [min, MAX_DURATION_MS]. */
 export function validateMs(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number') {
-    throw new InvalidArgumentError(name, `must be a number of milliseconds, got ${typeName(value)}`);
+  // One check and one message (it names the range and what was given): fewer bytes in every bundle.
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > MAX_DURATION_MS) {
+    throw new InvalidArgumentError(
+      name,
+      `must be a whole number of milliseconds, at least ${min} ms and at most ${MAX_DURATION_MS} ms (one day), got ${typeof value === 'number' ? value : typeName(value)}`,
+    );
   }
-  if (!Number.isFinite(value)) throw new InvalidArgumentError(name, `must be finite, got ${value}`);
-  if (!Number.isInteger(value))
-    throw new InvalidArgumentError(name, `must be a whole number of ms, got ${value}`);
-  if (value < min) throw new InvalidArgumentError(name, `must be at least ${min} ms, got ${value}`);
-  if (value > MAX_DURATION_MS) {
-    throw new InvalidArgumentError(name, `must be at most ${MAX_DURATION_MS} ms (one day), got ${value}`);
-  }
-  return value;
+  return value as number;
 }
 
 export function validateSignal(signal: unknown): AbortSignal | undefined {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLocker, type LockEvent, LockTimeoutError, StoreError } from '../src/index.js';
 import { memoryStore } from './support/memory-store.js';
 
@@ -332,5 +332,130 @@ describe('acquire within one locker', () => {
     const lease = await locker.acquire('k', { waitMs: 2_000 });
     expect(performance.now() - started).toBeLessThan(1_000);
     await lease.release();
+  });
+});
+
+// Regressions found by the model-based tests (test/model.test.ts).
+describe('acquire under faults', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const fakeTimers = () =>
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('never reports a store outage as LockTimeoutError to queued waiters', async () => {
+    const store = memoryStore();
+    store.latencyMs = 30; // longer than the waits: the queued waiter's time runs out mid-request
+    store.failNext(5);
+    const locker = createLocker({ store });
+    const outcomes = await Promise.allSettled([
+      locker.acquire('k', { waitMs: 10 }),
+      locker.acquire('k', { waitMs: 10 }),
+      locker.acquire('k', { waitMs: 0 }),
+    ]);
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(StoreError);
+    }
+  });
+
+  it('gives a queued waiter whose wait ran out its attempt when the request ahead fails', async () => {
+    const store = memoryStore();
+    store.latencyMs = 30;
+    store.failNext(1);
+    const locker = createLocker({ store });
+    const [first, second] = await Promise.allSettled([
+      locker.acquire('k', { waitMs: 10 }),
+      locker.acquire('k', { waitMs: 10 }),
+    ]);
+    expect(first.status === 'rejected' && first.reason instanceof StoreError).toBe(true);
+    expect(second.status).toBe('fulfilled');
+  });
+
+  it('times a queued waiter out once the request ahead of it gets the lock', async () => {
+    const store = memoryStore();
+    store.latencyMs = 30;
+    const locker = createLocker({ store });
+    const [first, second] = await Promise.allSettled([
+      locker.acquire('k', { waitMs: 10 }),
+      locker.acquire('k', { waitMs: 10 }),
+    ]);
+    expect(first.status).toBe('fulfilled');
+    expect(second.status === 'rejected' && second.reason instanceof LockTimeoutError).toBe(true);
+  });
+
+  it('reports a grant that arrives after its lease ran out as a slow store, not as held', async () => {
+    const store = memoryStore();
+    store.latencyMs = 150; // slower than the 100 ms lease
+    const locker = createLocker({ store });
+    await expect(locker.acquire('k', { ttlMs: 100, waitMs: 0 })).rejects.toMatchObject({
+      code: 'STORE_ERROR',
+      kind: 'timeout',
+    });
+    await expect(locker.tryAcquire('k', { ttlMs: 100 })).rejects.toMatchObject({ kind: 'timeout' });
+    await sleep(200);
+    expect(store.calls.release).toBe(2); // both worthless grants were handed back
+    expect((await locker.inspect('k')).held).toBe(false);
+  });
+
+  it('never asks again as the owner of a grant it handed back', async () => {
+    fakeTimers();
+    const store = memoryStore();
+    const acquire = store.acquire.bind(store);
+    const release = store.release.bind(store);
+    let slow = true;
+    store.acquire = async (request) => {
+      if (slow) {
+        slow = false;
+        await sleep(150); // the first grant lands after its 100 ms lease: it is handed back
+      }
+      return acquire(request);
+    };
+    store.release = async (request) => {
+      await sleep(50); // ... and the hand-back is slower than the retry
+      return release(request);
+    };
+    const locker = createLocker({ store, retryBaseMs: 1, retryMaxMs: 2 });
+    const pending = locker.acquire('k', { ttlMs: 100, waitMs: 2_000 });
+    await vi.advanceTimersByTimeAsync(210); // the hand-back has landed by now
+    const lease = await pending;
+    expect(lease.held).toBe(true);
+    // Re-using the owner would have been granted the same token, and the late hand-back would then
+    // have freed the new lease under its holder.
+    expect(lease.token).toBeGreaterThan(1);
+    expect((await locker.inspect('k')).held).toBe(true);
+    expect(await createLocker({ store }).tryAcquire('k')).toBeNull();
+  });
+
+  it('a grant handed back after an abort does not let the next local waiter skip the queue', async () => {
+    fakeTimers();
+    const store = memoryStore();
+    store.latencyMs = 20;
+    const release = store.release.bind(store);
+    store.release = async (request) => {
+      const ok = await release(request); // applied after 20 ms ...
+      await sleep(40); // ... answered 40 ms later
+      return ok;
+    };
+    const locker = createLocker({ store });
+    const controller = new AbortController();
+    const first = locker.acquire('k', { signal: controller.signal }).catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort(new Error('caller went away'));
+    const second = locker.acquire('k');
+    const third = locker.acquire('k', { waitMs: 5_000 });
+    await vi.advanceTimersByTimeAsync(30); // t=40: the aborted grant is handed back, the second has the key
+    expect(await first).toMatchObject({ message: 'caller went away' });
+    const lease = await second;
+    await vi.advanceTimersByTimeAsync(60); // t=100: the hand-back's answer (t=80) has arrived
+    expect(lease.held).toBe(true);
+    expect(store.calls.acquire).toBe(2); // the third waits in the queue, it does not poll the store
+    const releasing = lease.release();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await releasing).toBe(true);
+    const next = await third;
+    expect(next.held).toBe(true);
+    expect(store.calls.acquire).toBe(3);
   });
 });

@@ -1,8 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLocker, type LockEvent, LockLostError, StoreError } from '../src/index.js';
 import { memoryStore } from './support/memory-store.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Blocks the event loop, as a busy handler would: no timer runs meanwhile. */
+const busyWait = (ms: number) => {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // spin
+  }
+};
 
 describe('Lease', () => {
   it('aborts its signal when it runs out un-extended', async () => {
@@ -78,7 +85,7 @@ describe('Lease', () => {
     const store = memoryStore();
     const lease = await createLocker({ store }).acquire('k');
     expect(await lease.release()).toBe(true);
-    expect(await lease.release()).toBe(true); // the same settled outcome, not a second call
+    expect(await lease.release()).toBe(false); // already released: no second call, and not "freed it" again
     expect(store.calls.release).toBe(1);
     expect(lease.held).toBe(false);
     expect(lease.signal.reason).toMatchObject({ reason: 'released' });
@@ -119,5 +126,117 @@ describe('Lease', () => {
     store.failNext();
     await lease[Symbol.asyncDispose]();
     expect(events.map((e) => e.type)).toContain('release-failed');
+  });
+});
+
+// Regressions found by the model-based tests (test/model.test.ts).
+describe('Lease under faults', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('stops claiming the lock as soon as its release is sent, so two holders never overlap', async () => {
+    const store = memoryStore();
+    const a = createLocker({ store });
+    const b = createLocker({ store });
+    const first = await a.acquire('k', { ttlMs: 10_000 });
+    store.replyLatencyMs = 50; // the store frees the lock at once; its answer takes 50 ms
+    const releasing = first.release();
+    expect(first.held).toBe(false);
+    expect(first.signal.reason).toMatchObject({ code: 'LOCK_LOST', reason: 'released' });
+    await sleep(10);
+    store.replyLatencyMs = 0;
+    const second = await b.acquire('k', { waitMs: 0 });
+    expect(second.held).toBe(true);
+    expect(first.held).toBe(false);
+    expect(await releasing).toBe(true);
+  });
+
+  it('a release whose answer is lost still ends the lease; a retry reports what the store says', async () => {
+    const store = memoryStore();
+    const a = createLocker({ store });
+    const lease = await a.acquire('k');
+    store.failNext(1, 'after'); // applied, answer lost
+    await expect(lease.release()).rejects.toBeInstanceOf(StoreError);
+    expect(lease.held).toBe(false);
+    expect(lease.signal.aborted).toBe(true);
+    const other = await createLocker({ store }).acquire('k', { waitMs: 0 });
+    expect(other.held).toBe(true);
+    expect(await lease.release()).toBe(false); // the first attempt had freed it
+    expect(other.held).toBe(true);
+  });
+
+  it('concurrent release calls share one request and only one of them resolves true', async () => {
+    const store = memoryStore();
+    const lease = await createLocker({ store }).acquire('k');
+    const outcomes = await Promise.all([lease.release(), lease.release(), lease.release()]);
+    expect(outcomes).toEqual([true, false, false]);
+    expect(store.calls.release).toBe(1);
+  });
+
+  it('an extend whose answer is lost never counts on more than the store may now allow', async () => {
+    const store = memoryStore();
+    const lease = await createLocker({ store }).acquire('k', { ttlMs: 1_000 });
+    store.failNext(1, 'after'); // the shorter extension is applied, its answer lost
+    await expect(lease.extend(200)).rejects.toBeInstanceOf(StoreError);
+    expect(lease.held).toBe(true);
+    expect(lease.remainingMs).toBeLessThanOrEqual(200 - 4);
+    await sleep(210); // the store's expiry moved to ~200 ms: someone else may take it now
+    const other = await createLocker({ store }).acquire('k', { waitMs: 0 });
+    expect(other.held).toBe(true);
+    expect(lease.held).toBe(false);
+    expect(lease.signal.reason).toMatchObject({ reason: 'expired' });
+  });
+
+  it('sends concurrent extensions one at a time, so the lease never counts on one the store overwrote', async () => {
+    const store = memoryStore();
+    const lease = await createLocker({ store }).acquire('k', { ttlMs: 1_000 });
+    const extend = store.extend.bind(store);
+    let calls = 0;
+    store.extend = async (request) => {
+      const ok = await extend(request); // applied at once ...
+      if (calls++ === 0) await sleep(50); // ... but the first answer is slow
+      return ok;
+    };
+    // Sent together, the 100 ms extension would be applied last but answered first, and the lease would
+    // then count on the 1 s one while the store expires it in 100 ms.
+    await Promise.all([lease.extend(1_000), lease.extend(100)]);
+    expect(lease.remainingMs).toBeLessThanOrEqual(100);
+    await sleep(120);
+    const other = await createLocker({ store }).tryAcquire('k');
+    expect(other?.held).toBe(true);
+    expect(lease.held).toBe(false);
+  });
+
+  it('an extend answer that arrives when the lease has run out does not bring it back', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    const store = memoryStore();
+    let answer: ((ok: boolean) => void) | undefined;
+    // Scheduled before the lease exists: when both are due at its last instant, the answer comes first.
+    setTimeout(() => answer?.(true), 97);
+    const lease = await createLocker({ store }).acquire('k', { ttlMs: 100 }); // valid until 97 ms
+    await vi.advanceTimersByTimeAsync(50);
+    store.extend = () =>
+      new Promise<boolean>((resolve) => {
+        answer = resolve;
+      });
+    const extending = lease.extend().then(
+      () => 'extended',
+      (error: unknown) => error,
+    );
+    await vi.advanceTimersByTimeAsync(47);
+    expect(await extending).toMatchObject({ code: 'LOCK_LOST', reason: 'expired' });
+    expect(lease.held).toBe(false);
+    expect(lease.signal.aborted).toBe(true);
+  });
+
+  it('reading a lease past its validity aborts its signal at once, even when the timer runs late', async () => {
+    const lease = await createLocker({ store: memoryStore() }).acquire('k', { ttlMs: 100 });
+    const signal = lease.signal;
+    busyWait(120); // the expiry timer cannot run
+    expect(signal.aborted).toBe(false);
+    expect(lease.held).toBe(false);
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toMatchObject({ reason: 'expired' });
   });
 });

@@ -122,6 +122,26 @@ describe('withLock', () => {
     expect(error).toMatchObject({ reason: 'taken' });
   });
 
+  it('rejects with LockLostError when the callback ends after the lease ran out, even before its timer ran', async () => {
+    // Regression found by the model-based tests: the loss was read from the timer-driven signal only.
+    const locker = createLocker({ store: memoryStore() });
+    const error = await locker
+      .withLock(
+        'k',
+        () => {
+          const until = performance.now() + 120; // a busy callback: no timer runs meanwhile
+          while (performance.now() < until) {
+            // spin
+          }
+          return 'done';
+        },
+        { ttlMs: 100, extendEveryMs: 10_000 },
+      )
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockLostError);
+    expect(error).toMatchObject({ reason: 'expired' });
+  });
+
   it('times out with LockTimeoutError when the key stays held', async () => {
     const store = memoryStore();
     await createLocker({ store }).acquire('k');

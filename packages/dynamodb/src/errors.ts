@@ -11,66 +11,18 @@ export interface ErrorContext {
 
 const STORE_NAME = 'dynamodb';
 
-const CREDENTIAL_ERRORS = new Set([
-  'UnrecognizedClientException',
-  'InvalidSignatureException',
-  'IncompleteSignature',
-  'IncompleteSignatureException',
-  'SignatureDoesNotMatch',
-  'ExpiredToken',
-  'ExpiredTokenException',
-  'InvalidClientTokenId',
-  'InvalidAccessKeyId',
-  'MissingAuthenticationToken',
-  'MissingAuthenticationTokenException',
-  'RequestExpired',
-  'CredentialsProviderError',
-  'TokenProviderError',
-]);
-
-const PERMISSION_ERRORS = new Set(['AccessDeniedException', 'AccessDenied', 'NotAuthorized']);
-
-const THROTTLING_ERRORS = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'Throttling',
-  'ThrottledException',
-  'RequestLimitExceeded',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'TooManyRequestsException',
-  'LimitExceededException',
-  'SlowDown',
-]);
-
-const TABLE_MISSING_ERRORS = new Set(['ResourceNotFoundException', 'TableNotFoundException']);
-
-const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
-const TIMEOUT_CODES = new Set([
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-]);
-
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EPROTO',
-  'ERR_SOCKET_CONNECTION_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'ERR_HTTP2_STREAM_ERROR',
-  'ERR_HTTP2_SESSION_ERROR',
-  'ERR_HTTP2_GOAWAY_SESSION',
-]);
+// Error names and system codes, by what they mean. Regular expressions rather than sets of strings:
+// the same names, half the bytes in a bundle.
+const CREDENTIAL_ERRORS =
+  /^(UnrecognizedClientException|InvalidSignatureException|IncompleteSignature(Exception)?|SignatureDoesNotMatch|ExpiredToken(Exception)?|InvalidClientTokenId|InvalidAccessKeyId|MissingAuthenticationToken(Exception)?|RequestExpired|(Credentials|Token)ProviderError)$/;
+const PERMISSION_ERRORS = /^(AccessDenied(Exception)?|NotAuthorized)$/;
+const THROTTLING_ERRORS =
+  /^((ProvisionedThroughputExceeded|Throttled|RequestThrottled|TooManyRequests|LimitExceeded)Exception|Throttling(Exception)?|RequestLimitExceeded|RequestThrottled|SlowDown)$/;
+const TABLE_MISSING_ERRORS = /^(ResourceNotFound|TableNotFound)Exception$/;
+const TIMEOUT_NAMES = /^(TimeoutError|RequestTimeout(Exception)?)$/;
+const TIMEOUT_CODES = /^(E(SOCKET)?TIMEDOUT|UND_ERR_(CONNECT|HEADERS)_TIMEOUT)$/;
+const NETWORK_CODES =
+  /^(ECONN(REFUSED|RESET|ABORTED)|ENOTFOUND|EAI_AGAIN|EPIPE|EHOST(UNREACH|DOWN)|ENET(UNREACH|DOWN)|EPROTO|ERR_SOCKET_CONNECTION_TIMEOUT|UND_ERR_SOCKET|ERR_HTTP2_(STREAM_ERROR|SESSION_ERROR|GOAWAY_SESSION))$/;
 
 interface ErrorLike {
   name?: unknown;
@@ -136,54 +88,54 @@ export function toStoreError(err: unknown, context: ErrorContext): StoreError {
     new StoreError(STORE_NAME, kind, `${prefix}: ${advice} (${detail})`, { cause: err });
 
   const chain = [...related(err)];
-  const names = new Set(chain.map((e) => str(e.name)).filter((n): n is string => n !== undefined));
-  const codes = new Set(chain.map((e) => str(e.code)).filter((c): c is string => c !== undefined));
-  const has = (set: ReadonlySet<string>, values: ReadonlySet<string>) => [...values].some((v) => set.has(v));
+  const names = chain.map((e) => str(e.name) ?? '');
+  const codes = chain.map((e) => str(e.code) ?? '');
+  const has = (pattern: RegExp, values: readonly string[]) => values.some((v) => pattern.test(v));
 
   if (has(TABLE_MISSING_ERRORS, names)) {
     return make(
       'table-missing',
-      `the lock table ${table} does not exist in this account and region: create it with createLockTable() or deploy the stack; table name ${table}`,
+      `lock table ${table} not found in this account and region: create it with createLockTable() or deploy the stack`,
     );
   }
   if (has(CREDENTIAL_ERRORS, names)) {
     return make(
       'bad-credentials',
-      'DynamoDB rejected the credentials or none could be loaded: check AWS_PROFILE / AWS_ACCESS_KEY_ID / the role, that the session token has not expired, the region, and the system clock',
+      'bad or missing AWS credentials: check AWS_PROFILE / AWS_ACCESS_KEY_ID / the role, session expiry, region and clock',
     );
   }
   if (has(PERMISSION_ERRORS, names)) {
     return make(
       'bad-credentials',
-      `the credentials are not allowed to use the lock table: grant dynamodb:UpdateItem and dynamodb:GetItem on table ${table}`,
+      `access denied: grant dynamodb:UpdateItem and dynamodb:GetItem on table ${table}`,
     );
   }
   if (has(THROTTLING_ERRORS, names) || chain.some((e) => e.$retryable?.throttling === true)) {
     return make(
       'throttled',
-      `DynamoDB throttled the request past the SDK's retries: retry later, use on-demand capacity or raise the capacity of table ${table}, or raise the client's maxAttempts`,
+      `throttled past the SDK's retries: retry later, or raise the capacity of table ${table} or the client's maxAttempts`,
     );
   }
   if (has(TIMEOUT_NAMES, names) || has(TIMEOUT_CODES, codes)) {
     return make(
       'timeout',
-      'DynamoDB did not answer in time; the outcome is unknown: retry later, and check the network path and the client requestTimeout',
+      'no answer in time, the outcome is unknown: retry later; check the network and the client requestTimeout',
     );
   }
   if (has(NETWORK_CODES, codes)) {
     return make(
       'unreachable',
-      'DynamoDB could not be reached: check the endpoint, region, DNS and network (VPC endpoint or NAT for Lambda in a VPC), then retry',
+      'DynamoDB could not be reached: check endpoint, region, DNS and network (VPC endpoint or NAT in a VPC), then retry',
     );
   }
   const status = top.$metadata?.httpStatusCode;
   if (typeof status === 'number' && status >= 500) {
     return make('unreachable', `DynamoDB answered with a server error (HTTP ${status}): retry later`);
   }
-  if (names.has('ValidationException')) {
+  if (names.includes('ValidationException')) {
     return make(
       'unknown',
-      `DynamoDB rejected the request: check that table ${table} has a string partition key named "pk" (see lockTableDefinition())`,
+      `request rejected: does table ${table} have a string partition key "pk"? (see lockTableDefinition())`,
     );
   }
   return make('unknown', `unexpected error from DynamoDB on table ${table}`);

@@ -25,6 +25,12 @@ export interface LuaScript {
 }
 
 /**
+ * How far behind the clock floor an existing fence counter may fall before acquire raises it (a stale
+ * counter after a failover to a lagging replica): ten seconds. Clients' clocks must agree within this.
+ */
+export const FLOOR_LAG_MS = 10_000;
+
+/**
  * ACQUIRE — grant the lock, or report the holder.
  *
  * KEYS[1] lock key (value: owner id, with a PX expiry)
@@ -38,13 +44,18 @@ export interface LuaScript {
  * - `{0, pttl, fence}` held by another owner: its remaining time (server clock) and its token (the
  *   fence counter's value, which is the latest token issued, i.e. the holder's), `0` if unknown.
  *
- * A new token is `INCR fence`, raised to the clock floor when lower. The floor keeps tokens
- * increasing when the counter is lost (FLUSHALL, failover to a replica that missed it): a fresh
- * counter starts at "now × 1000" instead of 1, above every token issued before (assuming fewer than
- * 1000 acquisitions per millisecond on one key and client clocks that do not run backwards by more
- * than the time since the previous token).
+ * A NEW counter (none stored: FLUSHALL, a restart without persistence, a failover that lost it)
+ * starts at the clock floor, "now × 1000", above every token issued before. An existing counter
+ * counts on with `INCR`; only when it has fallen more than {@link FLOOR_LAG_MS} behind the floor (a
+ * stale copy after a failover to a lagging replica) is it raised to the floor minus that lag.
+ *
+ * The floor must not be applied at full height to every grant: a client whose clock runs ahead would
+ * then lift the counter to ITS clock, and if the counter were lost right after, a client with a slower
+ * clock would re-create it below the tokens just issued. With the floor at creation only, tokens keep
+ * increasing as long as fewer than 1000 acquisitions per millisecond hit one key, clients' clocks
+ * agree within the lag, and the counter is not lost twice within their disagreement.
  */
-export const ACQUIRE_LUA = `-- leasehold acquire v1
+export const ACQUIRE_LUA = `-- leasehold acquire v2
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   local current = tonumber(redis.call('GET', KEYS[2]))
@@ -55,9 +66,16 @@ if holder == ARGV[1] then
 elseif holder then
   return {0, redis.call('PTTL', KEYS[1]), tonumber(redis.call('GET', KEYS[2])) or 0}
 end
-local token = redis.call('INCR', KEYS[2])
+local token
 local floor = tonumber(ARGV[3])
-if token < floor then
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  token = redis.call('INCR', KEYS[2])
+  local lagged = floor - ${FLOOR_LAG_MS * 1000}
+  if token < lagged then
+    redis.call('SET', KEYS[2], string.format('%.0f', lagged))
+    token = lagged
+  end
+else
   redis.call('SET', KEYS[2], ARGV[3])
   token = floor
 end

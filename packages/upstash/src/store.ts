@@ -62,10 +62,12 @@ export interface UpstashLockStore extends LockStore {
   /** The Redis key names and release channel of a lock key. */
   keyNames(key: string): UpstashKeyNames;
   /**
-   * Resolve when a release of `key` is announced on its channel, when the lock is found free right
-   * after subscribing, when `timeoutMs` has passed, or when `signal` aborts (it resolves then too;
-   * the caller checks its signal). Never rejects: if the subscription fails it falls back to polling,
-   * resolving after at most 250 ms (or `timeoutMs`, if shorter). The server-sent-events stream is always closed before it resolves.
+   * Resolve when a release of `key` is announced on its channel (or was, since this store last saw the
+   * key held), when the lock is found free right after subscribing, when `timeoutMs` has passed, or
+   * when `signal` aborts (it resolves then too; the caller checks its signal). Never rejects: if the
+   * subscription fails it falls back to polling, resolving after at most 250 ms (or `timeoutMs`, if
+   * shorter). Waits on one key share one server-sent-events stream, which stays open 500 ms after the
+   * last of them ends so that the next wait needs no new request; `close()` ends it at once.
    */
   waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /** Ends every pending `waitForRelease` (they resolve) and closes their streams. */
@@ -77,6 +79,20 @@ const FETCH_RETRY = { retries: 2, backoff: (retryCount: number) => 25 * 4 ** ret
 const MAX_TIMER_MS = 2_147_483_647;
 /** Poll interval when the release subscription fails (stream refused or dropped). */
 const POLL_FALLBACK_MS = 250;
+/** How long a key's release subscription outlives its last waiter, ready for the next wait. */
+const SUBSCRIPTION_LINGER_MS = 500;
+
+/** A key's shared release subscription and the waiters it wakes. */
+interface ReleaseChannel {
+  readonly waiters: Set<() => void>;
+  /** Highest token announced as released since the subscription started. */
+  released: number;
+  /** The holder's token from this store's last "held" answer for the key while subscribed. */
+  held: number;
+  linger: ReturnType<typeof setTimeout> | undefined;
+  wake(): void;
+  drop(): void;
+}
 
 /**
  * Create a Leasehold store over Upstash Redis (REST). Every `acquire`, `extend`, `release` and
@@ -118,7 +134,67 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   const scriptTexts = Object.values(SCRIPTS).map((s) => s.text);
   const secretsWith = (owner?: string) =>
     owner === undefined ? [...secrets, ...scriptTexts] : [owner, ...secrets, ...scriptTexts];
-  const waiters = new Set<() => void>();
+  /** One release subscription per key with waiters, shared by them and kept briefly for the next wait. */
+  const channels = new Map<string, ReleaseChannel>();
+
+  function openChannel(key: string): ReleaseChannel {
+    const n = names(key);
+    let subscriber: ReturnType<UpstashRedisClient['subscribe']> | undefined;
+    const channel: ReleaseChannel = {
+      waiters: new Set(),
+      released: 0,
+      held: 0,
+      linger: undefined,
+      wake: () => {
+        for (const finish of [...channel.waiters]) finish();
+      },
+      drop: () => {
+        clearTimeout(channel.linger);
+        if (channels.get(key) === channel) channels.delete(key);
+        if (subscriber !== undefined) {
+          subscriber.removeAllListeners();
+          // Aborts the server-sent-events request; never throws in practice, but stay safe.
+          subscriber.unsubscribe().catch(() => undefined);
+          subscriber = undefined;
+        }
+      },
+    };
+    channels.set(key, channel);
+    // A failed subscription falls back to polling: the current waiters wake after a short interval
+    // (or their own, shorter timeout) so the caller's next attempt sees an outage or a free lock
+    // promptly, without turning into a hot retry loop; the next wait subscribes afresh.
+    const fallBack = () => {
+      const stranded = [...channel.waiters];
+      channel.drop();
+      setTimeout(() => {
+        for (const finish of stranded) finish();
+      }, POLL_FALLBACK_MS);
+    };
+    try {
+      subscriber = redis.subscribe(n.channel);
+    } catch {
+      fallBack();
+      return channel;
+    }
+    subscriber.on('message', ({ message }) => {
+      const token = Number(message);
+      if (Number.isSafeInteger(token) && token > channel.released) channel.released = token;
+      // An older holder's release says nothing about the one last seen; anything else wakes everyone.
+      if (!(token < channel.held)) channel.wake();
+    });
+    // Close the race with a release that happened before the subscription was active: once the
+    // server confirms it, one EXISTS tells whether the lock is already free.
+    subscriber.on('subscribe', () => {
+      redis.exists(n.lock).then(
+        (count) => {
+          if (Number(count) === 0) channel.wake();
+        },
+        () => undefined,
+      );
+    });
+    subscriber.on('error', fallBack);
+    return channel;
+  }
 
   async function run(
     op: Operation,
@@ -164,6 +240,8 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
       if (values?.[0] === 0 && values.length === 3) {
         const pttl = values[1]!;
         const fence = values[2]!;
+        const channel = channels.get(key);
+        if (channel !== undefined) channel.held = fence;
         return {
           acquired: false,
           ...(pttl >= 0 ? { holderRemainingMs: pttl } : {}),
@@ -230,62 +308,38 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
       checkKey(key);
       return new Promise<void>((resolve) => {
-        if (signal?.aborted || !(timeoutMs > 0)) {
+        let ch = channels.get(key);
+        // Already announced: the holder this store last saw has released since (the message can beat
+        // the "held" reply, which comes back on another connection).
+        if (signal?.aborted || !(timeoutMs > 0) || (ch && ch.held > 0 && ch.released >= ch.held)) {
           resolve();
           return;
         }
-        const n = names(key);
-        let subscriber: ReturnType<UpstashRedisClient['subscribe']> | undefined;
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        let done = false;
+        ch ??= openChannel(key);
+        const channel = ch;
+        clearTimeout(channel.linger);
         const finish = () => {
-          if (done) return;
-          done = true;
-          if (timer !== undefined) clearTimeout(timer);
+          if (!channel.waiters.delete(finish)) return;
+          clearTimeout(timer);
           signal?.removeEventListener('abort', finish);
-          waiters.delete(finish);
-          if (subscriber !== undefined) {
-            subscriber.removeAllListeners();
-            // Aborts the server-sent-events request; never throws in practice, but stay safe.
-            subscriber.unsubscribe().catch(() => undefined);
+          if (channel.waiters.size === 0 && channels.get(key) === channel) {
+            channel.linger = setTimeout(channel.drop, SUBSCRIPTION_LINGER_MS);
           }
           resolve();
         };
-        waiters.add(finish);
-        timer = setTimeout(finish, Math.min(timeoutMs, MAX_TIMER_MS));
+        channel.waiters.add(finish);
+        // A subscription that failed at once means polling: wake after a short interval.
+        const ms = channels.get(key) === channel ? timeoutMs : Math.min(timeoutMs, POLL_FALLBACK_MS);
+        const timer = setTimeout(finish, Math.min(ms, MAX_TIMER_MS));
         signal?.addEventListener('abort', finish, { once: true });
-        try {
-          subscriber = redis.subscribe(n.channel);
-        } catch {
-          if (timer !== undefined) clearTimeout(timer);
-          timer = setTimeout(finish, Math.min(timeoutMs, POLL_FALLBACK_MS));
-          return; // No subscription possible: poll instead.
-        }
-        subscriber.on('message', finish);
-        // Close the race with a release that happened before the subscription was active: once the
-        // server confirms it, one EXISTS tells whether the lock is already free.
-        subscriber.on('subscribe', () => {
-          if (done) return;
-          redis.exists(n.lock).then(
-            (count) => {
-              if (Number(count) === 0) finish();
-            },
-            () => undefined,
-          );
-        });
-        // A failed subscription falls back to polling: wake after a short interval (bounded by the
-        // timeout, i.e. the holder's remaining TTL) so the caller's next attempt sees an outage or a
-        // free lock promptly, without turning into a hot retry loop.
-        subscriber.on('error', () => {
-          if (done) return;
-          if (timer !== undefined) clearTimeout(timer);
-          timer = setTimeout(finish, Math.min(timeoutMs, POLL_FALLBACK_MS));
-        });
       });
     },
 
     async close(): Promise<void> {
-      for (const finish of [...waiters]) finish();
+      for (const channel of [...channels.values()]) {
+        channel.wake();
+        channel.drop();
+      }
     },
   };
 }

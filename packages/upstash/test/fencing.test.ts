@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type UpstashLockStore, upstashKeyNames, upstashStore } from '../src/index.js';
+import { FLOOR_LAG_MS } from '../src/scripts.js';
 import { freshKey, freshOwner, type Services, sleep, startServices } from './support/services.js';
 
 let services: Services;
@@ -71,6 +72,49 @@ describe('fencing tokens', () => {
     expect(await store.inspect(key)).toEqual({ key, held: false });
     const after = await acquireToken(key);
     expect(after.token).toBeGreaterThan(last);
+  });
+
+  // Found by the fault soak (test/faults): with clients' clocks ±50 ms apart, a FLUSHALL right after
+  // a grant by the fast-clock client let a slow-clock client re-create the counter below it. The
+  // floor used to be applied at full height on every grant.
+  it('keep increasing after FLUSHALL when the last grant came from a client whose clock runs ahead', async () => {
+    const key = freshKey();
+    const first = await acquireToken(key); // the counter is created
+    await store.release({ key, ...first });
+    await sleep(5);
+    const realNow = Date.now;
+    const fast = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 2_000);
+    let last: number;
+    try {
+      const lease = await acquireToken(key); // a client 2 s fast takes the lock
+      await store.release({ key, ...lease });
+      last = lease.token;
+    } finally {
+      fast.mockRestore();
+    }
+    expect(last).toBe(first.token + 1);
+    expect(await services.admin.flushall()).toBe('OK');
+    const after = await acquireToken(key); // a client with the right clock, right after the loss
+    expect(after.token).toBeGreaterThan(last);
+  });
+
+  it('raise a counter left far behind the clock (a stale copy after a failover) to the floor minus the lag', async () => {
+    const key = freshKey();
+    await services.admin.set(upstashKeyNames(key).fence, String((Date.now() - 3_600_000) * 1000));
+    const before = (Date.now() - FLOOR_LAG_MS) * 1000;
+    const lease = await acquireToken(key);
+    expect(lease.token).toBeGreaterThanOrEqual(before);
+    expect(lease.token).toBeLessThanOrEqual((Date.now() - FLOOR_LAG_MS) * 1000);
+    expect(Number(await services.admin.get(upstashKeyNames(key).fence))).toBe(lease.token);
+    await store.release({ key, ...lease });
+    expect((await acquireToken(key)).token).toBeGreaterThan(lease.token);
+  });
+
+  it('count on (+1) from a counter less than the lag behind the clock', async () => {
+    const key = freshKey();
+    const recent = (Date.now() - FLOOR_LAG_MS / 2) * 1000;
+    await services.admin.set(upstashKeyNames(key).fence, String(recent));
+    expect((await acquireToken(key)).token).toBe(recent + 1);
   });
 
   it('keep increasing when only the fence counter is deleted while the lock is free', async () => {

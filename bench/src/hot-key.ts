@@ -1,0 +1,126 @@
+/**
+ * Parent side of the measurements: starts workers (worker.ts) and, for the hot key, lets W waiters in
+ * one or several processes loop acquire → ~1 ms of CPU work → release on one key, then works out
+ * sections per second and the release-to-next-grant handoff from everyone's timestamps.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { percentile, wallNow } from './stats.js';
+import type { HotKeyOutput, HotKeyTask, Section, Task, ToParent, ToWorker } from './worker.js';
+
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.ts');
+
+function startWorker(): ChildProcess {
+  return fork(WORKER, [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+function nextMessage(child: ChildProcess): Promise<ToParent> {
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`bench worker exited early (code ${code})`));
+    child.once('exit', onExit);
+    child.once('message', (m) => {
+      child.off('exit', onExit);
+      const message = m as ToParent;
+      if (message.type === 'failed') reject(new Error(message.error));
+      else resolve(message);
+    });
+  });
+}
+
+const send = (child: ChildProcess, m: ToWorker) => child.send(m);
+
+/** Runs one task in a fresh worker process and returns its result. */
+export async function runTask<T>(task: Task): Promise<T> {
+  const child = startWorker();
+  try {
+    const done = nextMessage(child);
+    send(child, { type: 'task', task });
+    const m = await done;
+    return (m as Extract<ToParent, { type: 'result' }>).result as T;
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+export interface HotKeyResult {
+  readonly processes: number;
+  readonly waiters: number;
+  /** Sections completed within the run. */
+  readonly sections: number;
+  readonly perSecond: number;
+  /** Release called → next holder's acquire resolved, ms. */
+  readonly handoffP50: number;
+  readonly handoffP99: number;
+  /** Of the handoff: the release call itself, and from its answer to the next grant (p50, ms). */
+  readonly releaseP50: number;
+  readonly afterReleaseP50: number;
+  /** Store requests (HTTP requests or Redis commands) all processes sent per completed section. */
+  readonly requestsPerSection: number;
+  /** Consecutive sections whose grant came before the previous release was even sent: must be 0. */
+  readonly overlaps: number;
+  readonly errors: string[];
+}
+
+/** Runs one hot-key scenario: `task.waiters` waiters spread over `processes` worker processes. */
+export async function runHotKey(task: HotKeyTask, processes: number): Promise<HotKeyResult> {
+  const perChild = Math.ceil(task.waiters / processes);
+  const children = Array.from({ length: processes }, startWorker);
+  try {
+    const ready = children.map(nextMessage);
+    for (const child of children) send(child, { type: 'task', task: { ...task, waiters: perChild } });
+    await Promise.all(ready);
+    const results = children.map(nextMessage);
+    const startAt = wallNow() + 100;
+    for (const child of children) send(child, { type: 'go', startAt });
+    const outputs = (await Promise.all(results)).map(
+      (m) => (m as Extract<ToParent, { type: 'result' }>).result as HotKeyOutput,
+    );
+    return summarize(outputs, startAt, task, processes, perChild * processes);
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+function summarize(
+  outputs: HotKeyOutput[],
+  startAt: number,
+  task: HotKeyTask,
+  processes: number,
+  waiters: number,
+): HotKeyResult {
+  const sections: Section[] = outputs.flatMap((o) => o.sections).sort((a, b) => a.grant - b.grant);
+  const deadline = startAt + task.durationMs;
+  const handoffs: number[] = [];
+  const afterRelease: number[] = [];
+  let overlaps = 0;
+  for (let i = 1; i < sections.length; i++) {
+    const previous = sections[i - 1]!;
+    const gap = sections[i]!.grant - previous.releaseStart;
+    // Clocks of different processes on one machine agree to well under 0.5 ms.
+    if (gap < -0.5) overlaps++;
+    handoffs.push(Math.max(0, gap));
+    afterRelease.push(sections[i]!.grant - previous.releaseEnd);
+  }
+  const counted = sections.filter((s) => s.releaseEnd <= deadline).length;
+  const requests = outputs.reduce((sum, o) => sum + o.requests, 0);
+  return {
+    processes,
+    waiters,
+    sections: counted,
+    perSecond: counted / (task.durationMs / 1000),
+    handoffP50: percentile(handoffs, 50),
+    handoffP99: percentile(handoffs, 99),
+    releaseP50: percentile(
+      sections.map((s) => s.releaseEnd - s.releaseStart),
+      50,
+    ),
+    afterReleaseP50: percentile(afterRelease, 50),
+    requestsPerSection: sections.length === 0 ? Number.NaN : requests / sections.length,
+    overlaps,
+    errors: [...new Set(outputs.flatMap((o) => o.errors))],
+  };
+}
