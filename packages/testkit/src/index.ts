@@ -1,1 +1,2 @@
 export { type ConformanceHarness, runConformance } from './conformance.js';
+export * from './faults.js';

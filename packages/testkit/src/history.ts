@@ -1,0 +1,667 @@
+/**
+ * The history of a fault run — every store call, lease event, validity observation and resource
+ * write, plus the faults injected — and the checker that judges it.
+ *
+ * All times are milliseconds on one timeline shared by the processes of the run (`sharedNow()`:
+ * `performance.timeOrigin + performance.now()`), never a (possibly skewed) wall clock.
+ */
+
+/** One call of a `LockStore` method, as seen by a recording wrapper around the store. */
+export interface StoreOpRecord {
+  /** Which client made it (a worker process id, `probe`, ...). Unique per process. */
+  readonly worker: string;
+  readonly op: 'acquire' | 'extend' | 'release';
+  readonly key: string;
+  /** The lease's owner id (or a stable abbreviation of it). */
+  readonly owner: string;
+  /** extend/release: the lease's token; a granted acquire: the token granted. */
+  readonly token?: number;
+  /**
+   * acquire/extend: how long after `sentAt` the SDK may consider the lease valid (TTL − drift
+   * allowance, as the SDK documents it).
+   */
+  readonly validMs?: number;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+  /**
+   * acquire: `granted` / `refused`; extend/release: `ok` / `not-held`; any: `error` (outcome unknown),
+   * or `unanswered`: the caller died (SIGKILL) before the answer came; `receivedAt` is then `sentAt`.
+   */
+  readonly outcome: 'granted' | 'refused' | 'ok' | 'not-held' | 'error' | 'unanswered';
+  /** A refused acquire: the holder's token, when the store said. */
+  readonly holderToken?: number;
+  readonly error?: string;
+}
+
+/** What the SDK told its caller about a lease (`onEvent`, or a call's result). */
+export interface LeaseEventRecord {
+  readonly worker: string;
+  readonly key: string;
+  readonly token: number;
+  readonly at: number;
+  readonly type: 'acquired' | 'extended' | 'released' | 'lost';
+  readonly reason?: string;
+}
+
+/** The caller read `lease.held` / `lease.remainingMs` at `at` (read together, in one synchronous step). */
+export interface HeldObservation {
+  readonly worker: string;
+  readonly key: string;
+  readonly token: number;
+  readonly at: number;
+  readonly held: boolean;
+  readonly remainingMs: number;
+}
+
+/** One fenced write to a protected resource. */
+export interface WriteRecord {
+  /** The resource written (one per lock key, e.g. `http:<key>` or `ddb:<key>`). */
+  readonly resource: string;
+  readonly worker: string;
+  readonly token: number;
+  /** Sent / answered. For a resource that applies writes one at a time, both are its apply time. */
+  readonly sentAt: number;
+  readonly receivedAt: number;
+  /** `unknown`: the write failed without a verdict (it may or may not have been applied). */
+  readonly outcome: 'accepted' | 'rejected' | 'unknown';
+  /** Position in the resource's own log, for resources that apply writes one at a time. */
+  readonly seq?: number;
+}
+
+/** A worker frozen (SIGSTOP) from `from` to `to` (SIGCONT). */
+export interface PauseRecord {
+  readonly worker: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** A worker killed (SIGKILL) at `at` while it held `key` with `token` (as far as the parent knew). */
+export interface KillRecord {
+  readonly worker: string;
+  readonly at: number;
+  readonly key?: string;
+  readonly token?: number;
+}
+
+/** The store lost lock state between `at` and `until` (rows deleted, FLUSHALL, restart). */
+export interface StateLossRecord {
+  readonly at: number;
+  readonly until: number;
+  readonly what: string;
+  /** Keys affected; all when left out. */
+  readonly keys?: readonly string[];
+}
+
+/** An acquire request that the store applied and whose answer was lost on the way back (proxy `drop`). */
+export interface LostAnswerRecord {
+  readonly key: string;
+  readonly owner: string;
+  /** The token the lost answer granted; absent when the store refused it. */
+  readonly token?: number;
+  /** When the proxy received the request / got the store's answer. */
+  readonly sentAt: number;
+  readonly answeredAt: number;
+}
+
+export interface History {
+  readonly ops: StoreOpRecord[];
+  readonly events: LeaseEventRecord[];
+  readonly observations: HeldObservation[];
+  readonly writes: WriteRecord[];
+  readonly pauses: PauseRecord[];
+  readonly kills: KillRecord[];
+  readonly stateLosses: StateLossRecord[];
+  readonly lostAnswers: LostAnswerRecord[];
+}
+
+export function emptyHistory(): History {
+  return {
+    ops: [],
+    events: [],
+    observations: [],
+    writes: [],
+    pauses: [],
+    kills: [],
+    stateLosses: [],
+    lostAnswers: [],
+  };
+}
+
+export const CHECKS = [
+  'fenced-writes',
+  'unique-tokens',
+  'token-order',
+  'paused-writes',
+  'holder-validity',
+  'exclusive-validity',
+  'kill-takeover',
+  'lost-answers',
+] as const;
+export type CheckName = (typeof CHECKS)[number];
+
+export interface Violation {
+  readonly check: CheckName;
+  readonly message: string;
+  readonly key?: string;
+  readonly token?: number;
+  readonly at?: number;
+}
+
+export interface CheckOptions {
+  /** The lease TTL of the run, in ms. */
+  readonly ttlMs: number;
+  /** A killed holder's key must be granted again within `ttlMs` + this. Default 600. */
+  readonly takeoverSlackMs?: number;
+  /**
+   * How long past `ttlMs` a store may still treat a lease as held because of clock margins (DynamoDB:
+   * `clockSkewMs` plus the clients' clock offsets). Default 0.
+   */
+  readonly expirySlackMs?: number;
+  /** Tolerance for comparing times taken in different processes, in ms. Default 2. */
+  readonly toleranceMs?: number;
+  /** Check that no two holders' validity windows overlap (outside state loss). Default true. */
+  readonly exclusive?: boolean;
+}
+
+export interface CheckStats {
+  /** Tokens handed out by the store (granted acquires, plus grants seen only in lost answers). */
+  grants: number;
+  /** Leases the SDK delivered to callers. */
+  leases: number;
+  grantsAfterStateLoss: number;
+  writesAccepted: number;
+  writesRejected: number;
+  writesUnknown: number;
+  pausesPastTtl: number;
+  /** Writes sent after a pause past the TTL with a pre-pause token, after a newer token had written. */
+  staleWritesAfterPause: number;
+  staleWritesAfterPauseRejected: number;
+  /** Same, but no newer token had written yet (fencing may accept them). */
+  staleWritesAfterPauseUnopposed: number;
+  heldObservations: number;
+  validityEventsChecked: number;
+  overlapsExcusedByStateLoss: number;
+  killsChecked: number;
+  /** Longest kill → next grant, in ms. */
+  maxTakeoverMs: number;
+  lostAnswers: number;
+  lostAnswersHeldByCaller: number;
+  /** Lost grants whose caller never got them (orphans)... */
+  lostAnswersOrphaned: number;
+  /** ... of which a later grant to someone else shows they ran out. */
+  lostAnswersExpired: number;
+}
+
+export interface CheckResult {
+  readonly ok: boolean;
+  readonly violations: Violation[];
+  /** Checks turned off by the options (`exclusive: false`). */
+  readonly skipped: CheckName[];
+  readonly stats: CheckStats;
+}
+
+const EPS = 1e-6;
+
+/** Judge a history. Every check can fail; see `CHECKS` and the testkit README for what each means. */
+export function checkHistory(history: History, options: CheckOptions): CheckResult {
+  const ttl = options.ttlMs;
+  const tol = options.toleranceMs ?? 2;
+  const violations: Violation[] = [];
+  const stats: CheckStats = {
+    grants: 0,
+    leases: 0,
+    grantsAfterStateLoss: 0,
+    writesAccepted: 0,
+    writesRejected: 0,
+    writesUnknown: 0,
+    pausesPastTtl: 0,
+    staleWritesAfterPause: 0,
+    staleWritesAfterPauseRejected: 0,
+    staleWritesAfterPauseUnopposed: 0,
+    heldObservations: 0,
+    validityEventsChecked: 0,
+    overlapsExcusedByStateLoss: 0,
+    killsChecked: 0,
+    maxTakeoverMs: 0,
+    lostAnswers: 0,
+    lostAnswersHeldByCaller: 0,
+    lostAnswersOrphaned: 0,
+    lostAnswersExpired: 0,
+  };
+  const fail = (v: Violation) => violations.push(v);
+
+  // ---- grants: every token the store handed out --------------------------------------------------
+  interface Grant {
+    key: string;
+    owner: string;
+    token: number;
+    sentAt: number;
+    receivedAt: number;
+    worker: string;
+  }
+  const grants: Grant[] = [];
+  for (const op of history.ops) {
+    if (op.op === 'acquire' && op.outcome === 'granted' && op.token !== undefined) {
+      grants.push({ ...op, token: op.token });
+    }
+  }
+  for (const lost of history.lostAnswers) {
+    if (lost.token === undefined) continue;
+    grants.push({
+      key: lost.key,
+      owner: lost.owner,
+      token: lost.token,
+      sentAt: lost.sentAt,
+      receivedAt: lost.answeredAt,
+      worker: '(lost answer)',
+    });
+  }
+  stats.grants = grants.length;
+  const byKey = groupBy(grants, (g) => g.key);
+
+  // ---- unique-tokens: a token goes to one owner only ---------------------------------------------
+  for (const [key, list] of byKey) {
+    const owners = new Map<number, string>();
+    for (const g of list) {
+      const seen = owners.get(g.token);
+      if (seen === undefined) owners.set(g.token, g.owner);
+      else if (seen !== g.owner) {
+        fail({
+          check: 'unique-tokens',
+          key,
+          token: g.token,
+          at: g.receivedAt,
+          message: `token ${g.token} of "${key}" was granted to two owners`,
+        });
+      }
+    }
+  }
+
+  // ---- token-order: a grant answered before another was sent has a lower token -------------------
+  for (const [key, list] of byKey) {
+    const byReceived = [...list].sort((a, b) => a.receivedAt - b.receivedAt);
+    const bySent = [...list].sort((a, b) => a.sentAt - b.sentAt);
+    let i = 0;
+    let maxToken = Number.NEGATIVE_INFINITY;
+    let maxOwners = new Set<string>();
+    for (const b of bySent) {
+      while (i < byReceived.length && (byReceived[i] as Grant).receivedAt < b.sentAt - tol) {
+        const a = byReceived[i] as Grant;
+        if (a.token > maxToken) {
+          maxToken = a.token;
+          maxOwners = new Set([a.owner]);
+        } else if (a.token === maxToken) maxOwners.add(a.owner);
+        i++;
+      }
+      const sameLease = maxToken === b.token && maxOwners.size === 1 && maxOwners.has(b.owner);
+      if (maxToken >= b.token && !sameLease) {
+        fail({
+          check: 'token-order',
+          key,
+          token: b.token,
+          at: b.sentAt,
+          message: `"${key}": token ${b.token} (${b.worker}) was granted after token ${maxToken} had been granted`,
+        });
+      }
+    }
+    for (const g of list) {
+      if (history.stateLosses.some((l) => affects(l, key) && l.at <= g.sentAt)) stats.grantsAfterStateLoss++;
+    }
+  }
+
+  // ---- leases the SDK delivered, with their validity ----------------------------------------------
+  const opsByLease = groupBy(
+    history.ops.filter((o) => o.token !== undefined),
+    (o) => leaseId(o.worker, o.key, o.token as number),
+  );
+  const acquiredEvents = history.events.filter((e) => e.type === 'acquired');
+  stats.leases = acquiredEvents.length;
+  /** The latest validity the SDK may claim at `at`, from the successful calls sent by then. */
+  const boundAt = (lease: string, at: number): number | undefined => {
+    let bound: number | undefined;
+    for (const op of opsByLease.get(lease) ?? []) {
+      const success =
+        (op.op === 'acquire' && op.outcome === 'granted') || (op.op === 'extend' && op.outcome === 'ok');
+      if (!success || op.validMs === undefined || op.sentAt > at) continue;
+      const b = op.sentAt + op.validMs;
+      if (bound === undefined || b > bound) bound = b;
+    }
+    return bound;
+  };
+
+  // ---- holder-validity: the SDK never says "valid" past the validity its calls earned -------------
+  for (const o of history.observations) {
+    if (!o.held) continue;
+    stats.heldObservations++;
+    const id = leaseId(o.worker, o.key, o.token);
+    const bound = boundAt(id, o.at);
+    if (bound === undefined) {
+      fail({
+        check: 'holder-validity',
+        key: o.key,
+        token: o.token,
+        at: o.at,
+        message: `${o.worker} saw lease ${o.token} of "${o.key}" held with no successful grant recorded`,
+      });
+      continue;
+    }
+    if (o.at >= bound + EPS || o.at + o.remainingMs > bound + 1 + EPS) {
+      fail({
+        check: 'holder-validity',
+        key: o.key,
+        token: o.token,
+        at: o.at,
+        message: `${o.worker}: lease ${o.token} of "${o.key}" reported held (${o.remainingMs} ms left) ${(o.at - bound).toFixed(1)} ms after its validity ended`,
+      });
+    }
+  }
+  for (const e of history.events) {
+    if (e.type !== 'acquired' && e.type !== 'extended') continue;
+    const kind = e.type === 'acquired' ? 'acquire' : 'extend';
+    const wanted = e.type === 'acquired' ? 'granted' : 'ok';
+    const candidates = (opsByLease.get(leaseId(e.worker, e.key, e.token)) ?? []).filter(
+      (op) => op.op === kind && op.outcome === wanted && op.receivedAt <= e.at + EPS,
+    );
+    const op = candidates.reduce<StoreOpRecord | undefined>(
+      (latest, c) => (latest === undefined || c.receivedAt > latest.receivedAt ? c : latest),
+      undefined,
+    );
+    if (op === undefined || op.validMs === undefined) continue;
+    stats.validityEventsChecked++;
+    if (op.receivedAt >= op.sentAt + op.validMs - EPS) {
+      fail({
+        check: 'holder-validity',
+        key: e.key,
+        token: e.token,
+        at: e.at,
+        message: `${e.worker}: "${e.type}" for lease ${e.token} of "${e.key}" although the store's answer came ${(op.receivedAt - op.sentAt).toFixed(1)} ms after sending, past the ${op.validMs} ms of validity it could earn`,
+      });
+    }
+  }
+
+  // ---- exclusive-validity: no two holders believe they hold at once ------------------------------
+  if (options.exclusive ?? true) {
+    interface Window {
+      worker: string;
+      key: string;
+      token: number;
+      grantSentAt: number;
+      start: number;
+      end: number;
+    }
+    const windows: Window[] = [];
+    for (const e of acquiredEvents) {
+      const id = leaseId(e.worker, e.key, e.token);
+      const ops = opsByLease.get(id) ?? [];
+      const grant = ops.find((o) => o.op === 'acquire' && o.outcome === 'granted');
+      const bound = boundAt(id, Number.POSITIVE_INFINITY);
+      if (grant === undefined || bound === undefined) continue;
+      let end = bound;
+      // Once a release is sent (answered or not), the holder has stopped claiming the lease.
+      for (const o of ops) if (o.op === 'release' && o.sentAt < end) end = o.sentAt;
+      windows.push({
+        worker: e.worker,
+        key: e.key,
+        token: e.token,
+        grantSentAt: grant.sentAt,
+        start: grant.receivedAt,
+        end,
+      });
+    }
+    for (const [key, list] of groupBy(windows, (w) => w.key)) {
+      // In the order the holders learned of their grants: each must start after every earlier
+      // holder's validity ended (or that holder released).
+      list.sort((a, b) => a.start - b.start);
+      for (let j = 1; j < list.length; j++) {
+        const b = list[j] as Window;
+        for (let i = 0; i < j; i++) {
+          const a = list[i] as Window;
+          if ((a.token === b.token && a.worker === b.worker) || a.end <= b.start + tol) continue;
+          // A loss between the first of the two grant requests and the second grant's answer may have
+          // erased either lease from the store (whichever the store applied first).
+          const excused = history.stateLosses.some(
+            (l) => affects(l, key) && l.at <= b.start && l.until >= Math.min(a.grantSentAt, b.grantSentAt),
+          );
+          if (excused) {
+            stats.overlapsExcusedByStateLoss++;
+            continue;
+          }
+          fail({
+            check: 'exclusive-validity',
+            key,
+            token: b.token,
+            at: b.start,
+            message: `"${key}": ${b.worker} got token ${b.token} while ${a.worker}'s lease ${a.token} was still valid for ${(a.end - b.start).toFixed(1)} ms`,
+          });
+        }
+      }
+    }
+  }
+
+  // ---- fenced-writes: no accepted write below the resource's high-water mark ----------------------
+  for (const [resource, list] of groupBy(history.writes, (w) => w.resource)) {
+    for (const w of list) {
+      if (w.outcome === 'accepted') stats.writesAccepted++;
+      else if (w.outcome === 'rejected') stats.writesRejected++;
+      else stats.writesUnknown++;
+    }
+    // In the resource's own order (resources that log every write in the order applied).
+    const logged = list
+      .filter((w) => w.seq !== undefined)
+      .sort((a, b) => (a.seq as number) - (b.seq as number));
+    let high = Number.NEGATIVE_INFINITY;
+    for (const w of logged) {
+      if (w.outcome === 'accepted') {
+        if (w.token < high) {
+          fail({
+            check: 'fenced-writes',
+            key: resource,
+            token: w.token,
+            at: w.sentAt,
+            message: `${resource}: write #${w.seq} with token ${w.token} accepted below the high-water mark ${high}`,
+          });
+        }
+        high = Math.max(high, w.token);
+      } else if (w.outcome === 'rejected' && w.token >= high) {
+        fail({
+          check: 'fenced-writes',
+          key: resource,
+          token: w.token,
+          at: w.sentAt,
+          message: `${resource}: write #${w.seq} with token ${w.token} rejected although the high-water mark was ${high}`,
+        });
+      }
+    }
+    // In real time: an accepted write never follows an accepted write of a higher token.
+    const accepted = list.filter((w) => w.outcome === 'accepted');
+    const byReceived = [...accepted].sort((a, b) => a.receivedAt - b.receivedAt);
+    const bySent = [...accepted].sort((a, b) => a.sentAt - b.sentAt);
+    let i = 0;
+    let max = Number.NEGATIVE_INFINITY;
+    for (const w of bySent) {
+      while (i < byReceived.length && (byReceived[i] as WriteRecord).receivedAt < w.sentAt - tol) {
+        max = Math.max(max, (byReceived[i] as WriteRecord).token);
+        i++;
+      }
+      if (max > w.token) {
+        fail({
+          check: 'fenced-writes',
+          key: resource,
+          token: w.token,
+          at: w.sentAt,
+          message: `${resource}: ${w.worker}'s write with token ${w.token} was accepted after token ${max} had written`,
+        });
+      }
+    }
+  }
+
+  // ---- paused-writes: after a pause past the TTL, writes with the old token are refused -----------
+  const grantsByWorker = groupBy(
+    history.ops.filter((o) => o.op === 'acquire' && o.outcome === 'granted' && o.token !== undefined),
+    (o) => o.worker,
+  );
+  for (const p of history.pauses) {
+    if (p.to - p.from < ttl) continue;
+    stats.pausesPastTtl++;
+    const staleTokens = new Set(
+      (grantsByWorker.get(p.worker) ?? [])
+        .filter((g) => g.receivedAt <= p.from)
+        .map((g) => g.token as number),
+    );
+    for (const w of history.writes) {
+      if (w.worker !== p.worker || !staleTokens.has(w.token) || w.sentAt < p.to - tol) continue;
+      const newer = history.writes.some(
+        (o) =>
+          o.resource === w.resource &&
+          o.outcome === 'accepted' &&
+          o.token > w.token &&
+          o.receivedAt >= p.from - tol &&
+          o.receivedAt < w.sentAt - tol,
+      );
+      if (!newer) {
+        stats.staleWritesAfterPauseUnopposed++;
+        continue;
+      }
+      stats.staleWritesAfterPause++;
+      if (w.outcome === 'accepted') {
+        fail({
+          check: 'paused-writes',
+          key: w.resource,
+          token: w.token,
+          at: w.sentAt,
+          message: `${w.resource}: ${w.worker} wrote with token ${w.token} after a ${Math.round(p.to - p.from)} ms pause, after a newer token had written, and it was accepted`,
+        });
+      } else stats.staleWritesAfterPauseRejected++;
+    }
+  }
+
+  // ---- kill-takeover: a killed holder's key is granted again within TTL + slack -------------------
+  const slack = options.takeoverSlackMs ?? 600;
+  for (const k of history.kills) {
+    if (k.key === undefined || k.token === undefined) continue;
+    const killedToken = k.token;
+    stats.killsChecked++;
+    const next = (byKey.get(k.key) ?? [])
+      .filter((g) => g.token > killedToken && g.worker !== k.worker)
+      .reduce<Grant | undefined>(
+        (first, g) => (first === undefined || g.receivedAt < first.receivedAt ? g : first),
+        undefined,
+      );
+    if (next === undefined) {
+      fail({
+        check: 'kill-takeover',
+        key: k.key,
+        token: k.token,
+        at: k.at,
+        message: `"${k.key}" was never granted again after its holder ${k.worker} was killed`,
+      });
+      continue;
+    }
+    const took = Math.max(0, next.receivedAt - k.at);
+    stats.maxTakeoverMs = Math.max(stats.maxTakeoverMs, took);
+    if (took > ttl + slack) {
+      fail({
+        check: 'kill-takeover',
+        key: k.key,
+        token: k.token,
+        at: k.at,
+        message: `"${k.key}" was granted again ${Math.round(took)} ms after its holder was killed (TTL ${ttl} ms + ${slack} ms allowed)`,
+      });
+    }
+  }
+
+  // ---- lost-answers: an applied acquire whose answer was lost ends held by its caller, or expires --
+  const expirySlack = options.expirySlackMs ?? 0;
+  const lastLost = new Map<string, LostAnswerRecord>();
+  for (const l of history.lostAnswers) {
+    if (l.token === undefined) continue;
+    const id = `${l.key}\u0000${l.owner}`;
+    const prev = lastLost.get(id);
+    if (prev === undefined || l.answeredAt > prev.answeredAt) lastLost.set(id, l);
+  }
+  const acquiresByKey = groupBy(
+    history.ops.filter((o) => o.op === 'acquire'),
+    (o) => o.key,
+  );
+  for (const l of lastLost.values()) {
+    const lostToken = l.token;
+    if (lostToken === undefined) continue;
+    stats.lostAnswers++;
+    const acquires = acquiresByKey.get(l.key) ?? [];
+    const caller = acquires.find(
+      (o) => o.owner === l.owner && o.outcome === 'granted' && o.receivedAt >= l.answeredAt - tol,
+    );
+    if (caller !== undefined) {
+      stats.lostAnswersHeldByCaller++;
+      continue;
+    }
+    stats.lostAnswersOrphaned++;
+    const deadline = l.answeredAt + ttl + expirySlack + tol;
+    const blocked = acquires.find(
+      (o) =>
+        o.owner !== l.owner && o.outcome === 'refused' && o.holderToken === lostToken && o.sentAt > deadline,
+    );
+    if (blocked !== undefined) {
+      fail({
+        check: 'lost-answers',
+        key: l.key,
+        token: lostToken,
+        at: blocked.sentAt,
+        message: `"${l.key}": the grant of token ${l.token} whose answer was lost still blocked ${blocked.worker} ${Math.round(blocked.sentAt - l.answeredAt)} ms later (TTL ${ttl} ms)`,
+      });
+      continue;
+    }
+    if ((byKey.get(l.key) ?? []).some((g) => g.owner !== l.owner && g.token > lostToken)) {
+      stats.lostAnswersExpired++;
+    }
+  }
+
+  const skipped: CheckName[] = (options.exclusive ?? true) ? [] : ['exclusive-validity'];
+  return { ok: violations.length === 0, violations, stats, skipped };
+}
+
+function leaseId(worker: string, key: string, token: number): string {
+  return `${worker}\u0000${key}\u0000${token}`;
+}
+
+function affects(loss: StateLossRecord, key: string): boolean {
+  return loss.keys === undefined || loss.keys.includes(key);
+}
+
+function groupBy<T>(items: readonly T[], by: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = by(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}
+
+/** A short human-readable report: one line per check, then the first violations. */
+export function formatCheckResult(result: CheckResult, maxViolations = 20): string {
+  const counts = new Map<CheckName, number>();
+  for (const v of result.violations) counts.set(v.check, (counts.get(v.check) ?? 0) + 1);
+  const s = result.stats;
+  const detail: Record<CheckName, string> = {
+    'fenced-writes': `${s.writesAccepted} accepted, ${s.writesRejected} rejected, ${s.writesUnknown} unknown`,
+    'unique-tokens': `${s.grants} grants`,
+    'token-order': `${s.grants} grants, ${s.grantsAfterStateLoss} after state loss`,
+    'paused-writes': `${s.pausesPastTtl} pauses, ${s.staleWritesAfterPauseRejected}/${s.staleWritesAfterPause} stale writes rejected (${s.staleWritesAfterPauseUnopposed} unopposed)`,
+    'holder-validity': `${s.heldObservations} observations, ${s.validityEventsChecked} grants/extensions`,
+    'exclusive-validity': `${s.leases} leases, ${s.overlapsExcusedByStateLoss} overlaps after state loss`,
+    'kill-takeover': `${s.killsChecked} kills, slowest takeover ${Math.round(s.maxTakeoverMs)} ms`,
+    'lost-answers': `${s.lostAnswers} lost grants: ${s.lostAnswersHeldByCaller} held by caller, ${s.lostAnswersOrphaned} orphaned (${s.lostAnswersExpired} seen to expire)`,
+  };
+  const lines = CHECKS.map((c) => {
+    if (result.skipped.includes(c)) return `-    ${c.padEnd(19)} not checked`;
+    const n = counts.get(c) ?? 0;
+    return `${n === 0 ? 'ok  ' : 'FAIL'} ${c.padEnd(19)} ${detail[c]}${n === 0 ? '' : ` — ${n} violation(s)`}`;
+  });
+  for (const v of result.violations.slice(0, maxViolations)) lines.push(`  ${v.check}: ${v.message}`);
+  if (result.violations.length > maxViolations) {
+    lines.push(`  ... ${result.violations.length - maxViolations} more`);
+  }
+  return lines.join('\n');
+}

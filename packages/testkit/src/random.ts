@@ -1,0 +1,54 @@
+/**
+ * Small seeded randomness for fault schedules: the same seed gives the same sequence, so a failing
+ * run can be replayed (print the seed).
+ */
+
+/** A random 32-bit seed (for a run that did not get one). */
+export function randomSeed(): number {
+  return Math.floor(Math.random() * 0x1_0000_0000) >>> 0;
+}
+
+/** mulberry32: a fast 32-bit PRNG; returns floats in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
+  };
+}
+
+/** Helpers over a `() => number` in [0, 1). */
+export interface Rng {
+  (): number;
+  /** Integer in [min, max] (inclusive). */
+  int(min: number, max: number): number;
+  /** True with probability `p`. */
+  chance(p: number): boolean;
+  /** One element of a non-empty array. */
+  pick<T>(items: readonly T[]): T;
+}
+
+/** A seeded {@link Rng}. */
+export function rng(seed: number): Rng {
+  const next = seededRandom(seed);
+  const r = (() => next()) as Rng;
+  r.int = (min, max) => min + Math.floor(next() * (max - min + 1));
+  r.chance = (p) => next() < p;
+  r.pick = <T>(items: readonly T[]): T => {
+    if (items.length === 0) throw new RangeError('pick from an empty array');
+    return items[Math.floor(next() * items.length)] as T;
+  };
+  return r;
+}
+
+/**
+ * Milliseconds on a timeline shared by every process on this machine: `performance.timeOrigin +
+ * performance.now()`. Monotonic within a process, comparable across processes (to about a
+ * millisecond), and unaffected by clock offsets injected into a store or `Date.now`.
+ */
+export function sharedNow(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,456 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type CheckName,
+  checkHistory,
+  emptyHistory,
+  formatCheckResult,
+  type History,
+} from '../src/history.js';
+
+// Hand-made histories: one good run, and for every check a small change that must make exactly that
+// check fail. TTL 500 ms, validity 493 ms (1% + 2 ms drift).
+const TTL = 500;
+const VALID = 493;
+
+/** A clean run: A holds "k" (token 10) and releases; B takes it (11), extends, writes, releases. */
+function good(): History {
+  const h = emptyHistory();
+  h.ops.push(
+    {
+      worker: 'A',
+      op: 'acquire',
+      key: 'k',
+      owner: 'a1',
+      token: 10,
+      validMs: VALID,
+      sentAt: 0,
+      receivedAt: 5,
+      outcome: 'granted',
+    },
+    {
+      worker: 'B',
+      op: 'acquire',
+      key: 'k',
+      owner: 'b1',
+      sentAt: 10,
+      receivedAt: 14,
+      outcome: 'refused',
+      holderToken: 10,
+    },
+    {
+      worker: 'A',
+      op: 'release',
+      key: 'k',
+      owner: 'a1',
+      token: 10,
+      sentAt: 100,
+      receivedAt: 104,
+      outcome: 'ok',
+    },
+    {
+      worker: 'B',
+      op: 'acquire',
+      key: 'k',
+      owner: 'b1',
+      token: 11,
+      validMs: VALID,
+      sentAt: 110,
+      receivedAt: 115,
+      outcome: 'granted',
+    },
+    {
+      worker: 'B',
+      op: 'extend',
+      key: 'k',
+      owner: 'b1',
+      token: 11,
+      validMs: VALID,
+      sentAt: 300,
+      receivedAt: 305,
+      outcome: 'ok',
+    },
+    {
+      worker: 'B',
+      op: 'release',
+      key: 'k',
+      owner: 'b1',
+      token: 11,
+      sentAt: 700,
+      receivedAt: 705,
+      outcome: 'ok',
+    },
+  );
+  h.events.push(
+    { worker: 'A', key: 'k', token: 10, at: 5, type: 'acquired' },
+    { worker: 'A', key: 'k', token: 10, at: 104, type: 'released' },
+    { worker: 'B', key: 'k', token: 11, at: 115, type: 'acquired' },
+    { worker: 'B', key: 'k', token: 11, at: 305, type: 'extended' },
+    { worker: 'B', key: 'k', token: 11, at: 705, type: 'released' },
+  );
+  h.observations.push(
+    { worker: 'A', key: 'k', token: 10, at: 50, held: true, remainingMs: 440 },
+    { worker: 'B', key: 'k', token: 11, at: 600, held: true, remainingMs: 190 },
+    { worker: 'B', key: 'k', token: 11, at: 900, held: false, remainingMs: 0 },
+  );
+  h.writes.push(
+    { resource: 'r:k', worker: 'A', token: 10, sentAt: 60, receivedAt: 60, outcome: 'accepted', seq: 0 },
+    { resource: 'r:k', worker: 'A', token: 10, sentAt: 80, receivedAt: 80, outcome: 'accepted', seq: 1 },
+    { resource: 'r:k', worker: 'B', token: 11, sentAt: 200, receivedAt: 200, outcome: 'accepted', seq: 2 },
+  );
+  return h;
+}
+
+function failing(h: History, options: Partial<Parameters<typeof checkHistory>[1]> = {}): CheckName[] {
+  const result = checkHistory(h, { ttlMs: TTL, ...options });
+  return [...new Set(result.violations.map((v) => v.check))];
+}
+
+describe('checkHistory', () => {
+  it('passes a clean history', () => {
+    const result = checkHistory(good(), { ttlMs: TTL });
+    expect(result.violations).toEqual([]);
+    expect(result.ok).toBe(true);
+    expect(result.stats).toMatchObject({ grants: 2, leases: 2, writesAccepted: 3, heldObservations: 2 });
+    expect(formatCheckResult(result)).toContain('ok   fenced-writes');
+  });
+
+  describe('fenced-writes', () => {
+    it('fails when a write below the high-water mark was accepted', () => {
+      const h = good();
+      h.writes.push({
+        resource: 'r:k',
+        worker: 'A',
+        token: 10,
+        sentAt: 250,
+        receivedAt: 250,
+        outcome: 'accepted',
+        seq: 3,
+      });
+      expect(failing(h)).toEqual(['fenced-writes']);
+    });
+
+    it('fails when a resource rejected a write that was not stale', () => {
+      const h = good();
+      h.writes.push({
+        resource: 'r:k',
+        worker: 'B',
+        token: 11,
+        sentAt: 250,
+        receivedAt: 250,
+        outcome: 'rejected',
+        seq: 3,
+      });
+      expect(failing(h)).toEqual(['fenced-writes']);
+    });
+
+    it('judges unlogged resources by real time: accepted after a higher token had written', () => {
+      const h = good();
+      h.writes.push(
+        { resource: 'ddb:k', worker: 'B', token: 11, sentAt: 200, receivedAt: 210, outcome: 'accepted' },
+        { resource: 'ddb:k', worker: 'A', token: 10, sentAt: 220, receivedAt: 230, outcome: 'accepted' },
+      );
+      expect(failing(h)).toEqual(['fenced-writes']);
+    });
+
+    it('lets overlapping writes of either order pass (no real-time order between them)', () => {
+      const h = good();
+      h.writes.push(
+        { resource: 'ddb:k', worker: 'B', token: 11, sentAt: 200, receivedAt: 230, outcome: 'accepted' },
+        { resource: 'ddb:k', worker: 'A', token: 10, sentAt: 220, receivedAt: 240, outcome: 'accepted' },
+        { resource: 'ddb:k', worker: 'A', token: 10, sentAt: 250, receivedAt: 260, outcome: 'rejected' },
+      );
+      expect(failing(h)).toEqual([]);
+    });
+  });
+
+  describe('unique-tokens', () => {
+    it('fails when one token went to two owners', () => {
+      const h = good();
+      h.ops.push({
+        worker: 'C',
+        op: 'acquire',
+        key: 'k',
+        owner: 'c1',
+        token: 11,
+        validMs: VALID,
+        sentAt: 111,
+        receivedAt: 114,
+        outcome: 'granted',
+      });
+      expect(failing(h, { exclusive: false })).toContain('unique-tokens');
+    });
+
+    it('accepts the same token granted twice to the same owner (a retried acquire)', () => {
+      const h = good();
+      h.lostAnswers.push({ key: 'k', owner: 'b1', token: 11, sentAt: 104, answeredAt: 105 });
+      expect(failing(h)).toEqual([]);
+    });
+  });
+
+  describe('token-order', () => {
+    it('fails when a later grant has a lower token (e.g. a counter restarted below the old tokens)', () => {
+      const h = good();
+      h.stateLosses.push({ at: 750, until: 760, what: 'FLUSHALL' });
+      h.ops.push({
+        worker: 'C',
+        op: 'acquire',
+        key: 'k',
+        owner: 'c1',
+        token: 9,
+        validMs: VALID,
+        sentAt: 800,
+        receivedAt: 805,
+        outcome: 'granted',
+      });
+      expect(failing(h)).toEqual(['token-order']);
+      expect(checkHistory(h, { ttlMs: TTL }).stats.grantsAfterStateLoss).toBe(1);
+    });
+
+    it('does not order grants whose requests overlapped in time', () => {
+      const h = good();
+      // C's request was in flight across A's and B's grants: the store may have applied it first.
+      h.ops.push({
+        worker: 'C',
+        op: 'acquire',
+        key: 'k',
+        owner: 'c1',
+        token: 9,
+        sentAt: 3,
+        receivedAt: 120,
+        outcome: 'granted',
+      });
+      expect(failing(h, { exclusive: false })).toEqual([]);
+    });
+  });
+
+  describe('holder-validity', () => {
+    it('fails when a lease is reported held past sent + validity', () => {
+      const h = good();
+      h.observations.push({ worker: 'A', key: 'k', token: 10, at: 494, held: true, remainingMs: 1 });
+      expect(failing(h)).toEqual(['holder-validity']);
+    });
+
+    it('fails when remainingMs promises more than the validity earned', () => {
+      const h = good();
+      h.observations.push({ worker: 'A', key: 'k', token: 10, at: 90, held: true, remainingMs: 420 });
+      expect(failing(h)).toEqual(['holder-validity']);
+    });
+
+    it('fails when an extension is reported although its answer came after the validity it earns', () => {
+      const h = good();
+      h.ops.push({
+        worker: 'B',
+        op: 'extend',
+        key: 'k',
+        owner: 'b1',
+        token: 11,
+        validMs: VALID,
+        sentAt: 500,
+        receivedAt: 1200,
+        outcome: 'ok',
+      });
+      h.events.push({ worker: 'B', key: 'k', token: 11, at: 1201, type: 'extended' });
+      expect(failing(h, { exclusive: false })).toEqual(['holder-validity']);
+    });
+
+    it('counts a later extension only once it was sent', () => {
+      const h = good();
+      // At 760 only the extension sent at 300 counts (valid until 793); 850 is past it.
+      h.ops.push({
+        worker: 'B',
+        op: 'extend',
+        key: 'k',
+        owner: 'b1',
+        token: 11,
+        validMs: VALID,
+        sentAt: 860,
+        receivedAt: 865,
+        outcome: 'ok',
+      });
+      h.observations.push({ worker: 'B', key: 'k', token: 11, at: 850, held: true, remainingMs: 0 });
+      expect(failing(h, { exclusive: false })).toEqual(['holder-validity']);
+    });
+  });
+
+  describe('exclusive-validity', () => {
+    it('fails when a new holder got the key while the old lease was still valid', () => {
+      const h = good();
+      // A never released; B was granted at 115 while A's lease (sent 0) was valid until 493.
+      h.ops.splice(2, 1);
+      expect(failing(h)).toEqual(['exclusive-validity']);
+    });
+
+    it('ends a window when a release was sent, even if its answer never came (a killed holder)', () => {
+      const h = good();
+      h.ops.splice(2, 1);
+      h.ops.push({
+        worker: 'A',
+        op: 'release',
+        key: 'k',
+        owner: 'a1',
+        token: 10,
+        sentAt: 100,
+        receivedAt: 100,
+        outcome: 'unanswered',
+      });
+      expect(failing(h)).toEqual([]);
+    });
+
+    it('excuses an overlap that follows a loss of the store state', () => {
+      const h = good();
+      h.ops.splice(2, 1);
+      h.stateLosses.push({ at: 106, until: 108, what: 'FLUSHALL' });
+      const result = checkHistory(h, { ttlMs: TTL });
+      expect(result.violations).toEqual([]);
+      expect(result.stats.overlapsExcusedByStateLoss).toBe(1);
+    });
+  });
+
+  describe('paused-writes', () => {
+    it('fails when a holder paused past its TTL writes after a newer token and is accepted', () => {
+      const h = good();
+      h.pauses.push({ worker: 'A', from: 90, to: 900 });
+      // A resumes and writes with its old token 10 after B (11) wrote: the resource must refuse it.
+      h.writes.push({
+        resource: 'ddb:k',
+        worker: 'B',
+        token: 11,
+        sentAt: 200,
+        receivedAt: 205,
+        outcome: 'accepted',
+      });
+      h.writes.push({
+        resource: 'ddb:k',
+        worker: 'A',
+        token: 10,
+        sentAt: 901,
+        receivedAt: 906,
+        outcome: 'accepted',
+      });
+      const names = failing(h);
+      expect(names).toContain('paused-writes');
+      const stats = checkHistory(h, { ttlMs: TTL }).stats;
+      expect(stats.staleWritesAfterPause).toBe(1);
+      expect(stats.staleWritesAfterPauseRejected).toBe(0);
+    });
+
+    it('passes when that write is rejected, and counts it', () => {
+      const h = good();
+      h.pauses.push({ worker: 'A', from: 90, to: 900 });
+      h.writes.push({
+        resource: 'r:k',
+        worker: 'A',
+        token: 10,
+        sentAt: 901,
+        receivedAt: 901,
+        outcome: 'rejected',
+        seq: 3,
+      });
+      const result = checkHistory(h, { ttlMs: TTL });
+      expect(result.violations).toEqual([]);
+      expect(result.stats).toMatchObject({
+        pausesPastTtl: 1,
+        staleWritesAfterPause: 1,
+        staleWritesAfterPauseRejected: 1,
+      });
+    });
+  });
+
+  describe('kill-takeover', () => {
+    it('passes when the key is granted again within TTL + slack', () => {
+      const h = good();
+      h.kills.push({ worker: 'A', at: 50, key: 'k', token: 10 });
+      const result = checkHistory(h, { ttlMs: TTL, exclusive: false });
+      expect(result.violations).toEqual([]);
+      expect(result.stats.maxTakeoverMs).toBe(65);
+    });
+
+    it('fails when the next grant came too late', () => {
+      const h = good();
+      h.kills.push({ worker: 'B', at: 800, key: 'k', token: 11 });
+      h.ops.push({
+        worker: 'C',
+        op: 'acquire',
+        key: 'k',
+        owner: 'c1',
+        token: 12,
+        validMs: VALID,
+        sentAt: 1500,
+        receivedAt: 2000,
+        outcome: 'granted',
+      });
+      expect(failing(h)).toEqual(['kill-takeover']);
+    });
+
+    it('fails when the key was never granted again', () => {
+      const h = good();
+      h.kills.push({ worker: 'B', at: 800, key: 'k', token: 11 });
+      expect(failing(h)).toEqual(['kill-takeover']);
+    });
+  });
+
+  describe('lost-answers', () => {
+    it('passes when the caller ends up holding the lock (the SDK retried)', () => {
+      const h = good();
+      h.lostAnswers.push({ key: 'k', owner: 'b1', token: 11, sentAt: 110, answeredAt: 112 });
+      const result = checkHistory(h, { ttlMs: TTL });
+      expect(result.violations).toEqual([]);
+      expect(result.stats.lostAnswersHeldByCaller).toBe(1);
+    });
+
+    it('passes when the orphaned grant expires and someone else gets the key', () => {
+      const h = good();
+      h.lostAnswers.push({ key: 'k', owner: 'z9', token: 12, sentAt: 710, answeredAt: 712 });
+      h.ops.push(
+        {
+          worker: 'C',
+          op: 'acquire',
+          key: 'k',
+          owner: 'c1',
+          sentAt: 720,
+          receivedAt: 725,
+          outcome: 'refused',
+          holderToken: 12,
+        },
+        {
+          worker: 'C',
+          op: 'acquire',
+          key: 'k',
+          owner: 'c1',
+          token: 13,
+          validMs: VALID,
+          sentAt: 1215,
+          receivedAt: 1220,
+          outcome: 'granted',
+        },
+      );
+      const result = checkHistory(h, { ttlMs: TTL });
+      expect(result.violations).toEqual([]);
+      expect(result.stats).toMatchObject({ lostAnswersOrphaned: 1, lostAnswersExpired: 1 });
+    });
+
+    it('fails when the orphaned grant still blocks others after its TTL', () => {
+      const h = good();
+      h.lostAnswers.push({ key: 'k', owner: 'z9', token: 12, sentAt: 710, answeredAt: 712 });
+      h.ops.push({
+        worker: 'C',
+        op: 'acquire',
+        key: 'k',
+        owner: 'c1',
+        sentAt: 1400,
+        receivedAt: 1405,
+        outcome: 'refused',
+        holderToken: 12,
+      });
+      expect(failing(h)).toEqual(['lost-answers']);
+    });
+  });
+
+  it('lists failing checks in the report', () => {
+    const h = good();
+    h.kills.push({ worker: 'B', at: 800, key: 'k', token: 11 });
+    const text = formatCheckResult(checkHistory(h, { ttlMs: TTL }));
+    expect(text).toMatch(/FAIL kill-takeover/);
+    expect(text).toMatch(/never granted again/);
+  });
+});
