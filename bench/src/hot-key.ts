@@ -7,7 +7,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { percentile, wallNow } from './stats.js';
-import type { HotKeyOutput, HotKeyTask, Section, Task, ToParent, ToWorker } from './worker.js';
+import type { HotKeyOutput, HotKeyTask, Task, ToParent, ToWorker } from './worker.js';
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.ts');
 
@@ -55,6 +55,16 @@ export interface HotKeyResult {
   /** Release called → next holder's acquire resolved, ms. */
   readonly handoffP50: number;
   readonly handoffP99: number;
+  /**
+   * Handoffs between processes only (the next holder runs in another process than the last one):
+   * p50/p99 in ms, and their share of all handoffs. NaN with one process.
+   */
+  readonly crossHandoffP50: number;
+  readonly crossHandoffP99: number;
+  readonly crossShare: number;
+  /** Sections completed by the least and the most served process (fairness across processes). */
+  readonly fewestByProcess: number;
+  readonly mostByProcess: number;
   /** Of the handoff: the release call itself, and from its answer to the next grant (p50, ms). */
   readonly releaseP50: number;
   readonly afterReleaseP50: number;
@@ -92,9 +102,12 @@ function summarize(
   processes: number,
   waiters: number,
 ): HotKeyResult {
-  const sections: Section[] = outputs.flatMap((o) => o.sections).sort((a, b) => a.grant - b.grant);
+  const sections = outputs
+    .flatMap((o, proc) => o.sections.map((s) => ({ ...s, proc })))
+    .sort((a, b) => a.grant - b.grant);
   const deadline = startAt + task.durationMs;
   const handoffs: number[] = [];
+  const crossHandoffs: number[] = [];
   const afterRelease: number[] = [];
   let overlaps = 0;
   for (let i = 1; i < sections.length; i++) {
@@ -103,9 +116,12 @@ function summarize(
     // Clocks of different processes on one machine agree to well under 0.5 ms.
     if (gap < -0.5) overlaps++;
     handoffs.push(Math.max(0, gap));
+    if (sections[i]!.proc !== previous.proc) crossHandoffs.push(Math.max(0, gap));
     afterRelease.push(sections[i]!.grant - previous.releaseEnd);
   }
-  const counted = sections.filter((s) => s.releaseEnd <= deadline).length;
+  const inTime = sections.filter((s) => s.releaseEnd <= deadline);
+  const counted = inTime.length;
+  const byProcess = outputs.map((_, proc) => inTime.filter((s) => s.proc === proc).length);
   const requests = outputs.reduce((sum, o) => sum + o.requests, 0);
   return {
     processes,
@@ -114,6 +130,11 @@ function summarize(
     perSecond: counted / (task.durationMs / 1000),
     handoffP50: percentile(handoffs, 50),
     handoffP99: percentile(handoffs, 99),
+    crossHandoffP50: processes > 1 ? percentile(crossHandoffs, 50) : Number.NaN,
+    crossHandoffP99: processes > 1 ? percentile(crossHandoffs, 99) : Number.NaN,
+    crossShare: processes > 1 && handoffs.length > 0 ? crossHandoffs.length / handoffs.length : Number.NaN,
+    fewestByProcess: Math.min(...byProcess),
+    mostByProcess: Math.max(...byProcess),
     releaseP50: percentile(
       sections.map((s) => s.releaseEnd - s.releaseStart),
       50,

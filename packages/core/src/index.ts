@@ -9,4 +9,5 @@ export {
   type WithLockOptions,
 } from './locker.js';
 export type * from './store.js';
+export { FENCE_STEP } from './store.js';
 export { type InvocationContext, MAX_DURATION_MS, MAX_KEY_BYTES, MIN_TTL_MS } from './validate.js';

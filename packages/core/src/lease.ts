@@ -1,6 +1,6 @@
 import { LeaseholdError, LockLostError, type LostReason, StoreError } from './errors.js';
 import type { LockEvent } from './events.js';
-import type { LockStore } from './store.js';
+import { FENCE_STEP, type LockStore } from './store.js';
 import { unrefTimeout } from './timers.js';
 import { MIN_TTL_MS, validateMs } from './validate.js';
 
@@ -51,6 +51,11 @@ export interface LeaseContext {
   readonly deadline: number;
   /** Called exactly once, when the lease stops being held for any reason: the next local waiter goes. */
   readonly onEnd: (key: string) => void;
+  /**
+   * Called when the lease is released: passes it to the next local waiter (through
+   * {@link LeaseImpl.successor}) and says whether it did, in which case no store request is made.
+   */
+  readonly pass: (lease: LeaseImpl) => boolean;
 }
 
 type State = { held: true } | { held: false; reason: LostReason };
@@ -59,6 +64,8 @@ export class LeaseImpl implements Lease {
   readonly key: string;
   readonly token: number;
   readonly #owner: string;
+  /** The token the store granted to `#owner`; `token` is above it for leases passed on locally. */
+  readonly #storeToken: number;
   readonly #ttlMs: number;
   readonly #ctx: LeaseContext;
   readonly #controller = new AbortController();
@@ -73,15 +80,43 @@ export class LeaseImpl implements Lease {
   /** `onEnd` has run: the next local waiter was let through. */
   #ended = false;
 
-  constructor(key: string, token: number, owner: string, ttlMs: number, sentAt: number, ctx: LeaseContext) {
+  /** A lease granted by the store for a request sent at `sentAt`, or passed on by `from`. */
+  constructor(
+    key: string,
+    token: number,
+    owner: string,
+    ttlMs: number,
+    sentAt: number,
+    ctx: LeaseContext,
+    from?: LeaseImpl,
+  ) {
     this.key = key;
     this.token = token;
     this.#owner = owner;
     this.#ttlMs = ttlMs;
     this.#ctx = ctx;
-    this.#validUntil = Math.min(sentAt + ttlMs - ctx.driftMs(ttlMs), ctx.deadline);
-    this.#deadlineBound = sentAt + ttlMs >= ctx.deadline - 1;
+    this.#storeToken = from ? from.#storeToken : token;
+    const until = from ? from.#validUntil : sentAt + ttlMs - ctx.driftMs(ttlMs);
+    this.#validUntil = Math.min(until, ctx.deadline);
+    this.#deadlineBound = from ? ctx.deadline <= until : sentAt + ttlMs >= ctx.deadline - 1;
     this.#schedule();
+  }
+
+  /**
+   * The lease of a local waiter that takes this one over as it is released, with no store request:
+   * same store lease (owner, expiry), the next token. Declined (`undefined`) when the store lease has
+   * less than half the waiter's TTL left, when this store grant's tokens are used up (which also bounds
+   * how long one process keeps a hot key from the others), or while an extension is in flight (its
+   * outcome could still move the store's expiry).
+   */
+  successor(ttlMs: number, ctx: LeaseContext): LeaseImpl | undefined {
+    const left = Math.min(this.#validUntil, ctx.deadline) - this.#ctx.now();
+    const wanted = Math.min(ttlMs, ctx.deadline - this.#ctx.now());
+    if (this.token + 1 - this.#storeToken >= FENCE_STEP || this.#extending || left < wanted / 2) {
+      return undefined;
+    }
+    if (left <= ctx.driftMs(ttlMs)) return undefined;
+    return new LeaseImpl(this.key, this.token + 1, this.#owner, ttlMs, 0, ctx, this);
   }
 
   // Reads settle an expiry whose timer has not run yet (a busy event loop runs timers late), so that
@@ -136,7 +171,12 @@ export class LeaseImpl implements Lease {
     }
     let ok: boolean;
     try {
-      ok = await this.#ctx.store.extend({ key: this.key, owner: this.#owner, token: this.token, ttlMs: ttl });
+      ok = await this.#ctx.store.extend({
+        key: this.key,
+        owner: this.#owner,
+        token: this.#storeToken,
+        ttlMs: ttl,
+      });
     } catch (err) {
       this.#expireIfDue(); // run out before the answer came: that comes first
       // The outcome is unknown: the store may have applied it. A shorter TTL would then have moved the
@@ -181,12 +221,23 @@ export class LeaseImpl implements Lease {
     if (!state.held && state.reason === 'taken') {
       return false; // taken by someone else: nothing of ours left in the store
     }
+    if (state.held && this.#ctx.pass(this)) {
+      // Passed to the next local waiter, which now holds the store lease: nothing to tell the store.
+      this.#ended = true;
+      this.#lose('released', false);
+      this.#ctx.emit({ type: 'released', key: this.key, token: this.token, released: true });
+      return true;
+    }
     // From the moment the request is sent the store may free the lock and grant it to someone else:
     // stop claiming it now. The next local waiter goes once the store has answered.
     this.#lose('released', false);
     let released: boolean;
     try {
-      released = await this.#ctx.store.release({ key: this.key, owner: this.#owner, token: this.token });
+      released = await this.#ctx.store.release({
+        key: this.key,
+        owner: this.#owner,
+        token: this.#storeToken,
+      });
     } catch (err) {
       throw asStoreError(this.#ctx.store, err);
     } finally {

@@ -7,7 +7,7 @@ import {
 } from './errors.js';
 import type { LockEvent, LockEventListener } from './events.js';
 import { KeyQueues } from './key-queue.js';
-import { asStoreError, type Lease, LeaseImpl } from './lease.js';
+import { asStoreError, type Lease, type LeaseContext, LeaseImpl } from './lease.js';
 import type { LockState, LockStore, StoreAcquireResult } from './store.js';
 import { fullJitter, monotonicNow, sleep, unrefTimeout } from './timers.js';
 import {
@@ -162,8 +162,30 @@ export function createLocker(options: LockerOptions): Locker {
     }
   };
   // One FIFO per key: of this locker's waiters only the head calls the store, and only while no lease
-  // of this locker holds the key; a local release hands over at once.
-  const queues = new KeyQueues();
+  // of this locker holds the key; a local release passes the lease to the head or lets it go at once.
+  const queues = new KeyQueues<{ ttl: number; deadline: number }, LeaseImpl>();
+
+  /** What a lease needs from this locker; `handedOver()` says whether it reached its caller. */
+  const leaseContext = (deadline: number, handedOver: () => boolean): LeaseContext => ({
+    store,
+    now,
+    driftMs,
+    emit,
+    deadline,
+    // Only a lease handed to a caller holds the key in the queue; one handed back must not free the
+    // queue when its release settles (another local caller may hold the key by then).
+    onEnd: (k) => {
+      if (handedOver()) queues.released(k);
+    },
+    pass: (lease) =>
+      handedOver() &&
+      queues.pass(lease.key, (want) =>
+        lease.successor(
+          want.ttl,
+          leaseContext(want.deadline, () => true),
+        ),
+      ),
+  });
 
   const parse = (key: string, opts: AcquireOptions | undefined, allowWait: boolean) => {
     validateKey(key);
@@ -195,9 +217,31 @@ export function createLocker(options: LockerOptions): Locker {
       // Held or wanted by this locker already: the answer is "someone else has it", no request needed.
       if (queues.busy(key)) return null;
     }
-    const queued = await queues.enter(key, waitUntil - start, signal, () => {
-      return new LockTimeoutError(key, Math.round(now() - start), 0, queues.holder(key));
-    });
+    const queued = await queues.enter(
+      key,
+      waitUntil - start,
+      signal,
+      () => new LockTimeoutError(key, Math.round(now() - start), 0, queues.holder(key)),
+      { ttl, deadline },
+    );
+    if (queued instanceof LeaseImpl) {
+      // The previous local holder passed its store lease on: granted with no store request.
+      if (signal?.aborted) {
+        queued
+          .release()
+          .catch((error: unknown) => emit({ type: 'release-failed', key, token: queued.token, error }));
+        throw signal.reason;
+      }
+      emit({
+        type: 'acquired',
+        key,
+        token: queued.token,
+        waitedMs: Math.round(now() - start),
+        attempts: 0,
+        contended: true,
+      });
+      return queued;
+    }
     let acquired = false;
     let holder: HolderInfo = {};
     try {
@@ -254,19 +298,15 @@ export function createLocker(options: LockerOptions): Locker {
       }
       if (result.acquired) {
         const token = checkToken(store, result.token);
-        // Only a lease handed to the caller holds the key in this locker's queue; one handed back must
-        // not free the queue when its release settles (another local caller may hold the key by then).
         let handedOver = false;
-        const lease = new LeaseImpl(key, token, owner, leaseTtl, sentAt, {
-          store,
-          now,
-          driftMs,
-          emit,
-          deadline,
-          onEnd: (k) => {
-            if (handedOver) queues.released(k);
-          },
-        });
+        const lease = new LeaseImpl(
+          key,
+          token,
+          owner,
+          leaseTtl,
+          sentAt,
+          leaseContext(deadline, () => handedOver),
+        );
         if (signal?.aborted) {
           // The caller gave up while the grant was in flight: hand the lock straight back.
           lease.release().catch((error: unknown) => emit({ type: 'release-failed', key, token, error }));
@@ -409,7 +449,8 @@ function autoExtend(lease: LeaseImpl, everyMs: number, emit: (e: LockEvent) => v
     }
     if (!stopped) timer = unrefTimeout(tick, next);
   };
-  timer = unrefTimeout(tick, everyMs);
+  // A lease passed on locally may start with as little as half its TTL left: extend it in time.
+  timer = unrefTimeout(tick, Math.max(1, Math.min(everyMs, Math.floor(lease.remainingMs / 2))));
   return () => {
     stopped = true;
     if (timer !== undefined) clearTimeout(timer);

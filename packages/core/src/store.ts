@@ -18,8 +18,9 @@ export interface LockStore {
   /**
    * Grant the lock to `owner` if it is free, expired, or already held by this same `owner` (so that an
    * applied-but-unanswered request retried by the backend SDK resolves as acquired, never as "held").
-   * On success the store issues a fencing token strictly greater than every token it ever issued for
-   * this key, even after the key's state was lost.
+   * On success the store issues a fencing token at least {@link FENCE_STEP} above every token it ever
+   * issued for this key, even after the key's state was lost: core hands the tokens in between to the
+   * lease's local successors.
    */
   acquire(request: StoreAcquireRequest): Promise<StoreAcquireResult>;
 
@@ -93,3 +94,16 @@ export interface LockState {
   /** Remaining lease time in ms, when held. */
   readonly remainingMs?: number;
 }
+
+/**
+ * How far a store advances a key's fencing token per grant. Core keeps the tokens in between
+ * (`token + 1` … `token + FENCE_STEP - 1`) for waiters of the same locker it hands the lease to without
+ * a store request; the store's next grant is above all of them.
+ *
+ * @example
+ * ```ts
+ * // In a custom store: a new grant is the stored counter + FENCE_STEP.
+ * const token = (row?.fence ?? clockFloor) + FENCE_STEP;
+ * ```
+ */
+export const FENCE_STEP = 16;

@@ -1,7 +1,8 @@
 /**
  * Model-based tests of the lease state machine (see support/lease-model.ts for what is checked).
- * Random command sequences — acquire, tryAcquire, withLock, extend, release, time, aborts, store
- * failures and stalls, another client taking an expired key, the store losing a key — run against the
+ * Random command sequences — acquire, tryAcquire, withLock, bursts of local withLock callers (the lease
+ * goes from one to the next by local passes), extend, release, time, aborts, store failures and stalls,
+ * another client taking an expired key, the store losing a key — run against the
  * real lockers under fake timers (`performance.now()` and `Date.now()` move together), and the model is
  * compared with the implementation after every command. The reference model lives next to the real
  * system in `World` (it learns the store's answers from the traffic it observes), so fast-check's own
@@ -11,7 +12,8 @@
  * and the store's latency jitter. A failure prints `{ seed, path }` and the shrunk commands with a
  * `replayPath`; replay it (TRACE=1 also prints every store request) with
  *   SEED=<seed> FCPATH=<path> REPLAY=<replayPath> TRACE=1 npx vitest run test/model.test.ts -t '<test>'
- * and soak with MODEL_RUNS_SCALE=30 (30 × the runs below).
+ * and soak with MODEL_RUNS_SCALE=30 (30 × the runs below); MODEL_STATS=1 prints how many local passes
+ * each property saw and why the others were declined.
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -20,8 +22,10 @@ import {
   type AcquireArgs,
   KEYS,
   type LockerConfig,
+  passStats,
   prng,
   type RunConfig,
+  resetPassStats,
   type WithLockArgs,
   World,
 } from './support/lease-model.js';
@@ -90,6 +94,34 @@ const commands: fc.Arbitrary<Command>[] = [
         (w) => w.startAcquire('withLock', a),
       ),
   ),
+  // A crowd of local callers on one key: the lease goes from one to the next by local passes until the
+  // store grant's tokens (FENCE_STEP − 1 passes) or its validity run out.
+  fc
+    .record({
+      locker,
+      key,
+      ttl,
+      n: fc.integer({ min: 2, max: 20 }),
+      fnMs: fc.constantFrom(0, 1, 5, 40),
+      signal: fc.boolean(),
+      remaining,
+    })
+    .map(
+      (a) =>
+        new Step(
+          `burst(${a.n} × withLock(L${a.locker}, ${a.key}, ttl ${a.ttl}, fn ${a.fnMs}${a.signal ? ', signal' : ''}${a.remaining === undefined ? '' : `, ctx ${a.remaining}`}))`,
+          (w) => {
+            for (let i = 0; i < a.n; i++) {
+              w.startAcquire('withLock', {
+                ...a,
+                wait: 1_500,
+                throws: false,
+                extendEveryMs: undefined,
+              });
+            }
+          },
+        ),
+    ),
   fc
     .record({ pick: fc.nat(), ttl: fc.option(fc.constantFrom(100, 500), { nil: undefined }) })
     .map(
@@ -146,6 +178,18 @@ const commandOptions = {
   ...(process.env.REPLAY ? { replayPath: process.env.REPLAY } : {}),
 };
 
+/**
+ * Local passes must actually happen in the runs, and each reason to decline one must come up, or the
+ * model's pass decisions go unchecked. (Skipped when replaying one counterexample.)
+ */
+function expectPassCoverage(): void {
+  if (process.env.SEED) return;
+  expect(passStats.passes, 'local passes').toBeGreaterThan(0);
+  for (const [reason, count] of Object.entries(passStats.declined)) {
+    expect(count, `passes declined for ${reason}`).toBeGreaterThan(0);
+  }
+}
+
 async function runModel(config: RunConfig, cmds: Iterable<Command>): Promise<void> {
   vi.useFakeTimers({
     toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'],
@@ -182,10 +226,13 @@ describe('lease state machine (model-based)', () => {
   it(
     'matches the model under contention, faults, aborts and data loss',
     async () => {
+      resetPassStats();
       await fc.assert(fc.asyncProperty(runConfig, fc.commands(commands, commandOptions), runModel), {
         numRuns: 2_000 * scale,
         ...replay,
       });
+      if (process.env.MODEL_STATS) console.log(JSON.stringify(passStats));
+      expectPassCoverage();
     },
     timeoutMs,
   );
@@ -194,10 +241,13 @@ describe('lease state machine (model-based)', () => {
     'matches the model for one locker with many local waiters',
     async () => {
       const single = runConfig.map((c) => ({ ...c, lockers: c.lockers.slice(0, 1) }));
+      resetPassStats();
       await fc.assert(fc.asyncProperty(single, fc.commands(commands, commandOptions), runModel), {
         numRuns: 1_000 * scale,
         ...replay,
       });
+      if (process.env.MODEL_STATS) console.log(JSON.stringify(passStats));
+      expectPassCoverage();
     },
     timeoutMs,
   );

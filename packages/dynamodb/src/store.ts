@@ -2,22 +2,12 @@ import {
   type AttributeValue,
   type DynamoDBClient,
   GetItemCommand,
-  type GetItemCommandOutput,
+  type GetItemCommandInput,
   UpdateItemCommand,
-  type UpdateItemCommandOutput,
+  type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import {
-  InvalidArgumentError,
-  type LockState,
-  type LockStore,
-  type StoreAcquireRequest,
-  type StoreAcquireResult,
-  StoreError,
-  type StoreExtendRequest,
-  type StoreLeaseRequest,
-} from '@leasehold/core';
+import { FENCE_STEP, InvalidArgumentError, type LockStore, StoreError } from '@leasehold/core';
 import { isConditionalCheckFailed, toStoreError } from './errors.js';
-import { checkTableName, LOCK_TABLE_PARTITION_KEY, LOCK_TABLE_TTL_ATTRIBUTE } from './table.js';
 
 /**
  * Options of {@link dynamoDbStore}.
@@ -57,45 +47,28 @@ export interface DynamoDbStoreOptions {
   readonly now?: () => number;
 }
 
-/** Largest DynamoDB partition key, in UTF-8 bytes. */
-const MAX_KEY_BYTES = 2048;
-const DEFAULT_TTL_GRACE_SECONDS = 86_400;
+type Row = Record<string, AttributeValue>;
 
-/**
- * Names of the item's attributes (besides the key `pk`). `ttl` is fixed by the table's TTL setting.
- * `released` holds a per-call nonce of the last release, so that the SDK's retry of an applied but
- * unanswered release still resolves `true`.
- */
-const NAMES = {
-  '#owner': 'owner',
-  '#expiresAt': 'expiresAt',
-  '#fence': 'fence',
-  '#ttl': LOCK_TABLE_TTL_ATTRIBUTE,
-  '#released': 'released',
-} as const;
-
-type Name = keyof typeof NAMES;
-const names = (...used: Name[]): Record<string, string> =>
-  Object.fromEntries(used.map((n) => [n, NAMES[n]] as const));
-
-const num = (n: number): AttributeValue => ({ N: String(n) });
-const str = (s: string): AttributeValue => ({ S: s });
-const utf8 = new TextEncoder();
-
-function isNonNegativeFinite(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+/** Throws an {@link InvalidArgumentError} naming `option` unless `ok`. */
+function check(ok: boolean, option: string, expected: string): void {
+  if (!ok) throw new InvalidArgumentError(option, `must be ${expected}`);
 }
 
+const num = (n: number): AttributeValue => ({ N: String(n) });
+
 /** Reads a safe integer out of an `N` attribute; `undefined` when absent or malformed. */
-function readInt(value: AttributeValue | undefined): number | undefined {
-  if (value === undefined || !('N' in value) || typeof value.N !== 'string') return undefined;
-  const n = Number(value.N);
+function int(value: AttributeValue | undefined): number | undefined {
+  const n = Number(value?.N);
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-function randomId(): string {
-  return globalThis.crypto.randomUUID();
-}
+// A lock row: `pk` (the key), `owner`, `expiresAt` (epoch ms), `fence`, `ttl` (epoch s, for DynamoDB
+// TTL) and `released` (the nonce of the last release, see release). `owner` and `ttl` are DynamoDB
+// reserved words, hence the `#owner` and `#ttl` aliases; the others are used as they are.
+const OWNER = { '#owner': 'owner' };
+const OWNER_AND_TTL = { ...OWNER, '#ttl': 'ttl' };
+/** The condition of extend and release: `:owner` holds the lease with `:token`, unexpired at `:now`. */
+const HELD = '#owner = :owner AND fence = :token AND expiresAt >= :now';
 
 /**
  * A {@link LockStore} over one DynamoDB table, for `createLocker` from `@leasehold/core`. Every
@@ -104,7 +77,8 @@ function randomId(): string {
  * of the row (a new row's counter starts from a clock floor: epoch ms × 1000).
  *
  * Requires `dynamodb:UpdateItem` and `dynamodb:GetItem` on the table. Invalid options throw an
- * `InvalidArgumentError` here, not on first use.
+ * `InvalidArgumentError` here, not on first use. Store calls are not validated again: `createLocker`
+ * checks keys, ttls and tokens before it calls the store.
  *
  * @example
  * ```ts
@@ -120,241 +94,181 @@ function randomId(): string {
  * ```
  */
 export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError('options', 'must be an object: { client, tableName }');
-  }
-  const { client, tableName } = options;
+  check(typeof options === 'object' && options !== null, 'options', 'an object: { client, tableName }');
+  const { client, tableName, requestTimeoutMs } = options;
   const clockSkewMs = options.clockSkewMs ?? 0;
-  const graceSeconds = options.ttlAttributeGraceSeconds ?? DEFAULT_TTL_GRACE_SECONDS;
+  const graceSeconds = options.ttlAttributeGraceSeconds ?? 86_400;
   const clock = options.now ?? Date.now;
-  const { requestTimeoutMs } = options;
-  if (typeof (client as { send?: unknown } | null | undefined)?.send !== 'function') {
-    throw new InvalidArgumentError('client', 'must be a DynamoDBClient from @aws-sdk/client-dynamodb');
-  }
-  checkTableName(tableName);
-  if (!isNonNegativeFinite(clockSkewMs)) {
-    throw new InvalidArgumentError('clockSkewMs', 'must be a finite number of milliseconds >= 0');
-  }
-  if (!Number.isSafeInteger(graceSeconds) || graceSeconds < 0) {
-    throw new InvalidArgumentError('ttlAttributeGraceSeconds', 'must be a whole number of seconds >= 0');
-  }
-  if (requestTimeoutMs !== undefined && (!Number.isSafeInteger(requestTimeoutMs) || requestTimeoutMs <= 0)) {
-    throw new InvalidArgumentError('requestTimeoutMs', 'must be a whole number of milliseconds > 0');
-  }
-  if (typeof clock !== 'function')
-    throw new InvalidArgumentError('now', 'must be a function returning epoch ms');
+  check(typeof (client as { send?: unknown } | null)?.send === 'function', 'client', 'a DynamoDBClient');
+  // The rule of checkTableName in table.ts, repeated so that the store does not pull table.ts into bundles.
+  check(
+    typeof tableName === 'string' && /^[\w.-]{3,255}$/.test(tableName),
+    'tableName',
+    'a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ - .)',
+  );
+  check(Number.isFinite(clockSkewMs) && clockSkewMs >= 0, 'clockSkewMs', 'ms >= 0');
+  check(
+    Number.isSafeInteger(graceSeconds) && graceSeconds >= 0,
+    'ttlAttributeGraceSeconds',
+    'whole seconds >= 0',
+  );
+  check(
+    requestTimeoutMs === undefined || (Number.isSafeInteger(requestTimeoutMs) && requestTimeoutMs > 0),
+    'requestTimeoutMs',
+    'whole ms > 0',
+  );
+  check(typeof clock === 'function', 'now', 'a function returning epoch ms');
 
   const now = (): number => {
     const t = Math.floor(clock());
     // t * 1000 (the fence floor) must stay a safe integer: true until the year 2255.
-    if (!Number.isSafeInteger(t * 1000) || t < 0) {
-      throw new InvalidArgumentError('now', 'the clock must return epoch milliseconds');
-    }
+    check(Number.isSafeInteger(t * 1000) && t >= 0, 'now', 'a clock returning epoch ms');
     return t;
   };
-  const ttlFor = (expiresAt: number) => Math.ceil(expiresAt / 1000) + graceSeconds;
+  /** The new expiry (epoch ms) of a lease of `ttlMs` from `t`, and the `ttl` attribute (epoch s) that goes with it. */
+  const expiry = (t: number, ttlMs: number) => ({
+    ':expiresAt': num(t + ttlMs),
+    ':ttl': num(Math.ceil((t + ttlMs) / 1000) + graceSeconds),
+  });
 
-  const checkKey = (key: unknown): string => {
-    if (typeof key !== 'string' || key.length === 0) {
-      throw new InvalidArgumentError('key', 'must be a non-empty string');
-    }
-    if (utf8.encode(key).length > MAX_KEY_BYTES) {
-      throw new InvalidArgumentError('key', `must be at most ${MAX_KEY_BYTES} bytes (UTF-8) for DynamoDB`);
-    }
-    return key;
-  };
-  const checkOwner = (owner: unknown): string => {
-    if (typeof owner !== 'string' || owner.length === 0) {
-      throw new InvalidArgumentError('owner', 'must be a non-empty string');
-    }
-    return owner;
-  };
-  const checkTtl = (ttlMs: unknown): number => {
-    if (!Number.isSafeInteger(ttlMs) || (ttlMs as number) <= 0) {
-      throw new InvalidArgumentError('ttlMs', 'must be a whole number of milliseconds > 0');
-    }
-    return ttlMs as number;
-  };
-  const checkToken = (token: unknown): number => {
-    if (!Number.isSafeInteger(token) || (token as number) < 0) {
-      throw new InvalidArgumentError('token', 'must be a fencing token (a safe integer >= 0)');
-    }
-    return token as number;
-  };
   /**
-   * Sends one command; with `requestTimeoutMs`, the whole call (SDK retries included) is abandoned
-   * after that long. Failures other than a condition check become `StoreError`s.
+   * Sends one request about `key`'s row: a `GetItem` for inspect, an `UpdateItem` otherwise. Resolves
+   * `[true, row]` with the row DynamoDB returned, or `[false, row]` with the stored row when it refused
+   * a write's condition. Other failures reject with a `StoreError` (`secrets` redacted from its
+   * message); with `requestTimeoutMs`, the whole call (SDK retries included) is abandoned after that long.
    */
-  async function send<Output>(
+  const send = async (
     operation: string,
-    command: UpdateItemCommand | GetItemCommand,
-    secrets: readonly string[],
-  ): Promise<Output> {
-    const signal = requestTimeoutMs === undefined ? undefined : AbortSignal.timeout(requestTimeoutMs);
+    key: string,
+    input: Omit<UpdateItemCommandInput, 'TableName' | 'Key'> & Omit<GetItemCommandInput, 'TableName' | 'Key'>,
+    ...secrets: string[]
+  ): Promise<[boolean, Row | undefined]> => {
+    const request = { TableName: tableName, Key: { pk: { S: key } }, ...input };
+    const abortSignal = requestTimeoutMs === undefined ? undefined : AbortSignal.timeout(requestTimeoutMs);
     try {
-      const sendCommand = client.send.bind(client) as (
-        c: typeof command,
-        o?: { abortSignal: AbortSignal },
-      ) => Promise<Output>;
-      return await (signal === undefined
-        ? sendCommand(command)
-        : sendCommand(command, { abortSignal: signal }));
+      // No options at all without a timeout: the client then keeps its cached middleware stack.
+      const out: { Attributes?: Row | undefined; Item?: Row | undefined } = await client.send(
+        (operation === 'inspect'
+          ? new GetItemCommand(request)
+          : new UpdateItemCommand(request)) as UpdateItemCommand,
+        abortSignal && { abortSignal },
+      );
+      return [true, out.Attributes ?? out.Item];
     } catch (err) {
-      if (isConditionalCheckFailed(err)) throw err;
-      if (signal?.aborted === true) {
-        throw new StoreError(
-          'dynamodb',
-          'timeout',
-          `${operation} failed: no answer within requestTimeoutMs (${requestTimeoutMs} ms); the outcome is unknown: retry later, and check the network path to DynamoDB`,
-          { cause: err },
-        );
-      }
-      throw toStoreError(err, { operation, tableName, secrets });
+      if (isConditionalCheckFailed(err)) return [false, err.Item as Row | undefined];
+      throw toStoreError(err, { operation, tableName, secrets, timedOut: abortSignal?.aborted });
     }
-  }
-  const badResponse = (operation: string, what: string) =>
-    new StoreError(
-      'dynamodb',
-      'bad-response',
-      `${operation}: DynamoDB's answer had ${what}: is table "${tableName}" used by something else than Leasehold?`,
-    );
+  };
 
   return {
     name: 'dynamodb',
 
-    async acquire(request: StoreAcquireRequest): Promise<StoreAcquireResult> {
-      const key = checkKey(request.key);
-      const owner = checkOwner(request.owner);
-      const ttlMs = checkTtl(request.ttlMs);
+    async acquire({ key, owner, ttlMs }) {
       const t = now();
-      const expiresAt = t + ttlMs;
-      let attributes: Record<string, AttributeValue> | undefined;
-      try {
-        const out = await send<UpdateItemCommandOutput>(
-          'acquire',
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: { [LOCK_TABLE_PARTITION_KEY]: str(key) },
-            // `#owner = :owner` lets the SDK's own retry of an applied-but-unanswered attempt succeed:
-            // the retry sees our own lease and re-grants it (and bumps the fence once more).
-            ConditionExpression: 'attribute_not_exists(#owner) OR #expiresAt < :expired OR #owner = :owner',
-            UpdateExpression:
-              'SET #owner = :owner, #expiresAt = :expiresAt, #ttl = :ttl, #fence = if_not_exists(#fence, :floor) + :one REMOVE #released',
-            ExpressionAttributeNames: names('#owner', '#expiresAt', '#ttl', '#fence', '#released'),
-            ExpressionAttributeValues: {
-              ':owner': str(owner),
-              ':expired': num(t - clockSkewMs),
-              ':expiresAt': num(expiresAt),
-              ':ttl': num(ttlFor(expiresAt)),
-              // A counter (re)created after the row was lost starts above every earlier token.
-              ':floor': num(t * 1000),
-              ':one': num(1),
-            },
-            ReturnValues: 'UPDATED_NEW',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-          [owner],
-        );
-        attributes = out.Attributes;
-      } catch (err) {
-        if (isConditionalCheckFailed(err))
-          return heldBy(err.Item as Record<string, AttributeValue> | undefined);
-        throw err;
+      const [granted, row] = await send(
+        'acquire',
+        key,
+        {
+          // `#owner = :owner` lets the SDK's own retry of an applied-but-unanswered attempt succeed:
+          // the retry sees our own lease and re-grants it (and bumps the fence once more).
+          ConditionExpression: 'attribute_not_exists(#owner) OR expiresAt < :expired OR #owner = :owner',
+          UpdateExpression:
+            'SET #owner = :owner, expiresAt = :expiresAt, #ttl = :ttl, fence = if_not_exists(fence, :floor) + :step REMOVE released',
+          ExpressionAttributeNames: OWNER_AND_TTL,
+          ExpressionAttributeValues: {
+            ':owner': { S: owner },
+            ':expired': num(t - clockSkewMs),
+            ...expiry(t, ttlMs),
+            // A counter (re)created after the row was lost starts above every earlier token.
+            ':floor': num(t * 1000),
+            ':step': num(FENCE_STEP),
+          },
+          ReturnValues: 'UPDATED_NEW',
+          // A refused acquire returns the holder's row: its expiry and token, without another read.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+        owner,
+      );
+      if (!granted) {
+        const expiresAt = int(row?.expiresAt);
+        const holderToken = int(row?.fence);
+        return {
+          acquired: false,
+          // Time until this store will grant the key: the holder's remaining time plus the skew margin.
+          ...(expiresAt === undefined
+            ? {}
+            : { holderRemainingMs: Math.max(0, Math.ceil(expiresAt + clockSkewMs - now())) }),
+          ...(holderToken === undefined ? {} : { holderToken }),
+        };
       }
       // The token is the fence as stored by the attempt that answered: if the SDK retried an applied
       // attempt, that is the re-incremented value, the one extend and release must present.
-      const token = readInt(attributes?.[NAMES['#fence']]);
-      if (token === undefined) throw badResponse('acquire', 'no numeric fence');
+      const token = int(row?.fence);
+      if (token === undefined) {
+        throw new StoreError(
+          'dynamodb',
+          'bad-response',
+          `acquire: DynamoDB returned no fence: is table "${tableName}" used by something else?`,
+        );
+      }
       return { acquired: true, token };
     },
 
-    async extend(request: StoreExtendRequest): Promise<boolean> {
-      const key = checkKey(request.key);
-      const owner = checkOwner(request.owner);
-      const token = checkToken(request.token);
-      const ttlMs = checkTtl(request.ttlMs);
+    async extend({ key, owner, token, ttlMs }) {
       const t = now();
-      const expiresAt = t + ttlMs;
-      try {
-        await send<UpdateItemCommandOutput>(
-          'extend',
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: { [LOCK_TABLE_PARTITION_KEY]: str(key) },
-            ConditionExpression: '#owner = :owner AND #fence = :token AND #expiresAt >= :now',
-            UpdateExpression: 'SET #expiresAt = :expiresAt, #ttl = :ttl',
-            ExpressionAttributeNames: names('#owner', '#fence', '#expiresAt', '#ttl'),
-            ExpressionAttributeValues: {
-              ':owner': str(owner),
-              ':token': num(token),
-              ':now': num(t),
-              ':expiresAt': num(expiresAt),
-              ':ttl': num(ttlFor(expiresAt)),
-            },
-            ReturnValues: 'NONE',
-          }),
-          [owner],
-        );
-        return true;
-      } catch (err) {
-        if (isConditionalCheckFailed(err)) return false;
-        throw err;
-      }
-    },
-
-    async release(request: StoreLeaseRequest): Promise<boolean> {
-      const key = checkKey(request.key);
-      const owner = checkOwner(request.owner);
-      const token = checkToken(request.token);
-      const nonce = randomId();
-      try {
-        await send<UpdateItemCommandOutput>(
-          'release',
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: { [LOCK_TABLE_PARTITION_KEY]: str(key) },
-            // First branch: we hold it, unexpired. Second branch: this very call already released it
-            // (an SDK retry of an applied but unanswered attempt); a later acquire removes the nonce.
-            ConditionExpression:
-              '(#owner = :owner AND #fence = :token AND #expiresAt >= :now) OR (#released = :nonce AND attribute_not_exists(#owner))',
-            // Keep the row and its fence: the next acquire continues the counter.
-            UpdateExpression: 'SET #released = :nonce REMOVE #owner, #expiresAt',
-            ExpressionAttributeNames: names('#owner', '#fence', '#expiresAt', '#released'),
-            ExpressionAttributeValues: {
-              ':owner': str(owner),
-              ':token': num(token),
-              ':now': num(now()),
-              ':nonce': str(nonce),
-            },
-            ReturnValues: 'NONE',
-          }),
-          [owner, nonce],
-        );
-        return true;
-      } catch (err) {
-        if (isConditionalCheckFailed(err)) return false;
-        throw err;
-      }
-    },
-
-    async inspect(rawKey: string): Promise<LockState> {
-      const key = checkKey(rawKey);
-      const out = await send<GetItemCommandOutput>(
-        'inspect',
-        new GetItemCommand({
-          TableName: tableName,
-          Key: { [LOCK_TABLE_PARTITION_KEY]: str(key) },
-          ConsistentRead: true,
-          // Never read the owner id: inspect is for operators and logs.
-          ProjectionExpression: '#expiresAt, #fence',
-          ExpressionAttributeNames: names('#expiresAt', '#fence'),
-        }),
-        [],
+      const [extended] = await send(
+        'extend',
+        key,
+        {
+          ConditionExpression: HELD,
+          UpdateExpression: 'SET expiresAt = :expiresAt, #ttl = :ttl',
+          ExpressionAttributeNames: OWNER_AND_TTL,
+          ExpressionAttributeValues: {
+            ':owner': { S: owner },
+            ':token': num(token),
+            ':now': num(t),
+            ...expiry(t, ttlMs),
+          },
+        },
+        owner,
       );
-      const item = out.Item;
+      return extended;
+    },
+
+    async release({ key, owner, token }) {
+      const nonce = crypto.randomUUID();
+      const [released] = await send(
+        'release',
+        key,
+        {
+          // First branch: we hold it, unexpired. Second branch: this very call already released it
+          // (an SDK retry of an applied but unanswered attempt); the next acquire removes the nonce.
+          ConditionExpression: `(${HELD}) OR (released = :nonce AND attribute_not_exists(#owner))`,
+          // Keep the row and its fence: the next acquire continues the counter.
+          UpdateExpression: 'SET released = :nonce REMOVE #owner, expiresAt',
+          ExpressionAttributeNames: OWNER,
+          ExpressionAttributeValues: {
+            ':owner': { S: owner },
+            ':token': num(token),
+            ':now': num(now()),
+            ':nonce': { S: nonce },
+          },
+        },
+        owner,
+        nonce,
+      );
+      return released;
+    },
+
+    async inspect(key) {
+      // Never read the owner id: inspect is for operators and logs.
+      const [, row] = await send('inspect', key, {
+        ConsistentRead: true,
+        ProjectionExpression: 'expiresAt, fence',
+      });
       const t = now();
-      const token = readInt(item?.[NAMES['#fence']]);
-      const expiresAt = readInt(item?.[NAMES['#expiresAt']]);
+      const token = int(row?.fence);
+      const expiresAt = int(row?.expiresAt);
       const held = expiresAt !== undefined && expiresAt >= t;
       return {
         key,
@@ -364,18 +278,4 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
       };
     },
   };
-
-  /** The "held by someone else" answer, from the holder's row returned by the failed condition. */
-  function heldBy(item: Record<string, AttributeValue> | undefined): StoreAcquireResult {
-    const expiresAt = readInt(item?.[NAMES['#expiresAt']]);
-    const holderToken = readInt(item?.[NAMES['#fence']]);
-    // Time until this store will grant the key: the holder's remaining time plus the skew margin.
-    const holderRemainingMs =
-      expiresAt === undefined ? undefined : Math.max(0, Math.ceil(expiresAt + clockSkewMs - now()));
-    return {
-      acquired: false,
-      ...(holderRemainingMs === undefined ? {} : { holderRemainingMs }),
-      ...(holderToken === undefined ? {} : { holderToken }),
-    };
-  }
 }

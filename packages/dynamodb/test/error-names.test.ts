@@ -80,4 +80,15 @@ describe('toStoreError knows every documented error name and code', () => {
     const err = new Error('wrapped', { cause: named('ResourceNotFoundException') });
     expect(toStoreError(err, context).kind).toBe('table-missing');
   });
+  it('treats an error the SDK flags as throttling as "throttled"', () => {
+    const err = Object.assign(new Error('x'), { $retryable: { throttling: true } });
+    expect(toStoreError(err, context).kind).toBe('throttled');
+  });
+  it('reports any failure as "timeout" once the store\'s requestTimeoutMs ran out, keeping the SDK error as cause', () => {
+    const err = named('AbortError');
+    const e = toStoreError(err, { ...context, timedOut: true });
+    expect(e.kind).toBe('timeout');
+    expect(e.cause).toBe(err);
+    expect(e.message).toContain('requestTimeoutMs');
+  });
 });

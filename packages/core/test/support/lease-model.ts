@@ -13,6 +13,16 @@
  * - no two leases are held on a key at the same time (nor a lease while another client holds the key)
  *   unless the store lost the key's state in between; tokens strictly increase per key in grant order;
  * - every grant is handed to a caller or handed back (aborted or worthless grants are released);
+ * - local passes: when a lease handed to a caller is released while its locker has a waiter queued for
+ *   the key, the model decides by itself (tokens left in the store grant, extension in flight, validity
+ *   left against the waiter's TTL, deadline and drift) whether the lease must go straight to the FIFO
+ *   head with no store request. A passed lease is a grant: token = previous + 1, strictly above every
+ *   earlier token of the key and below the store's next grant, same store lease (owner, store token,
+ *   local validity capped at the waiter's deadline), the waiter's TTL. The releasing `release()` resolves
+ *   true with no request; a pass the model did not call for, or a missing one, is a violation. Extends
+ *   and releases of a passed lease carry the store's token and owner. (A waiter whose signal aborts
+ *   while it is queued leaves the queue at once, so the "aborted when its passed lease arrives" path of
+ *   the implementation cannot be reached from here: commands never run between a pass and its delivery.)
  * - acquire/tryAcquire/withLock settle only as documented: StoreError exactly when a store call failed,
  *   LockTimeoutError only after the wait and only when the key was held by someone else, the signal's
  *   reason on abort, and at most one acquire request in flight per key per locker, FIFO per locker;
@@ -23,7 +33,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { vi } from 'vitest';
 import {
   createLocker,
+  FENCE_STEP,
   type Lease,
+  type LockEvent,
   type Locker,
   LockLostError,
   type LockStore,
@@ -88,6 +100,8 @@ interface Call {
   outcome?: Outcome;
   /** extend: the model's state of the lease once the answer was processed. */
   stateAfter?: ModelState;
+  /** extend/release: the handed-over lease that sent it (none for a grant handed back). */
+  lease?: LeaseModel;
 }
 
 type OpKind = 'acquire' | 'tryAcquire' | 'withLock' | 'extend' | 'release';
@@ -118,6 +132,22 @@ interface Op {
   verify?: (outcome: Outcome) => void;
   /** Runs once this op has settled (the next extension of the same lease starts then). */
   next?: () => void;
+  /** extend/release commands: the lease they act on. */
+  lease?: LeaseModel;
+  /** The lease the model passed to this waiter when its locker's holder released the key. */
+  passed?: Pass;
+}
+
+/** A local pass, as the model decided it at the release. */
+interface Pass {
+  readonly from: LeaseModel;
+  readonly to: Op;
+  readonly token: number;
+  readonly at: number;
+  readonly bound: number;
+  readonly deadlineBound: boolean;
+  /** The waiter's lease once it reached the waiter. */
+  lease?: LeaseModel;
 }
 
 interface LeaseModel {
@@ -130,7 +160,13 @@ interface LeaseModel {
   readonly deadline: number;
   readonly epoch: number;
   readonly handedAt: number;
+  /** The store grant of this lease, or of the lease it was passed on from. */
   readonly grant: Call;
+  /** Owner id and token of the store lease: what extend and release must send. */
+  readonly owner: string;
+  readonly storeToken: number;
+  /** The lease this one was passed on from, with no store request. */
+  readonly from: LeaseModel | undefined;
   readonly calls: Call[];
   bound: number;
   deadlineBound: boolean;
@@ -144,6 +180,10 @@ interface LeaseModel {
   /** A release attempt has settled: the lease no longer keeps its locker's queue for the key. */
   releaseSettled: boolean;
   releaseTrue: number;
+  /** Passed on to a local waiter when released. */
+  passedTo?: Pass;
+  /** Why the model declined to pass it at its release, if it did. */
+  declined?: string;
 }
 
 interface Contention {
@@ -178,6 +218,20 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** Why the model declines a local pass (when a waiter is queued). */
+export type DeclineReason = 'tokens' | 'extending' | 'validity' | 'drift';
+
+/** How often each pass decision came up, over all runs of this process: the runs must exercise each one. */
+export const passStats: { passes: number; declined: Record<DeclineReason, number> } = {
+  passes: 0,
+  declined: { tokens: 0, extending: 0, validity: 0, drift: 0 },
+};
+
+export function resetPassStats(): void {
+  passStats.passes = 0;
+  passStats.declined = { tokens: 0, extending: 0, validity: 0, drift: 0 };
+}
+
 function describeError(e: unknown): string {
   if (e instanceof LockLostError) return `LockLostError(${e.reason})`;
   if (e instanceof Error) return `${e.name}: ${e.message}`;
@@ -205,6 +259,8 @@ export class World {
   readonly #thieves: Thief[] = [];
   readonly #losses: { readonly key: string; readonly at: number }[] = [];
   readonly #fifo: { readonly later: Op; readonly earlier: Op; readonly at: number }[] = [];
+  readonly #passes: Pass[] = [];
+  readonly #events: { readonly locker: number; readonly at: number; readonly event: LockEvent }[] = [];
   #nextOp = 1;
 
   constructor(config: RunConfig) {
@@ -219,6 +275,7 @@ export class World {
         retryBaseMs: c.retryBaseMs,
         retryMaxMs: c.retryMaxMs,
         clockSkewMs: c.clockSkewMs,
+        onEvent: (event) => this.#events.push({ locker: i, at: now(), event }),
       }),
     );
   }
@@ -312,6 +369,11 @@ export class World {
       }
       if (!op) this.violate('an acquire request outside any operation');
       if (op?.abortedAt !== undefined) this.violate(`op ${op.id} sent an acquire after it was aborted`);
+      if (op?.passed) {
+        this.violate(
+          `op ${op.id} sent an acquire although lease ${op.passed.from.token} was passed to it at ${op.passed.at}`,
+        );
+      }
       if (op && op.calls.filter((c) => c.kind === 'acquire').length === 1) {
         // FIFO per locker and key: nobody who asked earlier and is still waiting may be skipped.
         for (const other of this.ops) {
@@ -321,7 +383,8 @@ export class World {
             other.key === op.key &&
             other.settledAt === undefined &&
             (other.kind === 'acquire' || other.kind === 'withLock' || other.kind === 'tryAcquire') &&
-            other.calls.length === 0
+            other.calls.length === 0 &&
+            other.passed === undefined // got its lease from a local pass: not waiting any more
           ) {
             // Fine only if the earlier one gave up in this same instant without a request (checked later).
             this.#fifo.push({ later: op, earlier: other, at: call.issuedAt });
@@ -336,11 +399,17 @@ export class World {
       return;
     }
     if (call.token === undefined) return;
-    const lm = this.#byToken.get(tk(call.key, call.token));
     if (call.kind === 'release') this.#releasedTokens.add(tk(call.key, call.token));
+    const lm = this.#sender(call);
     if (!lm) {
       if (call.kind === 'extend') this.violate(`extend of a lease never handed over (token ${call.token})`);
       return;
+    }
+    call.lease = lm;
+    if (call.token !== lm.storeToken || call.owner !== lm.owner) {
+      this.violate(
+        `${call.kind} of lease ${lm.key}/${lm.token} sent token ${call.token}${call.owner === lm.owner ? '' : ' and another owner'}, expected the store's token ${lm.storeToken} and owner`,
+      );
     }
     lm.calls.push(call);
     this.#touch(lm, call.issuedAt);
@@ -349,12 +418,40 @@ export class World {
     } else if (call.kind === 'release') {
       if (lm.state === 'taken') this.violate(`release sent for lease ${lm.token}, which was taken`);
       if (lm.release === 'pending') this.violate(`second concurrent release call for lease ${lm.token}`);
-      if (lm.release === 'succeeded')
+      if (lm.passedTo) {
+        this.violate(
+          `release call for lease ${lm.token}, which the model passed to op ${lm.passedTo.to.id} at ${lm.passedTo.at}`,
+        );
+      } else if (lm.release === 'succeeded')
         this.violate(`release call for lease ${lm.token} after a successful one`);
       if (lm.state === 'held') this.#lose(lm, 'released', call.issuedAt);
       lm.release = 'pending';
       lm.pendingRelease = call;
     }
+  }
+
+  /**
+   * The handed-over lease an extend or release was sent for: the one its operation acts on. Fake timers
+   * do not carry the async context, so auto-extension ticks come with no operation: theirs is the lease
+   * of the store lease (key, owner, store token) that holds it now.
+   */
+  #sender(call: Call): LeaseModel | undefined {
+    const op = call.op;
+    const lm = op?.lease ?? op?.fnLease;
+    if (lm) return lm;
+    const same = this.leases.filter(
+      (l) => l.key === call.key && l.storeToken === call.token && l.owner === call.owner,
+    );
+    if (same.length === 0) return undefined; // a grant handed back
+    if (op) {
+      // An acquire may only hand back a grant it never handed over.
+      this.violate(
+        `${call.kind} for lease ${call.key}/${call.token} sent by op ${op.id}, which does not hold it`,
+      );
+      return undefined;
+    }
+    for (const l of same) this.#touch(l, call.issuedAt);
+    return same.find((l) => l.state === 'held') ?? same.at(-1);
   }
 
   #onReply(call: Call): void {
@@ -378,8 +475,7 @@ export class World {
       }
       return;
     }
-    if (call.token === undefined) return;
-    const lm = this.#byToken.get(tk(call.key, call.token));
+    const lm = call.lease;
     if (!lm) return;
     this.#touch(lm, at);
     if (call.kind === 'extend') {
@@ -496,38 +592,139 @@ export class World {
       return undefined;
     }
     const real = lease as Lease;
+    if (op.passed) return this.#takePass(op, op.passed, real, t);
     const grant = op.calls.filter((c) => c.kind === 'acquire').at(-1);
     const result = grant?.outcome?.ok ? (grant.outcome.value as StoreAcquireResult) : undefined;
     if (!grant || !result?.acquired || result.token !== real.token || grant.repliedAt !== t) {
-      this.violate(`op ${op.id} handed over token ${real.token} without a matching grant just now`);
+      this.violate(
+        `op ${op.id} handed over token ${real.token} without a matching grant just now${this.#unduePass(op, real.token)}`,
+      );
       return undefined;
     }
-    if (real.key !== op.key) this.violate(`op ${op.id} handed over a lease on "${real.key}"`);
-    if (op.abortedAt !== undefined) this.violate(`op ${op.id} handed over a lease after it was aborted`);
     const ttl = grant.ttl ?? op.ttl;
-    const key = tk(op.key, real.token);
-    if (this.#byToken.has(key)) this.violate(`token ${real.token} on "${op.key}" handed over twice`);
+    const bound = Math.min(grant.issuedAt + ttl - this.drift(op.locker, ttl), op.deadline);
+    return this.#register(
+      {
+        real,
+        op,
+        locker: op.locker,
+        key: op.key,
+        token: real.token,
+        ttl,
+        deadline: op.deadline,
+        epoch: this.#tokenEpoch.get(tk(op.key, real.token)) ?? -1,
+        handedAt: t,
+        grant,
+        owner: grant.owner,
+        storeToken: real.token,
+        from: undefined,
+        calls: [],
+        bound,
+        deadlineBound: grant.issuedAt + ttl >= op.deadline - 1,
+        state: 'held',
+        release: 'none',
+        releaseSettled: false,
+        releaseTrue: 0,
+      },
+      t,
+    );
+  }
+
+  /** Explains a lease that reached a waiter with no store grant: a pass the model did not call for. */
+  #unduePass(op: Op, token: number): string {
+    if (op.calls.some((c) => c.kind === 'acquire')) return '';
+    const from = this.#byToken.get(tk(op.key, token - 1));
+    if (!from) return ' (nor a local pass of a lease the model knows)';
+    return ` (a local pass of lease ${from.token}, which the model declined: ${from.declined ?? 'it was not released while held with this waiter at the head of the queue'})`;
+  }
+
+  /** The waiter got the lease the model passed to it: it must be exactly the one the model built. */
+  #takePass(op: Op, pass: Pass, real: Lease, t: number): LeaseModel | undefined {
+    const from = pass.from;
+    const label = `op ${op.id}`;
+    if (pass.lease) {
+      this.violate(`${label} got a passed lease twice`);
+      return undefined;
+    }
+    if (real.token !== pass.token || t !== pass.at) {
+      this.violate(
+        `${label} got token ${real.token} at ${t}; the model passed it lease ${from.token} as ${pass.token} at ${pass.at}`,
+      );
+    }
+    if (op.calls.length > 0) this.violate(`${label} made store requests, yet got a passed lease`);
     const lm: LeaseModel = {
       real,
       op,
       locker: op.locker,
       key: op.key,
       token: real.token,
-      ttl,
+      ttl: op.ttl,
       deadline: op.deadline,
-      epoch: this.#tokenEpoch.get(key) ?? -1,
+      epoch: from.epoch,
       handedAt: t,
-      grant,
+      grant: from.grant,
+      owner: from.owner,
+      storeToken: from.storeToken,
+      from,
       calls: [],
-      bound: Math.min(grant.issuedAt + ttl - this.drift(op.locker, ttl), op.deadline),
-      deadlineBound: grant.issuedAt + ttl >= op.deadline - 1,
+      bound: pass.bound,
+      deadlineBound: pass.deadlineBound,
       state: 'held',
       release: 'none',
       releaseSettled: false,
       releaseTrue: 0,
     };
+    pass.lease = lm;
+    // A pass is a grant: above every token of the key so far (unless the store lost the key since the
+    // store grant it comes from, and granted from a new clock floor); the store's next grant must be above
+    // it, which #onApply checks against #lastToken.
+    const last = this.#lastToken.get(op.key) ?? 0;
+    if (real.token <= last && from.epoch === (this.#epoch.get(op.key) ?? 0)) {
+      this.violate(`key "${op.key}" passed token ${real.token} after ${last}`);
+    }
+    this.#lastToken.set(op.key, Math.max(last, real.token));
+    this.#checkPassEvents(pass, real.token, t);
+    return this.#register(lm, t);
+  }
+
+  /** A pass emits `released` (true) for the old lease and `acquired` (no request, contended) for the new. */
+  #checkPassEvents(pass: Pass, token: number, t: number): void {
+    const op = pass.to;
+    const from = pass.from;
+    let acquired = 0;
+    let released = 0;
+    for (const { locker, at, event } of this.#events) {
+      if (locker !== op.locker || event.key !== op.key) continue;
+      if (event.type === 'acquired' && event.token === token) {
+        acquired++;
+        const waitedMs = Math.round(t - op.startedAt);
+        if (at !== t || event.attempts !== 0 || !event.contended || event.waitedMs !== waitedMs) {
+          this.violate(
+            `op ${op.id}: passed lease ${token} emitted acquired at ${at} (attempts ${event.attempts}, contended ${event.contended}, waited ${event.waitedMs}), expected at ${t}, 0 attempts, contended, waited ${waitedMs}`,
+          );
+        }
+      } else if (event.type === 'released' && event.token === from.token) {
+        released++;
+        if (at !== pass.at || !event.released) {
+          this.violate(
+            `lease ${from.token} passed at ${pass.at} emitted released (${event.released}) at ${at}`,
+          );
+        }
+      }
+    }
+    if (acquired !== 1) this.violate(`op ${op.id}: ${acquired} acquired events for passed lease ${token}`);
+    if (released !== 1) this.violate(`lease ${from.token}: ${released} released events for its pass`);
+  }
+
+  /** Checks a lease as it reaches its caller and starts tracking it. */
+  #register(lm: LeaseModel, t: number): LeaseModel {
+    const { real, op } = lm;
+    const key = tk(lm.key, lm.token);
+    if (real.key !== op.key) this.violate(`op ${op.id} handed over a lease on "${real.key}"`);
+    if (op.abortedAt !== undefined) this.violate(`op ${op.id} handed over a lease after it was aborted`);
+    if (this.#byToken.has(key)) this.violate(`token ${lm.token} on "${op.key}" handed over twice`);
     if (!real.held || lm.bound <= t)
-      this.violate(`op ${op.id} handed over lease ${real.token} that is not held`);
+      this.violate(`op ${op.id} handed over lease ${lm.token} that is not held`);
     // Mutual exclusion: nobody else may hold the key now, unless the store lost its state since.
     for (const other of this.leases) {
       if (other.key !== lm.key || other.epoch !== lm.epoch) continue;
@@ -547,6 +744,71 @@ export class World {
     this.#byToken.set(key, lm);
     this.#handedTokens.add(key);
     return lm;
+  }
+
+  // ---------------------------------------------------------------- local passes
+
+  /** The waiter at the head of a locker's FIFO for a key: the one a releasing lease is offered to. */
+  #queueHead(locker: number, key: string): Op | undefined {
+    return this.ops.find(
+      (o) =>
+        o.locker === locker &&
+        o.key === key &&
+        (o.kind === 'acquire' || o.kind === 'withLock') && // tryAcquire never queues
+        o.busyAtStart && // it queued (otherwise it went straight to the store)
+        o.calls.length === 0 && // its turn never came
+        o.settledAt === undefined && // nor did it time out
+        o.abortedAt === undefined && // nor give up
+        o.fnStartedAt === undefined &&
+        o.passed === undefined,
+    );
+  }
+
+  /** Extensions of the lease not yet settled: their outcome could still move the store's expiry. */
+  #extending(lm: LeaseModel): boolean {
+    return (
+      (lm.lastExtend !== undefined && lm.lastExtend.settledAt === undefined) ||
+      lm.calls.some((c) => c.kind === 'extend' && c.repliedAt === undefined)
+    );
+  }
+
+  /**
+   * A caller releases `lm` now. When it is still held and its locker has a waiter queued for the key,
+   * the model decides whether the lease must go to that waiter with no store request, and applies it.
+   */
+  #decidePass(lm: LeaseModel, t: number): Pass | undefined {
+    this.#touch(lm, t);
+    if (lm.state !== 'held' || lm.release !== 'none') return undefined;
+    const head = this.#queueHead(lm.locker, lm.key);
+    if (!head) return undefined;
+    const left = Math.min(lm.bound, head.deadline) - t;
+    const wanted = Math.min(head.ttl, head.deadline - t);
+    let reason: DeclineReason | undefined;
+    if (lm.token + 1 - lm.storeToken >= FENCE_STEP) reason = 'tokens';
+    else if (this.#extending(lm)) reason = 'extending';
+    else if (left < wanted / 2) reason = 'validity';
+    else if (left <= this.drift(lm.locker, head.ttl)) reason = 'drift';
+    if (reason !== undefined) {
+      passStats.declined[reason]++;
+      lm.declined = `${reason} (token ${lm.token} of store grant ${lm.storeToken}, ${left} ms left for op ${head.id} wanting ${wanted})`;
+      return undefined;
+    }
+    passStats.passes++;
+    const pass: Pass = {
+      from: lm,
+      to: head,
+      token: lm.token + 1,
+      at: t,
+      bound: Math.min(lm.bound, head.deadline),
+      deadlineBound: head.deadline <= lm.bound,
+    };
+    this.#lose(lm, 'released', t);
+    lm.release = 'succeeded';
+    lm.releaseSettled = true;
+    lm.passedTo = pass;
+    head.passed = pass;
+    this.#passes.push(pass);
+    return pass;
   }
 
   // ---------------------------------------------------------------- evidence that a key was held
@@ -664,6 +926,8 @@ export class World {
     if (lm) {
       this.#compare(lm);
       op.fnStateAtEnd = lm.state;
+      // withLock releases the lease as soon as the callback settles, in this same instant.
+      this.#decidePass(lm, op.fnEndedAt);
     }
     if (throws) {
       op.fnError = new Error(`callback of op ${op.id} failed`);
@@ -682,6 +946,7 @@ export class World {
     if (!lm) return;
     this.#compare(lm);
     const op = this.#newOp('extend', lm.locker, lm.key, {});
+    op.lease = lm;
     let t = Number.NaN;
     let noCall: LostReason | undefined;
     let expectTtl = 0;
@@ -752,9 +1017,11 @@ export class World {
     const t = now();
     this.#compare(lm);
     const op = this.#newOp('release', lm.locker, lm.key, {});
+    op.lease = lm;
     const prior = lm.release;
     const pending = lm.pendingRelease;
     const state = lm.state;
+    const pass = this.#decidePass(lm, t);
     op.verify = (out) => {
       const label = `release op ${op.id} of lease ${lm.token}`;
       if (!out.ok && !(out.error instanceof StoreError)) {
@@ -765,6 +1032,17 @@ export class World {
       if (out.ok && out.value === true) {
         lm.releaseTrue++;
         if (lm.releaseTrue > 1) this.violate(`${label}: release resolved true twice for one grant`);
+      }
+      if (pass) {
+        if (op.calls.length !== 0) {
+          this.violate(`${label} made ${op.calls.length} requests; the model passes it to op ${pass.to.id}`);
+        }
+        if (!out.ok || out.value !== true) {
+          this.violate(
+            `${label}: passed to op ${pass.to.id}, expected true, got ${out.ok ? String(out.value) : describeError(out.error)}`,
+          );
+        }
+        return;
       }
       const noCall = prior === 'succeeded' || prior === 'pending' || state === 'taken';
       if (noCall) {
@@ -966,7 +1244,11 @@ export class World {
     }
     this.#compare(lm);
     const releases = lm.calls.filter((c) => c.kind === 'release' && c.issuedAt >= end);
-    if (op.fnStateAtEnd === 'taken') {
+    if (lm.passedTo) {
+      // Passed on to the next local waiter as the callback ended: no store request.
+      if (releases.length > 0) this.violate(`${label} sent a release for a lease the model passed on`);
+      if (lm.passedTo.at !== end) this.violate(`${label}: its lease was passed on at ${lm.passedTo.at}`);
+    } else if (op.fnStateAtEnd === 'taken') {
       if (releases.length > 0) this.violate(`${label} sent a release for a taken lease`);
     } else if (!releases.some((c) => c.issuedAt === end)) {
       this.violate(`${label} did not release when its callback ended (${op.fnStateAtEnd})`);
@@ -995,7 +1277,8 @@ export class World {
     const healthy =
       op.extendEveryMs === undefined &&
       lm.deadline === Number.POSITIVE_INFINITY &&
-      rtt(lm.grant) <= HEALTHY_RTT_MS &&
+      // A passed lease was handed over with the validity its predecessor had left, not after a grant.
+      (lm.from !== undefined || rtt(lm.grant) <= HEALTHY_RTT_MS) &&
       extendsBeforeEnd.every(
         (c) =>
           rtt(c) <= HEALTHY_RTT_MS &&
@@ -1025,6 +1308,13 @@ export class World {
       if (earlier.settledAt !== at || earlier.calls.some((c) => c.kind === 'acquire')) {
         this.violate(
           `op ${later.id} went to the store before op ${earlier.id}, queued earlier on the same locker`,
+        );
+      }
+    }
+    for (const pass of this.#passes) {
+      if (!pass.lease) {
+        this.violate(
+          `the model passed lease ${pass.from.token} to op ${pass.to.id} at ${pass.at}, which never got it (${pass.to.settledAt === undefined ? 'pending' : 'settled without it'})`,
         );
       }
     }

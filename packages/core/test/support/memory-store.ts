@@ -1,4 +1,4 @@
-import { type LockState, type LockStore, StoreError } from '../../src/index.js';
+import { FENCE_STEP, type LockState, type LockStore, StoreError } from '../../src/index.js';
 
 interface Row {
   owner?: string;
@@ -104,13 +104,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     },
     steal(key, ttlMs = 60_000) {
       const row = rows.get(key) ?? { expiresAt: 0, fence: 0 };
-      rows.set(key, { owner: 'thief', expiresAt: Date.now() + ttlMs, fence: row.fence + 1 });
+      rows.set(key, { owner: 'thief', expiresAt: Date.now() + ttlMs, fence: row.fence + FENCE_STEP });
     },
     takeOver(key, ttlMs, owner = 'thief') {
       const now = Date.now();
       const row = rows.get(key);
       if (row?.owner !== undefined && row.expiresAt > now) return null;
-      const fence = row ? row.fence + 1 : newFence();
+      const fence = row ? row.fence + FENCE_STEP : newFence();
       rows.set(key, { owner, expiresAt: now + ttlMs, fence });
       emit({ op: 'takeover', key, owner, at: now, granted: fence, answerLost: false });
       return fence;
@@ -128,7 +128,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
           emit({ op: 'acquire', key, owner, at: now, answerLost });
           return { acquired: false, holderRemainingMs: row.expiresAt - now, holderToken: row.fence };
         }
-        const fence = row?.owner === owner ? row.fence : row ? row.fence + 1 : newFence();
+        const fence = row?.owner === owner ? row.fence : row ? row.fence + FENCE_STEP : newFence();
         rows.set(key, { owner, expiresAt: now + ttlMs, fence });
         emit({ op: 'acquire', key, owner, at: now, granted: fence, answerLost });
         return { acquired: true, token: fence };
