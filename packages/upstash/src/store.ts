@@ -1,16 +1,8 @@
-import {
-  InvalidArgumentError,
-  type LockState,
-  type LockStore,
-  type StoreAcquireRequest,
-  type StoreAcquireResult,
-  type StoreExtendRequest,
-  type StoreLeaseRequest,
-} from '@leasehold/core';
+import { InvalidArgumentError, type LockState, type LockStore } from '@leasehold/core';
 import { Redis } from '@upstash/redis';
 import { badReply, type Operation, STORE_NAME, toStoreError } from './errors.js';
 import { DEFAULT_PREFIX, type UpstashKeyNames, upstashKeyNames } from './keys.js';
-import { type LuaScript, runScript, SCRIPTS } from './scripts.js';
+import { runScript, SCRIPTS } from './scripts.js';
 
 /**
  * The part of an `@upstash/redis` client the store uses: pass any `Redis` instance (from
@@ -74,24 +66,21 @@ export interface UpstashLockStore extends LockStore {
   close(): Promise<void>;
 }
 
-/** Retries of a request whose fetch itself failed (no HTTP answer): 2 more tries after 25 and 100 ms. */
-const FETCH_RETRY = { retries: 2, backoff: (retryCount: number) => 25 * 4 ** retryCount };
-const MAX_TIMER_MS = 2_147_483_647;
+/** Longest delay `setTimeout` takes; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Poll interval when the release subscription fails (stream refused or dropped). */
 const POLL_FALLBACK_MS = 250;
 /** How long a key's release subscription outlives its last waiter, ready for the next wait. */
 const SUBSCRIPTION_LINGER_MS = 500;
 
-/** A key's shared release subscription and the waiters it wakes. */
+/** A key's shared release subscription, and the waits it wakes. */
 interface ReleaseChannel {
-  readonly waiters: Set<() => void>;
-  /** Highest token announced as released since the subscription started. */
-  released: number;
   /** The holder's token from this store's last "held" answer for the key while subscribed. */
   held: number;
-  linger: ReturnType<typeof setTimeout> | undefined;
-  wake(): void;
-  drop(): void;
+  /** Resolves on a release of the key, after `timeoutMs`, or when `signal` aborts. */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /** Ends every pending wait and the subscription. */
+  close(): void;
 }
 
 /**
@@ -129,337 +118,218 @@ interface ReleaseChannel {
  * ```
  */
 export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
-  const { redis, prefix, secrets } = resolveOptions(options);
+  const [redis, prefix, secrets] = resolveOptions(options);
   const names = (key: string) => upstashKeyNames(key, prefix);
-  const scriptTexts = Object.values(SCRIPTS).map((s) => s.text);
-  const secretsWith = (owner?: string) =>
-    owner === undefined ? [...secrets, ...scriptTexts] : [owner, ...secrets, ...scriptTexts];
   /** One release subscription per key with waiters, shared by them and kept briefly for the next wait. */
   const channels = new Map<string, ReleaseChannel>();
 
   function openChannel(key: string): ReleaseChannel {
-    const n = names(key);
+    const { lock, channel: name } = names(key);
+    /** The `finish` of each pending wait. */
+    const waiters = new Set<() => void>();
+    /** Highest token announced as released since the subscription started. */
+    let released = 0;
+    let linger: ReturnType<typeof setTimeout> | undefined;
     let subscriber: ReturnType<UpstashRedisClient['subscribe']> | undefined;
+    const wake = () => {
+      // Each `finish` deletes itself, which a Set's iteration allows.
+      for (const finish of waiters) finish();
+    };
+    /** Ends the subscription and forgets the channel; its waiters keep their own timers. */
+    const drop = () => {
+      clearTimeout(linger);
+      if (channels.get(key) === channel) channels.delete(key);
+      // Aborts the server-sent-events request and removes the listeners; never rejects in practice,
+      // but stay safe.
+      subscriber?.unsubscribe().catch(() => undefined);
+    };
+    // A failed subscription falls back to polling: its waiters (including the one about to join, if
+    // subscribing failed at once) wake after a short interval, or their own shorter timeout, so the
+    // caller's next attempt sees an outage or a free lock promptly without a hot retry loop. The
+    // channel is dropped at once, so the next wait subscribes afresh.
+    const fallBack = () => {
+      drop();
+      setTimeout(wake, POLL_FALLBACK_MS);
+    };
     const channel: ReleaseChannel = {
-      waiters: new Set(),
-      released: 0,
       held: 0,
-      linger: undefined,
-      wake: () => {
-        for (const finish of [...channel.waiters]) finish();
-      },
-      drop: () => {
-        clearTimeout(channel.linger);
-        if (channels.get(key) === channel) channels.delete(key);
-        if (subscriber !== undefined) {
-          subscriber.removeAllListeners();
-          // Aborts the server-sent-events request; never throws in practice, but stay safe.
-          subscriber.unsubscribe().catch(() => undefined);
-          subscriber = undefined;
-        }
+      wait: (timeoutMs, signal) =>
+        new Promise<void>((resolve) => {
+          // Already announced: the holder this store last saw has released since (the message can
+          // beat the "held" reply, which comes back on another connection).
+          if (channel.held > 0 && released >= channel.held) return resolve();
+          clearTimeout(linger);
+          const finish = () => {
+            if (!waiters.delete(finish)) return;
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', finish);
+            if (waiters.size === 0 && channels.get(key) === channel) {
+              linger = setTimeout(drop, SUBSCRIPTION_LINGER_MS);
+            }
+            resolve();
+          };
+          waiters.add(finish);
+          const timer = setTimeout(finish, Math.min(timeoutMs, MAX_TIMER_MS));
+          signal?.addEventListener('abort', finish, { once: true });
+        }),
+      close() {
+        wake();
+        drop();
       },
     };
     channels.set(key, channel);
-    // A failed subscription falls back to polling: the current waiters wake after a short interval
-    // (or their own, shorter timeout) so the caller's next attempt sees an outage or a free lock
-    // promptly, without turning into a hot retry loop; the next wait subscribes afresh.
-    const fallBack = () => {
-      const stranded = [...channel.waiters];
-      channel.drop();
-      setTimeout(() => {
-        for (const finish of stranded) finish();
-      }, POLL_FALLBACK_MS);
-    };
     try {
-      subscriber = redis.subscribe(n.channel);
+      subscriber = redis.subscribe(name);
+      subscriber.on('message', ({ message }) => {
+        const token = Number(message);
+        if (Number.isSafeInteger(token) && token > released) released = token;
+        // An older holder's release says nothing about the one last seen; anything else wakes everyone.
+        if (!(token < channel.held)) wake();
+      });
+      // Close the race with a release that happened before the subscription was active: once the
+      // server confirms it, one EXISTS tells whether the lock is already free.
+      subscriber.on('subscribe', () => {
+        redis.exists(lock).then(
+          (count) => Number(count) === 0 && wake(),
+          () => undefined,
+        );
+      });
+      subscriber.on('error', fallBack);
     } catch {
       fallBack();
-      return channel;
     }
-    subscriber.on('message', ({ message }) => {
-      const token = Number(message);
-      if (Number.isSafeInteger(token) && token > channel.released) channel.released = token;
-      // An older holder's release says nothing about the one last seen; anything else wakes everyone.
-      if (!(token < channel.held)) channel.wake();
-    });
-    // Close the race with a release that happened before the subscription was active: once the
-    // server confirms it, one EXISTS tells whether the lock is already free.
-    subscriber.on('subscribe', () => {
-      redis.exists(n.lock).then(
-        (count) => {
-          if (Number(count) === 0) channel.wake();
-        },
-        () => undefined,
-      );
-    });
-    subscriber.on('error', fallBack);
     return channel;
   }
 
-  async function run(
-    op: Operation,
-    key: string,
-    script: LuaScript,
-    keys: string[],
-    args: string[],
-    owner?: string,
-  ) {
+  /**
+   * Run an operation's script; any failure becomes a {@link StoreError} without secrets. Numbers in
+   * `args` travel as JSON numbers and reach the script as strings, like every `ARGV`.
+   */
+  async function run(op: Operation, key: string, keys: string[], args: unknown[] = []) {
     try {
-      return await runScript(redis, script, keys, args);
+      return await runScript(redis, SCRIPTS[op], keys, args);
     } catch (err) {
-      throw toStoreError(err, op, key, secretsWith(owner));
+      // The first argument, when there is one, is the owner id: a secret.
+      throw toStoreError(err, op, key, [args[0] as string | undefined, ...secrets]);
     }
   }
 
+  /** Run a script that answers `1` (done) or `0` (not held by this owner). */
+  async function runFlag(op: Operation, key: string, keys: string[], args: unknown[]): Promise<boolean> {
+    const [n] = integers([await run(op, key, keys, args)]);
+    if (n !== 0 && n !== 1) throw badReply(op, key);
+    return n === 1;
+  }
+
+  // Core validates keys, owners, tokens and durations before it calls a store: no second check here.
   return {
     name: STORE_NAME,
     prefix,
     keyNames: names,
 
-    async acquire(request: StoreAcquireRequest): Promise<StoreAcquireResult> {
-      const { key, owner, ttlMs } = request;
-      checkKey(key);
-      checkOwner(owner);
-      checkTtl(ttlMs);
-      const n = names(key);
-      const floor = Date.now() * 1000;
-      const reply = await run(
-        'acquire',
-        key,
-        SCRIPTS.acquire,
-        [n.lock, n.fence],
-        [owner, String(ttlMs), String(floor)],
-        owner,
-      );
-      const values = integers(reply);
-      if (values?.[0] === 1 && values.length === 2) {
-        const token = values[1]!;
-        if (token < 1) throw badReply('acquire', key, 'the token is not a positive integer');
-        return { acquired: true, token };
-      }
-      if (values?.[0] === 0 && values.length === 3) {
-        const pttl = values[1]!;
-        const fence = values[2]!;
-        const channel = channels.get(key);
-        if (channel !== undefined) channel.held = fence;
-        return {
-          acquired: false,
-          ...(pttl >= 0 ? { holderRemainingMs: pttl } : {}),
-          ...(fence > 0 ? { holderToken: fence } : {}),
-        };
-      }
-      throw badReply('acquire', key, 'expected [1, token] or [0, pttl, fence]');
+    async acquire({ key, owner, ttlMs }) {
+      const { lock, fence } = names(key);
+      // ARGV[3] is the clock floor of a new fence counter: this client's epoch ms × 1000.
+      const reply = await run('acquire', key, [lock, fence], [owner, ttlMs, Date.now() * 1000]);
+      const v = integers(reply);
+      if (v[0] === 1 && v.length === 2 && v[1]! > 0) return { acquired: true, token: v[1]! };
+      if (v[0] !== 0 || v.length !== 3) throw badReply('acquire', key);
+      const [, pttl, token] = v as [0, number, number];
+      const channel = channels.get(key);
+      if (channel) channel.held = token;
+      return {
+        acquired: false,
+        ...(pttl >= 0 ? { holderRemainingMs: pttl } : {}),
+        ...(token > 0 ? { holderToken: token } : {}),
+      };
     },
 
-    async extend(request: StoreExtendRequest): Promise<boolean> {
-      const { key, owner, token, ttlMs } = request;
-      checkKey(key);
-      checkOwner(owner);
-      checkToken(token);
-      checkTtl(ttlMs);
-      const reply = await run(
-        'extend',
-        key,
-        SCRIPTS.extend,
-        [names(key).lock],
-        [owner, String(ttlMs)],
-        owner,
-      );
-      return flag(reply, 'extend', key);
+    extend({ key, owner, ttlMs }) {
+      return runFlag('extend', key, [names(key).lock], [owner, ttlMs]);
     },
 
-    async release(request: StoreLeaseRequest): Promise<boolean> {
-      const { key, owner, token } = request;
-      checkKey(key);
-      checkOwner(owner);
-      checkToken(token);
-      const n = names(key);
-      const reply = await run(
-        'release',
-        key,
-        SCRIPTS.release,
-        [n.lock, n.channel],
-        [owner, String(token)],
-        owner,
-      );
-      return flag(reply, 'release', key);
+    release({ key, owner, token }) {
+      const { lock, channel } = names(key);
+      return runFlag('release', key, [lock, channel], [owner, token]);
     },
 
-    async inspect(key: string): Promise<LockState> {
-      checkKey(key);
-      const n = names(key);
+    async inspect(key): Promise<LockState> {
+      const { lock, fence } = names(key);
       const sentAt = Date.now();
-      const reply = await run('inspect', key, SCRIPTS.inspect, [n.lock, n.fence], []);
-      const values = integers(reply);
-      if (values === undefined || values.length !== 2)
-        throw badReply('inspect', key, 'expected [pttl, fence]');
-      const pttl = values[0]!;
-      const fence = values[1]!;
+      const v = integers(await run('inspect', key, [lock, fence]));
+      if (v.length !== 2) throw badReply('inspect', key);
+      const [pttl, token] = v as [number, number];
       return {
         key,
-        held: pttl >= 0 || pttl === -1,
-        ...(fence > 0 ? { token: fence } : {}),
+        // -2: free; -1: held without expiry (never written by Leasehold); else the remaining ms.
+        held: pttl >= -1,
+        ...(token > 0 ? { token } : {}),
         // PTTL was measured at some instant after `sentAt`: this estimate is never later than the
         // real expiry (give or take the skew between this clock and Redis's).
         ...(pttl >= 0 ? { expiresAt: sentAt + pttl, remainingMs: pttl } : {}),
       };
     },
 
-    waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-      checkKey(key);
-      return new Promise<void>((resolve) => {
-        let ch = channels.get(key);
-        // Already announced: the holder this store last saw has released since (the message can beat
-        // the "held" reply, which comes back on another connection).
-        if (signal?.aborted || !(timeoutMs > 0) || (ch && ch.held > 0 && ch.released >= ch.held)) {
-          resolve();
-          return;
-        }
-        ch ??= openChannel(key);
-        const channel = ch;
-        clearTimeout(channel.linger);
-        const finish = () => {
-          if (!channel.waiters.delete(finish)) return;
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', finish);
-          if (channel.waiters.size === 0 && channels.get(key) === channel) {
-            channel.linger = setTimeout(channel.drop, SUBSCRIPTION_LINGER_MS);
-          }
-          resolve();
-        };
-        channel.waiters.add(finish);
-        // A subscription that failed at once means polling: wake after a short interval.
-        const ms = channels.get(key) === channel ? timeoutMs : Math.min(timeoutMs, POLL_FALLBACK_MS);
-        const timer = setTimeout(finish, Math.min(ms, MAX_TIMER_MS));
-        signal?.addEventListener('abort', finish, { once: true });
-      });
+    async waitForRelease(key, timeoutMs, signal) {
+      if (signal?.aborted || !(timeoutMs > 0)) return;
+      await (channels.get(key) ?? openChannel(key)).wait(timeoutMs, signal);
     },
 
-    async close(): Promise<void> {
-      for (const channel of [...channels.values()]) {
-        channel.wake();
-        channel.drop();
-      }
+    async close() {
+      for (const channel of channels.values()) channel.close();
     },
   };
 }
 
-interface ResolvedOptions {
-  readonly redis: UpstashRedisClient;
-  readonly prefix: string;
-  readonly secrets: readonly string[];
-}
-
-function resolveOptions(options: UpstashStoreOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object') {
+/**
+ * Validate the options (user input: each failure names the option and what it expects, and never
+ * echoes the token), and create the client if needed. Returns the client, the prefix and the texts no
+ * error may contain.
+ */
+function resolveOptions(options: UpstashStoreOptions): [UpstashRedisClient, string, string[]] {
+  const { redis, url, token, prefix = DEFAULT_PREFIX } = (options ?? {}) as Record<string, unknown>;
+  if (
+    typeof options !== 'object' ||
+    !options ||
+    (redis !== undefined && (url !== undefined || token !== undefined))
+  ) {
     throw new InvalidArgumentError('options', 'expected { redis } or { url, token }');
   }
-  const raw = options as { redis?: unknown; url?: unknown; token?: unknown; prefix?: unknown };
-  let prefix = DEFAULT_PREFIX;
-  if (raw.prefix !== undefined) {
-    if (typeof raw.prefix !== 'string') throw new InvalidArgumentError('prefix', 'must be a string');
-    prefix = raw.prefix;
-  }
-  if (raw.redis !== undefined) {
-    if (raw.url !== undefined || raw.token !== undefined) {
-      throw new InvalidArgumentError('options', 'pass either redis or url and token, not both');
+  if (typeof prefix !== 'string') throw new InvalidArgumentError('prefix', 'must be a string');
+  if (redis !== undefined) {
+    const r = redis as Partial<Record<keyof UpstashRedisClient, unknown>> | null;
+    if (typeof r?.evalsha !== 'function' || typeof r.eval !== 'function') {
+      throw new InvalidArgumentError('redis', 'must be an @upstash/redis client');
     }
-    const r = raw.redis as Partial<Record<keyof UpstashRedisClient, unknown>> | null;
-    if (
-      r === null ||
-      typeof r !== 'object' ||
-      typeof r.evalsha !== 'function' ||
-      typeof r.eval !== 'function'
-    ) {
-      throw new InvalidArgumentError('redis', 'must be an @upstash/redis Redis instance');
-    }
-    return { redis: raw.redis as UpstashRedisClient, prefix, secrets: [] };
+    return [redis as UpstashRedisClient, prefix, []];
   }
-  if (typeof raw.url !== 'string' || raw.url.trim().length === 0) {
-    throw new InvalidArgumentError(
-      'url',
-      'missing: pass the database REST URL (UPSTASH_REDIS_REST_URL) or a redis client',
-    );
+  // The rule @upstash/redis applies, checked here so that a bad URL (a redis:// one holds the
+  // password) fails as an InvalidArgumentError that does not echo it.
+  const restUrl = String(url).trim();
+  if (!/^https?:\/\/[^\s#$./?]\S+$/.test(restUrl)) {
+    throw new InvalidArgumentError('url', 'must be the https:// REST URL (UPSTASH_REDIS_REST_URL)');
   }
-  let protocol: string;
-  try {
-    protocol = new URL(raw.url).protocol;
-  } catch {
-    throw new InvalidArgumentError('url', 'is not a valid URL; expected https://<database>.upstash.io');
+  if (typeof token !== 'string' || !/^\S+$/.test(token)) {
+    throw new InvalidArgumentError('token', 'must be the REST token (UPSTASH_REDIS_REST_TOKEN), no spaces');
   }
-  if (protocol !== 'https:' && protocol !== 'http:') {
-    throw new InvalidArgumentError(
-      'url',
-      `must be an http(s) URL (the REST URL, not a redis:// one), got a ${protocol} URL`,
-    );
-  }
-  if (typeof raw.token !== 'string' || raw.token.length === 0) {
-    throw new InvalidArgumentError(
-      'token',
-      'missing: pass the database REST token (UPSTASH_REDIS_REST_TOKEN) or a redis client',
-    );
-  }
-  if (/\s/.test(raw.token)) {
-    throw new InvalidArgumentError('token', 'contains whitespace or a line break; check how it was loaded');
-  }
-  const redis = new Redis({
-    url: raw.url.trim(),
-    token: raw.token,
+  const client = new Redis({
+    url: restUrl,
+    token,
     automaticDeserialization: false,
     enableAutoPipelining: false,
-    retry: FETCH_RETRY,
+    // Retries of a request whose fetch itself failed (no HTTP answer): 2 more tries after 25 and 100 ms.
+    retry: { retries: 2, backoff: (retryCount) => 25 * 4 ** retryCount },
   });
-  return { redis, prefix, secrets: [raw.token] };
+  return [client, prefix, [token]];
 }
 
-function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) {
-    throw new InvalidArgumentError('key', 'must be a non-empty string');
-  }
-}
-
-function checkOwner(owner: unknown): asserts owner is string {
-  if (typeof owner !== 'string' || owner.length === 0) {
-    throw new InvalidArgumentError('owner', 'must be a non-empty string');
-  }
-}
-
-function checkTtl(ttlMs: unknown): void {
-  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
-    throw new InvalidArgumentError('ttlMs', 'must be a positive integer number of milliseconds');
-  }
-}
-
-function checkToken(token: unknown): void {
-  if (typeof token !== 'number' || !Number.isSafeInteger(token) || token <= 0) {
-    throw new InvalidArgumentError('token', 'must be a positive integer');
-  }
-}
-
-/** A script's integer reply, as a number; numeric strings accepted (a proxy may stringify). */
-function integer(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
-  if (typeof value === 'string' && /^-?\d{1,16}$/.test(value)) {
-    const n = Number(value);
-    return Number.isSafeInteger(n) ? n : undefined;
-  }
-  return undefined;
-}
-
-function integers(reply: unknown): number[] | undefined {
-  if (!Array.isArray(reply)) return undefined;
-  const out: number[] = [];
-  for (const item of reply) {
-    const n = integer(item);
-    if (n === undefined) return undefined;
-    out.push(n);
-  }
-  return out;
-}
-
-function flag(reply: unknown, op: Operation, key: string): boolean {
-  const n = integer(reply);
-  if (n === 1) return true;
-  if (n === 0) return false;
-  throw badReply(op, key, 'expected 1 or 0');
+/**
+ * A script's reply as integers, or `[]` when it is not an array of safe integers only (numeric
+ * strings accepted: a proxy may stringify numbers).
+ */
+function integers(reply: unknown): number[] {
+  const values = (Array.isArray(reply) ? reply : []).map((v) =>
+    typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v,
+  );
+  return values.every(Number.isSafeInteger) ? values : [];
 }

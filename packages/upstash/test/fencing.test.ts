@@ -1,3 +1,4 @@
+import { FENCE_STEP } from '@leasehold/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type UpstashLockStore, upstashKeyNames, upstashStore } from '../src/index.js';
 import { FLOOR_LAG_MS } from '../src/scripts.js';
@@ -40,15 +41,15 @@ describe('fencing tokens', () => {
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]!);
   });
 
-  it('come from the counter (+1) when the clock floor is behind it', async () => {
+  it('come from the counter (+FENCE_STEP) when the clock floor is behind it', async () => {
     const key = freshKey();
     // A counter far ahead of the clock (e.g. written by a client whose clock ran fast).
     const ahead = (Date.now() + 3_600_000) * 1000;
     await services.admin.set(upstashKeyNames(key).fence, String(ahead));
     const first = await acquireToken(key);
-    expect(first.token).toBe(ahead + 1);
+    expect(first.token).toBe(ahead + FENCE_STEP);
     await store.release({ key, ...first });
-    expect((await acquireToken(key)).token).toBe(ahead + 2);
+    expect((await acquireToken(key)).token).toBe(ahead + 2 * FENCE_STEP);
   });
 
   it('strictly increase across expiry', async () => {
@@ -92,7 +93,7 @@ describe('fencing tokens', () => {
     } finally {
       fast.mockRestore();
     }
-    expect(last).toBe(first.token + 1);
+    expect(last).toBe(first.token + FENCE_STEP);
     expect(await services.admin.flushall()).toBe('OK');
     const after = await acquireToken(key); // a client with the right clock, right after the loss
     expect(after.token).toBeGreaterThan(last);
@@ -110,11 +111,11 @@ describe('fencing tokens', () => {
     expect((await acquireToken(key)).token).toBeGreaterThan(lease.token);
   });
 
-  it('count on (+1) from a counter less than the lag behind the clock', async () => {
+  it('count on (+FENCE_STEP) from a counter less than the lag behind the clock', async () => {
     const key = freshKey();
     const recent = (Date.now() - FLOOR_LAG_MS / 2) * 1000;
     await services.admin.set(upstashKeyNames(key).fence, String(recent));
-    expect((await acquireToken(key)).token).toBe(recent + 1);
+    expect((await acquireToken(key)).token).toBe(recent + FENCE_STEP);
   });
 
   it('keep increasing when only the fence counter is deleted while the lock is free', async () => {

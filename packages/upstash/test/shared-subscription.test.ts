@@ -94,7 +94,7 @@ describe('release subscriptions shared between waits', () => {
     expect(await waitForNumsub(releaseChannel(key), 1)).toBe(1);
     expect(await other.release({ key, ...first })).toBe(true);
     await opener;
-    await hold(other, key); // a newer holder: token N + 1
+    await hold(other, key); // a newer holder: token N + FENCE_STEP
     expect((await store.acquire({ key, owner: freshOwner(), ttlMs: 10_000 })).acquired).toBe(false);
     const started = Date.now();
     await store.waitForRelease(key, 400);

@@ -75,9 +75,9 @@ export function countRequests(baseUrl: string): { readonly seen: SeenRequest[]; 
   };
 }
 
-/** Texts that must never appear in an error: the given secrets and every Lua script. */
+/** Texts that must never appear in an error: the given secrets and every Lua script (whole or in part). */
 export function secretTexts(...secrets: string[]): string[] {
-  return [...secrets, ...Object.values(SCRIPTS).map((s) => s.text), 'redis.call(', 'ARGV['];
+  return [...secrets, ...Object.values(SCRIPTS), '--lh', 'redis.call', 'KEYS[', 'ARGV['];
 }
 
 /** Assert that no view of `err` (message, stack, cause, String, JSON, util.inspect) holds a secret. */
