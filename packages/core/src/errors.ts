@@ -24,11 +24,14 @@ export type LeaseholdErrorCode =
  * ```
  */
 export class LeaseholdError extends Error {
+  // Fields are `declare`d and set in the constructors (same own properties, same order): a class field
+  // would cost its name once more in every bundle.
   /** Stable, machine-readable code. */
-  readonly code: LeaseholdErrorCode;
+  declare readonly code: LeaseholdErrorCode;
 
   constructor(code: LeaseholdErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    // Only a defined cause becomes an own `cause` property (Error reads nothing else from `options`).
+    super(message, options?.cause === undefined ? undefined : options);
     this.code = code;
     this.name = 'LeaseholdError';
   }
@@ -55,16 +58,15 @@ export interface HolderInfo {
  * ```
  */
 export class LockTimeoutError extends LeaseholdError {
-  readonly key: string;
-  readonly waitedMs: number;
-  readonly attempts: number;
-  readonly holder: HolderInfo;
+  declare readonly key: string;
+  declare readonly waitedMs: number;
+  declare readonly attempts: number;
+  declare readonly holder: HolderInfo;
 
   constructor(key: string, waitedMs: number, attempts: number, holder: HolderInfo) {
-    const left = holder.remainingMs === undefined ? '' : `; the holder has ${holder.remainingMs} ms left`;
     super(
       'LOCK_TIMEOUT',
-      `Lock "${key}" is held by another owner: gave up after ${waitedMs} ms and ${attempts} attempt(s)${left}`,
+      `"${key}" still held by another owner after ${waitedMs} ms, ${attempts} attempt(s)${holder.remainingMs === undefined ? '' : `, holder has ${holder.remainingMs} ms left`}`,
     );
     this.name = 'LockTimeoutError';
     this.key = key;
@@ -90,12 +92,12 @@ export type LostReason = 'expired' | 'taken' | 'released' | 'deadline';
  * ```
  */
 export class LockLostError extends LeaseholdError {
-  readonly key: string;
-  readonly token: number;
-  readonly reason: LostReason;
+  declare readonly key: string;
+  declare readonly token: number;
+  declare readonly reason: LostReason;
 
   constructor(key: string, token: number, reason: LostReason, options?: { cause?: unknown }) {
-    super('LOCK_LOST', `Lease on "${key}" (token ${token}) is no longer held: ${reason}`, options);
+    super('LOCK_LOST', `Lease on "${key}" (token ${token}) not held: ${reason}`, options);
     this.name = 'LockLostError';
     this.key = key;
     this.token = token;
@@ -125,10 +127,10 @@ export type StoreErrorKind =
  * ```
  */
 export class StoreError extends LeaseholdError {
-  readonly kind: StoreErrorKind;
-  readonly store: string;
+  declare readonly kind: StoreErrorKind;
+  declare readonly store: string;
   /** True when retrying later may succeed (unreachable, throttled, timeout). */
-  readonly retryable: boolean;
+  declare readonly retryable: boolean;
 
   constructor(store: string, kind: StoreErrorKind, message: string, options?: { cause?: unknown }) {
     super('STORE_ERROR', `${store}: ${message}`, options);
@@ -144,12 +146,12 @@ export class StoreError extends LeaseholdError {
  *
  * @example
  * ```ts
- * await locker.acquire('', {}); // throws InvalidArgumentError: key must be a non-empty string
+ * await locker.acquire('', {}); // throws InvalidArgumentError: "key: must be 1 to 1024 UTF-8 bytes, got 0"
  * ```
  */
 export class InvalidArgumentError extends LeaseholdError {
   /** The offending argument or option name, e.g. `'ttlMs'`. */
-  readonly argument: string;
+  declare readonly argument: string;
 
   constructor(argument: string, message: string) {
     super('INVALID_ARGUMENT', `${argument}: ${message}`);
@@ -168,6 +170,7 @@ export class InvalidArgumentError extends LeaseholdError {
  * ```
  */
 export class StaleTokenError extends LeaseholdError {
+  // Real fields here, unlike the classes above: `currentToken` is an own property even when unknown.
   readonly token: number;
   /** The newer token the resource holds, when known. */
   readonly currentToken?: number;

@@ -1,7 +1,8 @@
 import { LeaseholdError, LockLostError, type LostReason, StoreError } from './errors.js';
 import type { LockEvent } from './events.js';
+import { type Gates, pass, released } from './key-queue.js';
 import { FENCE_STEP, type LockStore } from './store.js';
-import { unrefTimeout } from './timers.js';
+import { floor, max, min, monotonicNow as now, unrefTimeout } from './timers.js';
 import { MIN_TTL_MS, validateMs } from './validate.js';
 
 /**
@@ -41,258 +42,275 @@ export interface Lease extends AsyncDisposable {
   release(): Promise<boolean>;
 }
 
-/** What a lease needs from its locker; keeps the class free of locker internals. */
-export interface LeaseContext {
-  readonly store: LockStore;
-  readonly now: () => number;
-  readonly driftMs: (ttlMs: number) => number;
-  readonly emit: (event: LockEvent) => void;
-  /** Monotonic deadline after which the lease may not live (Lambda invocation end), or Infinity. */
+/** A lease as its locker sees it: also the TTL that `extend()` and auto-extension work from. */
+export interface LeaseImpl extends Lease {
+  readonly ttlMs: number;
+}
+
+/** What a queued waiter asks for, should the holder pass its lease on: its TTL and invocation deadline. */
+export interface Want {
+  readonly ttl: number;
   readonly deadline: number;
-  /** Called exactly once, when the lease stops being held for any reason: the next local waiter goes. */
-  readonly onEnd: (key: string) => void;
-  /**
-   * Called when the lease is released: passes it to the next local waiter (through
-   * {@link LeaseImpl.successor}) and says whether it did, in which case no store request is made.
-   */
-  readonly pass: (lease: LeaseImpl) => boolean;
 }
 
-type State = { held: true } | { held: false; reason: LostReason };
+/** The fields of an event of type `T` about one lease, beyond `type`, `key` and `token`. */
+type LeaseEventFields<T extends LockEvent['type']> = Omit<
+  Extract<LockEvent, { type: T }>,
+  'type' | 'key' | 'token'
+>;
 
-export class LeaseImpl implements Lease {
-  readonly key: string;
-  readonly token: number;
-  readonly #owner: string;
-  /** The token the store granted to `#owner`; `token` is above it for leases passed on locally. */
-  readonly #storeToken: number;
-  readonly #ttlMs: number;
-  readonly #ctx: LeaseContext;
-  readonly #controller = new AbortController();
-  #validUntil: number;
-  /** True when the invocation deadline, not the TTL, bounds the current validity. */
-  #deadlineBound: boolean;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #state: State = { held: true };
-  #releasing: Promise<boolean> | undefined;
-  /** The extension in flight, if any (settled quietly): extensions go to the store one at a time. */
-  #extending: Promise<void> | undefined;
-  /** `onEnd` has run: the next local waiter was let through. */
-  #ended = false;
+/** A function that makes leases: see {@link leaseMaker}. */
+export type NewLease = (
+  key: string,
+  token: number,
+  owner: string,
+  storeToken: number,
+  ttl: number,
+  deadline: number,
+  handedOver: () => boolean,
+  sentAt: number,
+  passedUntil?: number,
+) => LeaseImpl;
 
-  /** A lease granted by the store for a request sent at `sentAt`, or passed on by `from`. */
-  constructor(
-    key: string,
-    token: number,
-    owner: string,
-    ttlMs: number,
-    sentAt: number,
-    ctx: LeaseContext,
-    from?: LeaseImpl,
-  ) {
-    this.key = key;
-    this.token = token;
-    this.#owner = owner;
-    this.#ttlMs = ttlMs;
-    this.#ctx = ctx;
-    this.#storeToken = from ? from.#storeToken : token;
-    const until = from ? from.#validUntil : sentAt + ttlMs - ctx.driftMs(ttlMs);
-    this.#validUntil = Math.min(until, ctx.deadline);
-    this.#deadlineBound = from ? ctx.deadline <= until : sentAt + ttlMs >= ctx.deadline - 1;
-    this.#schedule();
-  }
+export const noop = (): void => {};
 
-  /**
-   * The lease of a local waiter that takes this one over as it is released, with no store request:
-   * same store lease (owner, expiry), the next token. Declined (`undefined`) when the store lease has
-   * less than half the waiter's TTL left, when this store grant's tokens are used up (which also bounds
-   * how long one process keeps a hot key from the others), or while an extension is in flight (its
-   * outcome could still move the store's expiry).
-   */
-  successor(ttlMs: number, ctx: LeaseContext): LeaseImpl | undefined {
-    const left = Math.min(this.#validUntil, ctx.deadline) - this.#ctx.now();
-    const wanted = Math.min(ttlMs, ctx.deadline - this.#ctx.now());
-    if (this.token + 1 - this.#storeToken >= FENCE_STEP || this.#extending || left < wanted / 2) {
-      return undefined;
-    }
-    if (left <= ctx.driftMs(ttlMs)) return undefined;
-    return new LeaseImpl(this.key, this.token + 1, this.#owner, ttlMs, 0, ctx, this);
-  }
-
-  // Reads settle an expiry whose timer has not run yet (a busy event loop runs timers late), so that
-  // `held === false` and `signal.aborted` always agree.
-  get signal(): AbortSignal {
-    this.#expireIfDue();
-    return this.#controller.signal;
-  }
-
-  get held(): boolean {
-    this.#expireIfDue();
-    return this.#state.held;
-  }
-
-  get remainingMs(): number {
-    this.#expireIfDue();
-    return this.#state.held ? Math.max(0, Math.floor(this.#validUntil - this.#ctx.now())) : 0;
-  }
-
-  /** Lease TTL used by auto-extension. */
-  get ttlMs(): number {
-    return this.#ttlMs;
-  }
-
-  extend(ttlMs?: number): Promise<void> {
-    // One at a time: concurrent extensions answered out of order would leave the lease counting on a
-    // longer one that the store had already overwritten with a shorter one.
-    const previous = this.#extending;
-    const run = previous ? previous.then(() => this.#extend(ttlMs)) : this.#extend(ttlMs);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#extending = settled;
-    void settled.then(() => {
-      if (this.#extending === settled) this.#extending = undefined;
-    });
-    return run;
-  }
-
-  async #extend(ttlMs?: number): Promise<void> {
-    let ttl = ttlMs === undefined ? this.#ttlMs : validateMs('ttlMs', ttlMs, MIN_TTL_MS);
-    this.#assertHeld();
-    const sentAt = this.#ctx.now();
-    const untilDeadline = Math.floor(this.#ctx.deadline - sentAt);
-    if (untilDeadline < ttl) {
-      if (untilDeadline <= this.#ctx.driftMs(ttl)) {
-        this.#lose('deadline');
-        this.#assertHeld();
-      }
-      ttl = untilDeadline;
-    }
-    let ok: boolean;
-    try {
-      ok = await this.#ctx.store.extend({
-        key: this.key,
-        owner: this.#owner,
-        token: this.#storeToken,
-        ttlMs: ttl,
-      });
-    } catch (err) {
-      this.#expireIfDue(); // run out before the answer came: that comes first
-      // The outcome is unknown: the store may have applied it. A shorter TTL would then have moved the
-      // store's expiry earlier, so never count on more than the shorter of the two.
-      const bound = Math.min(sentAt + ttl - this.#ctx.driftMs(ttl), this.#ctx.deadline);
-      if (this.#state.held && bound < this.#validUntil) {
-        this.#validUntil = bound;
-        this.#deadlineBound = sentAt + ttl >= this.#ctx.deadline - 1;
-        if (this.#ctx.now() >= bound) this.#lose(this.#deadlineBound ? 'deadline' : 'expired');
-        else this.#schedule();
-      }
-      throw asStoreError(this.#ctx.store, err);
-    }
-    // Lost, released or run out while the request was in flight: that verdict stands. A lease that has
-    // reported itself not held must never come back to life.
-    this.#assertHeld();
-    if (!ok) {
-      this.#lose('taken');
-      this.#assertHeld();
-    }
-    this.#validUntil = Math.min(sentAt + ttl - this.#ctx.driftMs(ttl), this.#ctx.deadline);
-    this.#deadlineBound = sentAt + ttl >= this.#ctx.deadline - 1;
-    this.#assertHeld(); // an answer slower than the new validity is worthless
-    this.#schedule();
-    this.#ctx.emit({ type: 'extended', key: this.key, token: this.token, ttlMs: ttl });
-  }
-
-  release(): Promise<boolean> {
-    // One request for concurrent calls; only the call that freed the lock resolves true.
-    if (this.#releasing) return this.#releasing.then(() => false);
-    const releasing = this.#release().catch((err: unknown) => {
-      this.#releasing = undefined; // let the caller retry a release the store could not answer
-      throw err;
-    });
-    this.#releasing = releasing;
-    return releasing;
-  }
-
-  async #release(): Promise<boolean> {
-    this.#expireIfDue(); // a lease that already ran out is "expired", not "released"
-    const state = this.#state;
-    if (!state.held && state.reason === 'taken') {
-      return false; // taken by someone else: nothing of ours left in the store
-    }
-    if (state.held && this.#ctx.pass(this)) {
-      // Passed to the next local waiter, which now holds the store lease: nothing to tell the store.
-      this.#ended = true;
-      this.#lose('released', false);
-      this.#ctx.emit({ type: 'released', key: this.key, token: this.token, released: true });
-      return true;
-    }
-    // From the moment the request is sent the store may free the lock and grant it to someone else:
-    // stop claiming it now. The next local waiter goes once the store has answered.
-    this.#lose('released', false);
-    let released: boolean;
-    try {
-      released = await this.#ctx.store.release({
-        key: this.key,
-        owner: this.#owner,
-        token: this.#storeToken,
-      });
-    } catch (err) {
-      throw asStoreError(this.#ctx.store, err);
-    } finally {
-      this.#end();
-    }
-    this.#ctx.emit({ type: 'released', key: this.key, token: this.token, released });
-    return released;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      await this.release();
-    } catch (error) {
-      // The lock frees itself at expiry; throwing here would turn finished work into a failure.
-      this.#ctx.emit({ type: 'release-failed', key: this.key, token: this.token, error });
-    }
-  }
-
-  #expireIfDue(): void {
-    if (this.#state.held && this.#ctx.now() >= this.#validUntil) {
-      this.#lose(this.#deadlineBound ? 'deadline' : 'expired');
-    }
-  }
-
-  #assertHeld(): void {
-    this.#expireIfDue();
-    const state = this.#state;
-    if (!state.held) throw new LockLostError(this.key, this.token, state.reason);
-  }
-
-  #schedule(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    const ms = this.#validUntil - this.#ctx.now();
-    this.#timer = unrefTimeout(() => this.#lose(this.#deadlineBound ? 'deadline' : 'expired'), ms);
-  }
-
-  #lose(reason: LostReason, end = true): void {
-    if (!this.#state.held) return;
-    this.#state = { held: false, reason };
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#controller.abort(new LockLostError(this.key, this.token, reason));
-    if (reason !== 'released') this.#ctx.emit({ type: 'lost', key: this.key, token: this.token, reason });
-    if (end) this.#end();
-  }
-
-  #end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#ctx.onEnd(this.key);
-  }
-}
+/** `Symbol.asyncDispose`, read once (a global property read is never shortened in the bundle). */
+export const dispose: typeof Symbol.asyncDispose = Symbol.asyncDispose;
 
 /** Stores should throw StoreError already; anything else is wrapped so "store down" stays typed. */
-export function asStoreError(store: LockStore, err: unknown): LeaseholdError {
-  if (err instanceof LeaseholdError) return err;
-  return new StoreError(store.name, 'unknown', 'the store call failed unexpectedly', { cause: err });
+export function storeFailed(store: LockStore, err: unknown): never {
+  throw err instanceof LeaseholdError
+    ? err
+    : new StoreError(store.name, 'unknown', 'unexpected error', { cause: err });
+}
+
+/**
+ * The lease maker of one locker: its store, drift allowance, event listener and queues.
+ *
+ * A lease is a closure, not a class instance: its state and helpers minify to one-letter names where
+ * `this.#validUntil` would not, and this code is in every Lambda bundle.
+ */
+export function leaseMaker(
+  store: LockStore,
+  driftMs: (ttlMs: number) => number,
+  emit: (event: LockEvent) => void,
+  queues: Gates<Want, LeaseImpl>,
+): NewLease {
+  /**
+   * A lease on `key` with fencing `token`, riding on the store lease (`owner`, `storeToken`). Granted by
+   * the store for a request sent at `sentAt`, or passed on by a lease valid until `passedUntil`.
+   * `deadline`: monotonic time after which the lease may not live (Lambda invocation end), or Infinity.
+   * `handedOver()`: the lease reached its caller. Only such a lease holds the key in the queue: one
+   * handed back must neither pass itself on nor free the queue when it ends (another local caller may
+   * hold the key by then).
+   */
+  const newLease: NewLease = (
+    key,
+    token,
+    owner,
+    storeToken,
+    ttl,
+    deadline,
+    handedOver,
+    sentAt,
+    passedUntil,
+  ) => {
+    const controller = new AbortController();
+    /** Names the store lease in extend and release requests. */
+    const request = { key, owner, token: storeToken };
+    /** Why the lease stopped being held; undefined while held. */
+    let lost: LostReason | undefined;
+    let validUntil: number;
+    /** True when the invocation deadline, not the TTL, bounds the current validity. */
+    let deadlineBound: boolean;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let releasing: Promise<boolean> | undefined;
+    /** The extension in flight, if any (settled quietly): extensions go to the store one at a time. */
+    let extending: Promise<void> | undefined;
+    /** The queue was told the lease ended: the next local waiter was let through. */
+    let ended = false;
+
+    // Callers are type-checked through LeaseEventFields; TypeScript cannot follow the generic spread.
+    const tell = <T extends LockEvent['type']>(type: T, fields: LeaseEventFields<T>) =>
+      emit({ type, key, token, ...fields } as unknown as LockEvent);
+
+    /** The validity earned by a grant or extension of `ms` sent at `at`. */
+    const validFor = (at: number, ms: number) => {
+      validUntil = min(at + ms - driftMs(ms), deadline);
+      deadlineBound = at + ms >= deadline - 1;
+    };
+
+    const end = () => {
+      if (!ended) {
+        ended = true;
+        if (handedOver()) released(queues, key);
+      }
+    };
+
+    /**
+     * Stop holding. A release ends the lease in the queue itself: once the store has answered, or never
+     * when the lease was passed on.
+     */
+    const lose = (reason: LostReason) => {
+      if (lost) return;
+      lost = reason;
+      clearTimeout(timer);
+      controller.abort(new LockLostError(key, token, reason));
+      if (reason !== 'released') {
+        tell('lost', { reason });
+        end();
+      }
+    };
+
+    const expire = () => lose(deadlineBound ? 'deadline' : 'expired');
+
+    // Reads settle an expiry whose timer has not run yet (a busy event loop runs timers late), so that
+    // `held === false` and `signal.aborted` always agree.
+    const expireIfDue = () => {
+      if (!lost && now() >= validUntil) expire();
+    };
+
+    const assertHeld = () => {
+      expireIfDue();
+      if (lost) throw new LockLostError(key, token, lost);
+    };
+
+    const schedule = () => {
+      clearTimeout(timer);
+      timer = unrefTimeout(expire, validUntil - now());
+    };
+
+    /**
+     * The lease of a local waiter that takes this one over as it is released, with no store request:
+     * same store lease (owner, expiry), the next token. Declined (`undefined`) when the store lease has
+     * less than half the waiter's TTL left, when this store grant's tokens are used up (which also bounds
+     * how long one process keeps a hot key from the others), or while an extension is in flight (its
+     * outcome could still move the store's expiry).
+     */
+    const successor = ({ ttl: wantTtl, deadline: wantDeadline }: Want): LeaseImpl | undefined => {
+      const t = now();
+      const left = min(validUntil, wantDeadline) - t;
+      if (
+        token + 1 - storeToken >= FENCE_STEP ||
+        extending ||
+        left < min(wantTtl, wantDeadline - t) / 2 ||
+        left <= driftMs(wantTtl)
+      ) {
+        return undefined;
+      }
+      return newLease(key, token + 1, owner, storeToken, wantTtl, wantDeadline, () => true, 0, validUntil);
+    };
+
+    const doExtend = async (ttlMs?: number): Promise<void> => {
+      let ms = ttlMs === undefined ? ttl : validateMs('ttlMs', ttlMs, MIN_TTL_MS);
+      assertHeld();
+      const sentAt = now();
+      const untilDeadline = floor(deadline - sentAt);
+      if (untilDeadline < ms) {
+        if (untilDeadline <= driftMs(ms)) {
+          lose('deadline');
+          assertHeld();
+        }
+        ms = untilDeadline;
+      }
+      let ok: boolean;
+      try {
+        ok = await store.extend({ ...request, ttlMs: ms });
+      } catch (err) {
+        expireIfDue(); // run out before the answer came: that comes first
+        // The outcome is unknown: the store may have applied it. A shorter TTL would then have moved the
+        // store's expiry earlier, so never count on more than the shorter of the two.
+        if (!lost && min(sentAt + ms - driftMs(ms), deadline) < validUntil) {
+          validFor(sentAt, ms);
+          if (now() >= validUntil) expire();
+          else schedule();
+        }
+        storeFailed(store, err);
+      }
+      // Lost, released or run out while the request was in flight: that verdict stands. A lease that has
+      // reported itself not held must never come back to life.
+      assertHeld();
+      if (!ok) {
+        lose('taken');
+        assertHeld();
+      }
+      validFor(sentAt, ms);
+      assertHeld(); // an answer slower than the new validity is worthless
+      schedule();
+      tell('extended', { ttlMs: ms });
+    };
+
+    const doRelease = async (): Promise<boolean> => {
+      expireIfDue(); // a lease that already ran out is "expired", not "released"
+      if (lost === 'taken') return false; // taken by someone else: nothing of ours left in the store
+      // Passed to the next local waiter, which now holds the store lease (and the queue): nothing to
+      // tell the store, and this lease never ends in the queue.
+      let freed = !lost && handedOver() && pass(queues, key, successor);
+      // Otherwise, from the moment the request is sent the store may free the lock and grant it to
+      // someone else: stop claiming it now. The next local waiter goes once the store has answered.
+      lose('released');
+      if (!freed) {
+        try {
+          freed = await store.release(request);
+        } catch (err) {
+          storeFailed(store, err);
+        } finally {
+          end();
+        }
+      }
+      tell('released', { released: freed });
+      return freed;
+    };
+
+    const release = (): Promise<boolean> => {
+      // One request for concurrent calls; only the call that freed the lock resolves true.
+      if (releasing) return releasing.then(() => false);
+      releasing = doRelease().catch((err: unknown) => {
+        releasing = undefined; // let the caller retry a release the store could not answer
+        throw err;
+      });
+      return releasing;
+    };
+
+    if (passedUntil === undefined) validFor(sentAt, ttl);
+    else {
+      validUntil = min(passedUntil, deadline);
+      deadlineBound = deadline <= passedUntil;
+    }
+    schedule();
+
+    return {
+      key,
+      token,
+      ttlMs: ttl,
+      get signal() {
+        expireIfDue();
+        return controller.signal;
+      },
+      get held() {
+        expireIfDue();
+        return !lost;
+      },
+      get remainingMs() {
+        expireIfDue();
+        return lost ? 0 : max(0, floor(validUntil - now()));
+      },
+      extend(ttlMs) {
+        // One at a time: concurrent extensions answered out of order would leave the lease counting on a
+        // longer one that the store had already overwritten with a shorter one.
+        const run = extending ? extending.then(() => doExtend(ttlMs)) : doExtend(ttlMs);
+        const settled = run.then(noop, noop);
+        extending = settled;
+        void settled.then(() => {
+          if (extending === settled) extending = undefined;
+        });
+        return run;
+      },
+      release,
+      // The lock frees itself at expiry: a failed release is reported as an event, never thrown, or
+      // finished work would turn into a failure. The locker hands back unwanted grants this way too.
+      [dispose]: () => release().then(noop, (error: unknown) => tell('release-failed', { error })),
+    };
+  };
+  return newLease;
 }

@@ -1,23 +1,17 @@
-import {
-  type HolderInfo,
-  InvalidArgumentError,
-  LockLostError,
-  LockTimeoutError,
-  StoreError,
-} from './errors.js';
+import { LockTimeoutError, StoreError } from './errors.js';
 import type { LockEvent, LockEventListener } from './events.js';
-import { KeyQueues } from './key-queue.js';
-import { asStoreError, type Lease, type LeaseContext, LeaseImpl } from './lease.js';
+import { contended, enter, exit, type Gates } from './key-queue.js';
+import { dispose, type Lease, type LeaseImpl, leaseMaker, storeFailed, type Want } from './lease.js';
 import type { LockState, LockStore, StoreAcquireResult } from './store.js';
-import { fullJitter, monotonicNow, sleep, unrefTimeout } from './timers.js';
+import { ceil, floor, max, min, monotonicNow as now, round, sleep, unrefTimeout } from './timers.js';
 import {
   type InvocationContext,
+  invalid,
   MIN_TTL_MS,
-  validateContext,
+  validateFunction,
   validateKey,
   validateMs,
-  validateOptionsObject,
-  validateSignal,
+  validateObject,
 } from './validate.js';
 
 /**
@@ -118,6 +112,17 @@ const DEFAULT_TTL_MS = 10_000;
 /** Longest a waiter trusts a store's release notifications before trying again itself. */
 const NOTIFIED_RECHECK_MS = 1_000;
 
+/** A duration option of one call: `fallback` when not given. */
+const option = (
+  opts: WithLockOptions | undefined,
+  name: 'ttlMs' | 'waitMs' | 'extendEveryMs',
+  fallback: number,
+  min: number,
+): number => {
+  const value = opts?.[name];
+  return value === undefined ? fallback : validateMs(name, value, min);
+};
+
 /**
  * Create a {@link Locker} over a store.
  *
@@ -132,28 +137,26 @@ const NOTIFIED_RECHECK_MS = 1_000;
  * ```
  */
 export function createLocker(options: LockerOptions): Locker {
-  validateOptionsObject('options', options);
-  if (options === undefined) throw new InvalidArgumentError('options', 'are required: { store }');
-  const candidate = options.store as LockStore | undefined;
-  if (!candidate || typeof candidate.acquire !== 'function' || typeof candidate.release !== 'function') {
-    throw new InvalidArgumentError(
-      'store',
-      'must be a LockStore such as dynamoDbStore(...) or upstashStore(...)',
-    );
+  validateObject('options', options, 'an object', true);
+  const store = options.store;
+  if (typeof store?.acquire !== 'function' || typeof store.release !== 'function') {
+    invalid('store', 'a LockStore, e.g. dynamoDbStore(...)', store);
   }
-  const store: LockStore = candidate;
-  const ttlMs = validateMs('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS, MIN_TTL_MS);
-  const waitMs = validateMs('waitMs', options.waitMs ?? ttlMs, 0);
-  const retryBaseMs = validateMs('retryBaseMs', options.retryBaseMs ?? 20, 1);
-  const retryMaxMs = validateMs('retryMaxMs', options.retryMaxMs ?? 250, retryBaseMs);
-  const clockSkewMs = validateMs('clockSkewMs', options.clockSkewMs ?? 0, 0);
+  /** A duration option of the locker: `fallback` when not given (undefined or null). */
+  const duration = (
+    name: 'ttlMs' | 'waitMs' | 'retryBaseMs' | 'retryMaxMs' | 'clockSkewMs',
+    fallback: number,
+    least: number,
+  ) => validateMs(name, options[name] ?? fallback, least);
+  const ttlMs = duration('ttlMs', DEFAULT_TTL_MS, MIN_TTL_MS);
+  const waitMs = duration('waitMs', ttlMs, 0);
+  const retryBaseMs = duration('retryBaseMs', 20, 1);
+  const retryMaxMs = duration('retryMaxMs', 250, retryBaseMs);
+  const clockSkewMs = duration('clockSkewMs', 0, 0);
   const listener = options.onEvent;
-  if (listener !== undefined && typeof listener !== 'function') {
-    throw new InvalidArgumentError('onEvent', 'must be a function');
-  }
+  validateFunction('onEvent', listener, true);
 
-  const now = monotonicNow;
-  const driftMs = (ttl: number) => Math.floor(ttl * 0.01) + 2 + clockSkewMs;
+  const driftMs = (ttl: number) => floor(ttl * 0.01) + 2 + clockSkewMs;
   const emit = (event: LockEvent) => {
     try {
       listener?.(event);
@@ -163,311 +166,227 @@ export function createLocker(options: LockerOptions): Locker {
   };
   // One FIFO per key: of this locker's waiters only the head calls the store, and only while no lease
   // of this locker holds the key; a local release passes the lease to the head or lets it go at once.
-  const queues = new KeyQueues<{ ttl: number; deadline: number }, LeaseImpl>();
+  const queues: Gates<Want, LeaseImpl> = new Map();
+  const newLease = leaseMaker(store, driftMs, emit, queues);
 
-  /** What a lease needs from this locker; `handedOver()` says whether it reached its caller. */
-  const leaseContext = (deadline: number, handedOver: () => boolean): LeaseContext => ({
-    store,
-    now,
-    driftMs,
-    emit,
-    deadline,
-    // Only a lease handed to a caller holds the key in the queue; one handed back must not free the
-    // queue when its release settles (another local caller may hold the key by then).
-    onEnd: (k) => {
-      if (handedOver()) queues.released(k);
-    },
-    pass: (lease) =>
-      handedOver() &&
-      queues.pass(lease.key, (want) =>
-        lease.successor(
-          want.ttl,
-          leaseContext(want.deadline, () => true),
-        ),
-      ),
-  });
-
-  const parse = (key: string, opts: AcquireOptions | undefined, allowWait: boolean) => {
-    validateKey(key);
-    validateOptionsObject('options', opts);
-    const ttl = opts?.ttlMs === undefined ? ttlMs : validateMs('ttlMs', opts.ttlMs, MIN_TTL_MS);
-    const wait = !allowWait ? 0 : opts?.waitMs === undefined ? waitMs : validateMs('waitMs', opts.waitMs, 0);
-    if (ttl <= driftMs(ttl)) {
-      throw new InvalidArgumentError(
-        'ttlMs',
-        `must exceed the drift and clock skew allowance (${driftMs(ttl)} ms)`,
-      );
-    }
-    const signal = validateSignal(opts?.signal);
-    const context = validateContext(opts?.context);
-    return { ttl, wait, signal, context };
-  };
-
-  async function attemptLoop(
+  /**
+   * acquire (`allowWait`) and tryAcquire: validate, queue behind this locker's other callers for the key
+   * (or take over a lease passed on locally), then, as the head of the queue, one store request per
+   * attempt, sleeping on what the store said in between.
+   */
+  async function attempt(
     key: string,
     opts: AcquireOptions | undefined,
     allowWait: boolean,
-  ): Promise<Lease | null> {
-    const { ttl, wait, signal, context } = parse(key, opts, allowWait);
+  ): Promise<LeaseImpl | null> {
+    validateKey(key);
+    validateObject('options', opts, 'an object');
+    const ttl = option(opts, 'ttlMs', ttlMs, MIN_TTL_MS);
+    const wait = allowWait ? option(opts, 'waitMs', waitMs, 0) : 0;
+    if (ttl <= driftMs(ttl)) {
+      invalid('ttlMs', `above the drift and clock skew allowance (${driftMs(ttl)} ms)`, ttl);
+    }
+    const signal = validateObject<AbortSignal>(
+      'signal',
+      opts?.signal,
+      'an AbortSignal',
+      false,
+      (s) => typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function',
+    );
+    const context = validateObject<InvocationContext>(
+      'context',
+      opts?.context,
+      'a Lambda context, with getRemainingTimeInMillis()',
+      false,
+      (c) => typeof c.getRemainingTimeInMillis === 'function',
+    );
     signal?.throwIfAborted();
     const start = now();
-    const deadline = context ? start + context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY;
-    const waitUntil = Math.min(start + wait, deadline);
-    if (!allowWait) {
-      // Held or wanted by this locker already: the answer is "someone else has it", no request needed.
-      if (queues.busy(key)) return null;
-    }
-    const queued = await queues.enter(
+    const waited = (at = now()) => round(at - start);
+    const deadline = context ? start + context.getRemainingTimeInMillis() : Infinity;
+    const waitUntil = min(start + wait, deadline);
+    // tryAcquire on a key held or wanted by this locker already: someone else has it, no request needed.
+    if (!allowWait && queues.has(key)) return null;
+    const queued = await enter(
+      queues,
       key,
       waitUntil - start,
       signal,
-      () => new LockTimeoutError(key, Math.round(now() - start), 0, queues.holder(key)),
+      (holder) => new LockTimeoutError(key, waited(), 0, holder),
       { ttl, deadline },
     );
-    if (queued instanceof LeaseImpl) {
+    /** Hands `lease` to the caller, with its `acquired` event. */
+    const granted = (lease: LeaseImpl, attempts: number, contended: boolean) => {
+      emit({ type: 'acquired', key, token: lease.token, waitedMs: waited(), attempts, contended });
+      return lease;
+    };
+    // Leases the caller will not get are handed back with their asyncDispose: released, a failure
+    // reported as a `release-failed` event.
+    if (typeof queued === 'object') {
       // The previous local holder passed its store lease on: granted with no store request.
       if (signal?.aborted) {
-        queued
-          .release()
-          .catch((error: unknown) => emit({ type: 'release-failed', key, token: queued.token, error }));
+        void queued[dispose]();
         throw signal.reason;
       }
-      emit({
-        type: 'acquired',
-        key,
-        token: queued.token,
-        waitedMs: Math.round(now() - start),
-        attempts: 0,
-        contended: true,
-      });
-      return queued;
+      return granted(queued, 0, true);
     }
-    let acquired = false;
-    let holder: HolderInfo = {};
-    try {
-      const lease = await attemptAsHead(
-        key,
-        ttl,
-        signal,
-        start,
-        deadline,
-        waitUntil,
-        allowWait,
-        queued,
-        (h, until) => {
-          holder = h;
-          queues.contended(key, h, until);
-        },
-      );
-      acquired = lease !== null;
-      return lease;
-    } finally {
-      queues.exit(key, acquired, holder);
-    }
-  }
 
-  /** The store attempts of the queue's head: one request each, sleeping on what the store said. */
-  async function attemptAsHead(
-    key: string,
-    ttl: number,
-    signal: AbortSignal | undefined,
-    start: number,
-    deadline: number,
-    waitUntil: number,
-    allowWait: boolean,
-    queued: boolean,
-    onContended: (holder: HolderInfo, until: number) => void,
-  ): Promise<LeaseImpl | null> {
     let owner = newOwnerId();
-    let holder: HolderInfo = {};
+    let holder: { remainingMs?: number; token?: number } = {};
     /** The last attempt was granted only after its lease had run out locally: the store is too slow. */
     let late = false;
     /** The attempt from which the backoff grows: it starts over whenever the store reports a new holder. */
     let backoffFrom = 1;
-    for (let attempt = 1; ; attempt++) {
-      const sentAt = now();
-      const leaseTtl = Math.min(ttl, Math.floor(deadline - sentAt));
-      if (leaseTtl <= driftMs(leaseTtl)) {
-        throw new LockTimeoutError(key, Math.round(sentAt - start), attempt - 1, holder);
-      }
-      let result: StoreAcquireResult;
-      try {
-        result = await store.acquire({ key, owner, ttlMs: leaseTtl });
-      } catch (err) {
-        throw asStoreError(store, err);
-      }
-      if (result.acquired) {
-        const token = checkToken(store, result.token);
-        let handedOver = false;
-        const lease = new LeaseImpl(
-          key,
-          token,
-          owner,
-          leaseTtl,
-          sentAt,
-          leaseContext(deadline, () => handedOver),
-        );
-        if (signal?.aborted) {
-          // The caller gave up while the grant was in flight: hand the lock straight back.
-          lease.release().catch((error: unknown) => emit({ type: 'release-failed', key, token, error }));
-          throw signal.reason;
+    let acquired = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const sentAt = now();
+        const leaseTtl = min(ttl, floor(deadline - sentAt));
+        if (leaseTtl <= driftMs(leaseTtl))
+          throw new LockTimeoutError(key, waited(sentAt), attempt - 1, holder);
+        let result!: StoreAcquireResult;
+        try {
+          result = await store.acquire({ key, owner, ttlMs: leaseTtl });
+        } catch (err) {
+          storeFailed(store, err);
         }
-        if (lease.held) {
-          handedOver = true;
-          const waitedMs = Math.round(now() - start);
+        if (result.acquired) {
+          const token = result.token;
+          if (!Number.isSafeInteger(token) || token < 1) {
+            throw new StoreError(store.name, 'bad-response', 'invalid fencing token');
+          }
+          let handedOver = false;
+          const lease = newLease(key, token, owner, token, leaseTtl, deadline, () => handedOver, sentAt);
+          if (signal?.aborted) {
+            // The caller gave up while the grant was in flight: hand the lock straight back.
+            void lease[dispose]();
+            throw signal.reason;
+          }
+          if (lease.held) {
+            handedOver = acquired = true;
+            return granted(lease, attempt, queued || attempt > 1);
+          }
+          // The answer came back after the lease had already run out locally; it is worthless.
+          void lease[dispose]();
+          // Never ask again as the owner just handed back: the store would re-grant the same token, and
+          // the hand-back, if it lands later, would free the new lease under its holder's feet.
+          owner = newOwnerId();
+          late = true;
+        } else {
+          late = false;
+          const { holderRemainingMs, holderToken } = result;
+          // A new holder since the last answer: the key is changing hands, so it is worth asking again soon.
+          if (holderToken !== undefined && holder.token !== undefined && holderToken !== holder.token) {
+            backoffFrom = attempt;
+          }
+          // A new object every time: the one before may be in the queue or a LockTimeoutError already.
+          holder = {};
+          if (holderRemainingMs !== undefined) holder.remainingMs = round(holderRemainingMs);
+          if (holderToken !== undefined) holder.token = holderToken;
+          // Known held until the reported expiry, counted from the send time (never later than the truth).
+          contended(queues, key, holder, sentAt + (holder.remainingMs ?? 0));
           emit({
-            type: 'acquired',
+            type: 'contended',
             key,
-            token,
-            waitedMs,
-            attempts: attempt,
-            contended: queued || attempt > 1,
+            attempt,
+            ...(holderRemainingMs === undefined ? {} : { holderRemainingMs: holder.remainingMs }),
           });
-          return lease;
         }
-        // The answer came back after the lease had already run out locally; it is worthless.
-        lease.release().catch((error: unknown) => emit({ type: 'release-failed', key, token, error }));
-        // Never ask again as the owner just handed back: the store would re-grant the same token, and
-        // the hand-back, if it lands later, would free the new lease under its holder's feet.
-        owner = newOwnerId();
-        late = true;
-      } else {
-        late = false;
-        // A new holder since the last answer: the key is changing hands, so it is worth asking again soon.
-        if (
-          result.holderToken !== undefined &&
-          holder.token !== undefined &&
-          result.holderToken !== holder.token
-        ) {
-          backoffFrom = attempt;
+        signal?.throwIfAborted();
+        const left = waitUntil - now();
+        if (late && (!allowWait || left <= 0)) {
+          // Nobody else holds the key: the store answered too slowly, which is store trouble, not "held".
+          throw new StoreError(
+            store.name,
+            'timeout',
+            `"${key}" granted after its ${leaseTtl} ms lease ran out: store too slow, or raise ttlMs`,
+          );
         }
-        holder = {
-          ...(result.holderRemainingMs === undefined
-            ? {}
-            : { remainingMs: Math.round(result.holderRemainingMs) }),
-          ...(result.holderToken === undefined ? {} : { token: result.holderToken }),
-        };
-        // Known held until the reported expiry, counted from the send time (never later than the truth).
-        onContended(holder, sentAt + (holder.remainingMs ?? 0));
-        emit({
-          type: 'contended',
-          key,
-          attempt,
-          ...(holder.remainingMs === undefined ? {} : { holderRemainingMs: holder.remainingMs }),
-        });
+        if (!allowWait) return null;
+        if (left <= 0) throw new LockTimeoutError(key, waited(), attempt, holder);
+        const remaining = holder.remainingMs;
+        // Never past the holder's known expiry, nor past the end of the wait.
+        const wake = min((remaining ?? Infinity) + 1, ceil(left));
+        if (store.waitForRelease) {
+          // Notifications can be lost silently (a dropped stream), so re-check at least every second, and
+          // as often as the backoff cap while the holder's expiry is unknown.
+          const recheck = remaining === undefined ? retryMaxMs : NOTIFIED_RECHECK_MS;
+          await store.waitForRelease(key, max(1, min(wake, recheck, NOTIFIED_RECHECK_MS)), signal);
+          signal?.throwIfAborted(); // stores resolve, not reject, on abort
+        } else {
+          // Sleep until the holder's known expiry or a capped full-jitter exponential backoff (AWS
+          // Architecture Blog: uniform in [1, min(cap, base * 2^n)]), whichever comes first.
+          const ceiling = min(retryMaxMs, retryBaseMs * 2 ** min(attempt - backoffFrom + 1, 30));
+          await sleep(min(max(1, floor(Math.random() * ceiling)), wake), signal);
+        }
       }
-      signal?.throwIfAborted();
-      const left = waitUntil - now();
-      if (late && (!allowWait || left <= 0)) {
-        // Nobody else holds the key: the store answered too slowly, which is store trouble, not "held".
-        throw new StoreError(
-          store.name,
-          'timeout',
-          `the grant of "${key}" arrived after its ${leaseTtl} ms lease had run out; check the store's latency or raise ttlMs`,
-        );
-      }
-      if (!allowWait) return null;
-      if (left <= 0) throw new LockTimeoutError(key, Math.round(now() - start), attempt, holder);
-      if (store.waitForRelease) {
-        // Notifications can be lost silently (a dropped stream), so re-check at least every second.
-        const untilExpiry = holder.remainingMs === undefined ? retryMaxMs : holder.remainingMs + 1;
-        const slice = Math.min(untilExpiry, Math.ceil(left), NOTIFIED_RECHECK_MS);
-        await store.waitForRelease(key, Math.max(1, slice), signal);
-        signal?.throwIfAborted(); // stores resolve, not reject, on abort
-      } else {
-        // Sleep until the holder's known expiry or a capped jittered backoff, whichever comes first.
-        const delay = Math.min(
-          fullJitter(attempt - backoffFrom + 1, retryBaseMs, retryMaxMs, Math.random),
-          holder.remainingMs === undefined ? Number.POSITIVE_INFINITY : holder.remainingMs + 1,
-          Math.ceil(left),
-        );
-        await sleep(delay, signal);
-      }
+    } finally {
+      exit(queues, key, acquired, holder);
     }
   }
 
-  const locker: Locker = {
-    async acquire(key, opts) {
-      return (await attemptLoop(key, opts, true)) as Lease;
-    },
-    tryAcquire(key, opts) {
-      return attemptLoop(key, opts, false);
-    },
+  return {
+    acquire: (key, opts) => attempt(key, opts, true) as Promise<Lease>,
+    tryAcquire: (key, opts) => attempt(key, opts, false),
     async withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, opts?: WithLockOptions): Promise<T> {
-      if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'must be a function');
-      const lease = (await attemptLoop(key, opts, true)) as LeaseImpl;
-      const every =
-        opts?.extendEveryMs === undefined
-          ? Math.max(1, Math.floor(lease.ttlMs / 3))
-          : validateMs('extendEveryMs', opts.extendEveryMs, 1);
-      const stop = autoExtend(lease, every, emit);
-      let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+      validateFunction('fn', fn);
+      // Validated with the other arguments, before any store request; 0 (never valid): not given.
+      const every = option(opts, 'extendEveryMs', 0, 1);
+      const lease = (await attempt(key, opts, true)) as LeaseImpl;
+      const everyMs = every || max(1, floor(lease.ttlMs / 3));
+
+      // Auto-extension: every `everyMs` until stopped or lost; a failed extension is retried sooner,
+      // never thrown.
+      let stopped = false;
+      let timer: ReturnType<typeof setTimeout>;
+      const tick = async () => {
+        if (stopped || !lease.held) return;
+        let next = everyMs;
+        try {
+          await lease.extend();
+        } catch (error) {
+          if (!(error instanceof StoreError)) return; // lost: the lease's signal already says so
+          emit({ type: 'extend-failed', key, token: lease.token, error });
+          next = max(1, floor(everyMs / 3));
+        }
+        if (!stopped) timer = unrefTimeout(tick, next);
+      };
+      // A lease passed on locally may start with as little as half its TTL left: extend it in time.
+      timer = unrefTimeout(tick, max(1, min(everyMs, floor(lease.remainingMs / 2))));
+
+      let failed = false;
+      let value: T | undefined;
+      let error: unknown;
       try {
-        outcome = { ok: true, value: await fn(lease) };
-      } catch (error) {
-        outcome = { ok: false, error };
+        value = await fn(lease);
+      } catch (e) {
+        failed = true;
+        error = e;
       }
-      stop();
-      const lostWhileRunning = lease.signal.aborted ? (lease.signal.reason as unknown) : undefined;
-      try {
-        await lease.release();
-      } catch (error) {
-        emit({ type: 'release-failed', key, token: lease.token, error });
-      }
-      if (!outcome.ok) throw outcome.error;
-      if (lostWhileRunning instanceof LockLostError) throw lostWhileRunning;
-      return outcome.value;
+      stopped = true;
+      clearTimeout(timer);
+      // A LockLostError once the lease stopped being held (the only reason its signal ever aborts with).
+      const lost: unknown = lease.signal.reason;
+      // Released; a failure is only reported (`release-failed`): the lock frees itself at expiry.
+      await lease[dispose]();
+      if (failed) throw error;
+      if (lost) throw lost;
+      return value as T;
     },
     async inspect(key) {
       validateKey(key);
       try {
         return await store.inspect(key);
       } catch (err) {
-        throw asStoreError(store, err);
+        storeFailed(store, err);
       }
     },
     async close() {
       await store.close?.();
     },
   };
-  return locker;
-}
-
-/** Extends every `everyMs` until stopped or lost; a failed extension is retried sooner, never thrown. */
-function autoExtend(lease: LeaseImpl, everyMs: number, emit: (e: LockEvent) => void): () => void {
-  let stopped = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const tick = async () => {
-    if (stopped || !lease.held) return;
-    let next = everyMs;
-    try {
-      await lease.extend();
-    } catch (error) {
-      if (!(error instanceof StoreError)) return; // lost: the lease's signal already says so
-      emit({ type: 'extend-failed', key: lease.key, token: lease.token, error });
-      next = Math.max(1, Math.floor(everyMs / 3));
-    }
-    if (!stopped) timer = unrefTimeout(tick, next);
-  };
-  // A lease passed on locally may start with as little as half its TTL left: extend it in time.
-  timer = unrefTimeout(tick, Math.max(1, Math.min(everyMs, Math.floor(lease.remainingMs / 2))));
-  return () => {
-    stopped = true;
-    if (timer !== undefined) clearTimeout(timer);
-  };
-}
-
-function checkToken(store: LockStore, token: unknown): number {
-  if (typeof token !== 'number' || !Number.isSafeInteger(token) || token <= 0) {
-    throw new StoreError(store.name, 'bad-response', 'the store returned an invalid fencing token');
-  }
-  return token;
 }
 
 /** 128 random bits, hex: unguessable, so no other client can extend or release this lease. */
-function newOwnerId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
-  return out;
-}
+const newOwnerId = (): string =>
+  crypto.getRandomValues(new Uint8Array(16)).reduce((id, b) => id + b.toString(16).padStart(2, '0'), '');

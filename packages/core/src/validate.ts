@@ -30,41 +30,56 @@ export const MAX_DURATION_MS = 86_400_000;
 
 const encoder = new TextEncoder();
 
-export function validateKey(key: unknown): string {
-  if (typeof key !== 'string')
-    throw new InvalidArgumentError('key', `must be a string, got ${typeName(key)}`);
-  if (key.length === 0) throw new InvalidArgumentError('key', 'must be a non-empty string');
+/** What a "got …" in a message names: a number itself, else its type (null and arrays told apart). */
+const describe = (value: unknown): unknown =>
+  typeof value === 'number'
+    ? value
+    : value === null
+      ? 'null'
+      : Array.isArray(value)
+        ? 'an array'
+        : typeof value;
+
+/**
+ * Throws the InvalidArgumentError "`argument`: must be `what`, got `value`". Every check words its
+ * message this way, so the words are written once in every bundle.
+ */
+export function invalid(argument: string, what: string, value: unknown): never {
+  throw new InvalidArgumentError(argument, `must be ${what}, got ${describe(value)}`);
+}
+
+export function validateKey(key: unknown): void {
+  if (typeof key !== 'string') invalid('key', 'a string', key);
+  // One check for the empty key too: "got 0" says what is wrong.
   const bytes = encoder.encode(key).length;
-  if (bytes > MAX_KEY_BYTES) {
-    throw new InvalidArgumentError('key', `is ${bytes} bytes of UTF-8; the limit is ${MAX_KEY_BYTES}`);
-  }
-  return key;
+  if (!bytes || bytes > MAX_KEY_BYTES) invalid('key', `1 to ${MAX_KEY_BYTES} UTF-8 bytes`, bytes);
 }
 
 /** Validates a whole number of milliseconds within [min, MAX_DURATION_MS]. */
 export function validateMs(name: string, value: unknown, min: number): number {
   // One check and one message (it names the range and what was given): fewer bytes in every bundle.
   if (!Number.isInteger(value) || (value as number) < min || (value as number) > MAX_DURATION_MS) {
-    throw new InvalidArgumentError(
-      name,
-      `must be a whole number of milliseconds, at least ${min} ms and at most ${MAX_DURATION_MS} ms (one day), got ${typeof value === 'number' ? value : typeName(value)}`,
-    );
+    invalid(name, `an integer from ${min} to ${MAX_DURATION_MS} ms (one day)`, value);
   }
   return value as number;
 }
 
-export function validateSignal(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  const s = signal as Partial<AbortSignal> | null;
-  if (
-    s === null ||
-    typeof s !== 'object' ||
-    typeof s.aborted !== 'boolean' ||
-    typeof s.addEventListener !== 'function'
-  ) {
-    throw new InvalidArgumentError('signal', `must be an AbortSignal, got ${typeName(signal)}`);
+/**
+ * An object argument (an options object, an AbortSignal, a Lambda context), checked by duck typing so
+ * that any realm's or runtime's objects pass: an object for which `ok` holds, or undefined unless
+ * `required`. Never null or a primitive.
+ */
+export function validateObject<T>(
+  name: string,
+  value: unknown,
+  what: string,
+  required?: boolean,
+  ok: (value: Partial<T>) => boolean = () => true,
+): T | undefined {
+  if ((required || value !== undefined) && !(typeof value === 'object' && value !== null && ok(value))) {
+    invalid(name, what, value);
   }
-  return signal as AbortSignal;
+  return value as T | undefined;
 }
 
 /**
@@ -81,23 +96,7 @@ export interface InvocationContext {
   getRemainingTimeInMillis(): number;
 }
 
-export function validateContext(context: unknown): InvocationContext | undefined {
-  if (context === undefined) return undefined;
-  const c = context as Partial<InvocationContext> | null;
-  if (c === null || typeof c !== 'object' || typeof c.getRemainingTimeInMillis !== 'function') {
-    throw new InvalidArgumentError('context', 'must be a Lambda context with getRemainingTimeInMillis()');
-  }
-  return context as InvocationContext;
-}
-
-export function validateOptionsObject(name: string, value: unknown): void {
-  if (value !== undefined && (value === null || typeof value !== 'object')) {
-    throw new InvalidArgumentError(name, `must be an object, got ${typeName(value)}`);
-  }
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
+/** A function, or (when `optional`) undefined. */
+export function validateFunction(name: string, value: unknown, optional?: boolean): void {
+  if (typeof value !== 'function' && !(optional && value === undefined)) invalid(name, 'a function', value);
 }

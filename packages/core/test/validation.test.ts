@@ -70,7 +70,7 @@ describe('input validation', () => {
 
   it('rejects a TTL below the 100 ms minimum', async () => {
     const locker = createLocker({ store: memoryStore() });
-    await expect(locker.acquire('k', { ttlMs: 99 })).rejects.toThrow(/at least 100 ms/);
+    await expect(locker.acquire('k', { ttlMs: 99 })).rejects.toThrow(/from 100 to/);
   });
 
   it('rejects a TTL the clock skew allowance would swallow', () => {

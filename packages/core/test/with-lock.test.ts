@@ -158,10 +158,12 @@ describe('withLock', () => {
     expect(ran).toBe(false);
   });
 
-  it('validates extendEveryMs', async () => {
-    const locker = createLocker({ store: memoryStore() });
+  it('validates extendEveryMs before any store call', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
     await expect(locker.withLock('k', () => 1, { extendEveryMs: 0 })).rejects.toMatchObject({
       argument: 'extendEveryMs',
     });
+    expect(store.calls.acquire).toBe(0);
   });
 });
