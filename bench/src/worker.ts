@@ -231,6 +231,10 @@ async function hotKey(
       try {
         const held = await acquireWaiting(task.key, task.ttlMs, cutoff);
         const grant = wallNow();
+        // A section yields to the event loop once, as any section doing I/O does, then computes for
+        // ~workMs. (Entirely synchronous sections would also starve the releasing waiter of the chance
+        // to queue again before the next holder runs.)
+        await new Promise((resolve) => setImmediate(resolve));
         busyWork(task.workMs);
         const releaseStart = wallNow();
         await held.release();

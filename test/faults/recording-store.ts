@@ -15,6 +15,8 @@ export function recordingStore(
   releaseSent?: (op: StoreOpRecord) => void,
 ): LockStore {
   const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+  /** Each owner's last acquire request: a hand-over in waitForRelease is the grant of that request. */
+  const lastAttempt = new Map<string, { key: string; sentAt: number; validMs: number }>();
   const wrapped: LockStore = {
     name: store.name,
     async acquire(request: StoreAcquireRequest) {
@@ -27,6 +29,7 @@ export function recordingStore(
         validMs: validityMs(request.ttlMs, lockerSkewMs),
         sentAt,
       };
+      lastAttempt.set(request.owner, { key: request.key, sentAt, validMs: base.validMs });
       try {
         const result = await store.acquire(request);
         const receivedAt = sharedNow();
@@ -89,8 +92,27 @@ export function recordingStore(
   };
   if (store.waitForRelease) {
     const wait = store.waitForRelease.bind(store);
-    wrapped.waitForRelease = (key, timeoutMs, signal) => wait(key, timeoutMs, signal);
+    wrapped.waitForRelease = async (key, timeoutMs, signal, claim) => {
+      const handed = await wait(key, timeoutMs, signal, claim);
+      const attempt = claim && lastAttempt.get(claim.owner);
+      if (typeof handed === 'number' && claim && attempt?.key === key) {
+        // Handed over on release: the grant of the owner's last (queued) acquire request.
+        record({
+          worker,
+          op: 'acquire',
+          key,
+          owner: claim.owner,
+          validMs: attempt.validMs,
+          sentAt: attempt.sentAt,
+          receivedAt: sharedNow(),
+          outcome: 'granted',
+          token: handed,
+        });
+      }
+      return handed;
+    };
   }
+  if (store.withdraw) wrapped.withdraw = store.withdraw.bind(store);
   if (store.close) {
     const close = store.close.bind(store);
     wrapped.close = () => close();

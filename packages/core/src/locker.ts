@@ -2,7 +2,7 @@ import { LockTimeoutError, StoreError } from './errors.js';
 import type { LockEvent, LockEventListener } from './events.js';
 import { contended, enter, exit, type Gates } from './key-queue.js';
 import { dispose, type Lease, type LeaseImpl, leaseMaker, storeFailed, type Want } from './lease.js';
-import type { LockState, LockStore, StoreAcquireResult } from './store.js';
+import type { LockState, LockStore, StoreAcquireResult, StoreClaim } from './store.js';
 import { ceil, floor, max, min, monotonicNow as now, round, sleep, unrefTimeout } from './timers.js';
 import {
   type InvocationContext,
@@ -111,6 +111,8 @@ export interface Locker {
 const DEFAULT_TTL_MS = 10_000;
 /** Longest a waiter trusts a store's release notifications before trying again itself. */
 const NOTIFIED_RECHECK_MS = 1_000;
+/** How long a queued waiter stays eligible for a hand-over after its wait slice: its next attempt's trip. */
+const QUEUE_SLACK_MS = 250;
 
 /** A duration option of one call: `fallback` when not given. */
 const option = (
@@ -238,39 +240,58 @@ export function createLocker(options: LockerOptions): Locker {
     /** The attempt from which the backoff grows: it starts over whenever the store reports a new holder. */
     let backoffFrom = 1;
     let acquired = false;
+    /** The owner this call last asked the store to queue, if any: withdrawn unless it got the lock. */
+    let queuedAs: string | undefined;
+    /**
+     * The lease of a grant to `owner` for a request sent at `sentAt`, or undefined when the grant is
+     * worthless: it came after the lease had run out locally (then handed back).
+     */
+    const take = (token: number, sentAt: number, leaseTtl: number, attempt: number) => {
+      if (!Number.isSafeInteger(token) || token < 1) {
+        throw new StoreError(store.name, 'bad-response', 'invalid fencing token');
+      }
+      let handedOver = false;
+      const lease = newLease(key, token, owner, token, leaseTtl, deadline, () => handedOver, sentAt);
+      if (signal?.aborted) {
+        // The caller gave up while the grant was in flight: hand the lock straight back.
+        void lease[dispose]();
+        throw signal.reason;
+      }
+      if (lease.held) {
+        handedOver = acquired = true;
+        return granted(lease, attempt, queued || attempt > 1);
+      }
+      void lease[dispose]();
+      // Never ask again as the owner just handed back: the store would re-grant the same token, and
+      // the hand-back, if it lands later, would free the new lease under its holder's feet.
+      owner = newOwnerId();
+      return undefined;
+    };
     try {
       for (let attempt = 1; ; attempt++) {
         const sentAt = now();
         const leaseTtl = min(ttl, floor(deadline - sentAt));
         if (leaseTtl <= driftMs(leaseTtl))
           throw new LockTimeoutError(key, waited(sentAt), attempt - 1, holder);
+        // A caller that will wait asks to be queued for a hand-over until just after its next attempt.
+        const queueMs =
+          allowWait && store.waitForRelease ? min(ceil(waitUntil - sentAt), NOTIFIED_RECHECK_MS) : 0;
         let result!: StoreAcquireResult;
         try {
-          result = await store.acquire({ key, owner, ttlMs: leaseTtl });
+          if (queueMs > 0) queuedAs = owner;
+          result = await store.acquire(
+            queueMs > 0
+              ? { key, owner, ttlMs: leaseTtl, queueMs: queueMs + QUEUE_SLACK_MS }
+              : { key, owner, ttlMs: leaseTtl },
+          );
         } catch (err) {
           storeFailed(store, err);
         }
+        let claim: StoreClaim | undefined;
         if (result.acquired) {
-          const token = result.token;
-          if (!Number.isSafeInteger(token) || token < 1) {
-            throw new StoreError(store.name, 'bad-response', 'invalid fencing token');
-          }
-          let handedOver = false;
-          const lease = newLease(key, token, owner, token, leaseTtl, deadline, () => handedOver, sentAt);
-          if (signal?.aborted) {
-            // The caller gave up while the grant was in flight: hand the lock straight back.
-            void lease[dispose]();
-            throw signal.reason;
-          }
-          if (lease.held) {
-            handedOver = acquired = true;
-            return granted(lease, attempt, queued || attempt > 1);
-          }
-          // The answer came back after the lease had already run out locally; it is worthless.
-          void lease[dispose]();
-          // Never ask again as the owner just handed back: the store would re-grant the same token, and
-          // the hand-back, if it lands later, would free the new lease under its holder's feet.
-          owner = newOwnerId();
+          const lease = take(result.token, sentAt, leaseTtl, attempt);
+          if (lease) return lease;
+          // The answer came back after the lease had already run out locally: store trouble.
           late = true;
         } else {
           late = false;
@@ -283,6 +304,8 @@ export function createLocker(options: LockerOptions): Locker {
           holder = {};
           if (holderRemainingMs !== undefined) holder.remainingMs = round(holderRemainingMs);
           if (holderToken !== undefined) holder.token = holderToken;
+          // Queued: the store may hand the lock over with a token above the holder's (see waitForRelease).
+          if (queueMs > 0 && holderToken) claim = { owner, above: holderToken };
           // Known held until the reported expiry, counted from the send time (never later than the truth).
           contended(queues, key, holder, sentAt + (holder.remainingMs ?? 0));
           emit({
@@ -311,8 +334,18 @@ export function createLocker(options: LockerOptions): Locker {
           // Notifications can be lost silently (a dropped stream), so re-check at least every second, and
           // as often as the backoff cap while the holder's expiry is unknown.
           const recheck = remaining === undefined ? retryMaxMs : NOTIFIED_RECHECK_MS;
-          await store.waitForRelease(key, max(1, min(wake, recheck, NOTIFIED_RECHECK_MS)), signal);
+          const handed = await store.waitForRelease(
+            key,
+            max(1, min(wake, recheck, NOTIFIED_RECHECK_MS)),
+            signal,
+            claim,
+          );
           signal?.throwIfAborted(); // stores resolve, not reject, on abort
+          // Handed over on release: granted after this attempt was sent, so its lease counts from then.
+          if (claim && typeof handed === 'number' && handed > claim.above) {
+            const lease = take(handed, sentAt, leaseTtl, attempt);
+            if (lease) return lease;
+          }
         } else {
           // Sleep until the holder's known expiry or a capped full-jitter exponential backoff (AWS
           // Architecture Blog: uniform in [1, min(cap, base * 2^n)]), whichever comes first.
@@ -322,6 +355,9 @@ export function createLocker(options: LockerOptions): Locker {
       }
     } finally {
       exit(queues, key, acquired, holder);
+      // Gave up (timeout, abort, store failure): leave the store's queue, and free the lock if it was
+      // handed over meanwhile. Best effort: a queue entry also runs out on its own within a second.
+      if (!acquired && queuedAs) store.withdraw?.(key, queuedAs).catch(() => undefined);
     }
   }
 
@@ -351,8 +387,9 @@ export function createLocker(options: LockerOptions): Locker {
         }
         if (!stopped) timer = unrefTimeout(tick, next);
       };
-      // A lease passed on locally may start with as little as half its TTL left: extend it in time.
-      timer = unrefTimeout(tick, max(1, min(everyMs, floor(lease.remainingMs / 2))));
+      // A lease passed on locally may start with as little as half its TTL left: the first extension
+      // comes as much sooner as the lease is shorter than its TTL (a fresh lease: after about everyMs).
+      timer = unrefTimeout(tick, max(1, floor(everyMs * min(1, lease.remainingMs / lease.ttlMs))));
 
       let failed = false;
       let value: T | undefined;

@@ -36,8 +36,25 @@ export interface LockStore {
   /**
    * Optional: resolve when the key is probably free (a release was announced) or after `timeoutMs`,
    * whichever is first. Stores without notifications leave it out and core polls with backoff.
+   *
+   * Stores that queue waiters (see {@link StoreAcquireRequest.queueMs}) may hand the lock straight to
+   * `claim.owner` when its holder releases it: they then resolve with the token of that grant, which
+   * must be above `claim.above` — the holder's token that the waiter's last acquire answer reported,
+   * proof that the grant came after that request was sent (core counts the lease from then on).
    */
-  waitForRelease?(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  waitForRelease?(
+    key: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    claim?: StoreClaim,
+    // biome-ignore lint/suspicious/noConfusingVoidType: stores that never hand over return Promise<void>.
+  ): Promise<void | number>;
+
+  /**
+   * Optional, for stores that queue waiters: `owner` stopped waiting for `key` (gave up, aborted or
+   * failed). Drop it from the queue; if the lock was handed to it meanwhile, release it.
+   */
+  withdraw?(key: string, owner: string): Promise<void>;
 
   /** Optional: free connections and subscriptions held by the store. */
   close?(): Promise<void>;
@@ -49,6 +66,24 @@ export interface StoreAcquireRequest {
   /** Random 128-bit id of this lease; a secret, never logged. */
   readonly owner: string;
   readonly ttlMs: number;
+  /**
+   * Set when the caller will wait if the lock is held: a store that can queue waiters enqueues `owner`
+   * (keeping its place if it is queued already) for this many ms, to hand the lock over on release.
+   */
+  readonly queueMs?: number;
+}
+
+/**
+ * Who may be handed the lock in {@link LockStore.waitForRelease}, and the holder token it must beat.
+ *
+ * @example
+ * ```ts
+ * const token = await store.waitForRelease?.('k', 1_000, undefined, { owner, above: holderToken });
+ * ```
+ */
+export interface StoreClaim {
+  readonly owner: string;
+  readonly above: number;
 }
 
 /** Input of {@link LockStore.release}. */

@@ -94,7 +94,7 @@ export function describeUpstashRequest(request: ProxiedRequest): RequestInfo {
   let op = command;
   let owner: string | undefined;
   let ttlMs: number | undefined;
-  if (numKeys === 2 && args.length === 3) {
+  if (numKeys === 4 && args.length === 5) {
     op = 'acquire';
     owner = args[0];
     ttlMs = Number(args[1]);
@@ -102,7 +102,7 @@ export function describeUpstashRequest(request: ProxiedRequest): RequestInfo {
     op = 'extend';
     owner = args[0];
     ttlMs = Number(args[1]);
-  } else if (numKeys === 2 && args.length === 2) {
+  } else if (numKeys === 5 && args.length === 3) {
     op = 'release';
     owner = args[0];
   } else if (numKeys === 2 && args.length === 0) op = 'inspect';

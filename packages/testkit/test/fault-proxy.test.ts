@@ -186,11 +186,15 @@ describe('request classifiers', () => {
     const body = JSON.stringify([
       'evalsha',
       'abc',
-      '2',
+      '4',
       'leasehold:{k}',
       'leasehold:{k}:fence',
+      'leasehold:{k}:queue',
+      'leasehold:{k}:waiters',
       'o1',
       '500',
+      '1',
+      '0',
       '1',
     ]);
     expect(describeUpstashRequest({ method: 'POST', url: '/', headers: {}, body })).toEqual({

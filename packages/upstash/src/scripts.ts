@@ -32,8 +32,11 @@ export const SCRIPTS = {
   /**
    * ACQUIRE — grant the lock, or report the holder.
    *
-   * KEYS[1] lock key (value: owner id, with a PX expiry), KEYS[2] fence counter (never expires);
-   * ARGV[1] owner id, ARGV[2] ttl in ms, ARGV[3] clock floor (client epoch ms * 1000).
+   * KEYS[1] lock key (value: owner id, with a PX expiry), KEYS[2] fence counter (never expires),
+   * KEYS[3] waiter queue (sorted set of owner ids, by first arrival), KEYS[4] waiters' terms (hash:
+   * owner id → "ttl:eligible-until"); ARGV[1] owner id, ARGV[2] ttl in ms, ARGV[3] clock floor (client
+   * epoch ms * 1000), ARGV[4] how long to queue the owner if the lock is held, in ms (0: don't),
+   * ARGV[5] the client's epoch ms.
    * Locals: `r` redis.call, `l` lock key, `f` fence key, `o` owner id, `x` ttl, `h` holder, `t` token
    * (first the fence counter's value, `nil` when missing or not a number), `m` lowest acceptable token.
    *
@@ -43,6 +46,11 @@ export const SCRIPTS = {
    *   retry resolves as acquired with the same token instead of "held".
    * - `{0, pttl, fence}` held by another owner: its remaining time (server clock) and its token (the
    *   fence counter's value, which is the latest token issued, i.e. the holder's), `0` if unknown.
+   *   With ARGV[4] > 0 the owner is queued for a hand-over by RELEASE: it keeps its place in the queue
+   *   if it was queued already, and stays eligible until ARGV[5] + ARGV[4] (client clocks: a skew only
+   *   shifts how long a waiter that vanished can still be handed the lock). Both queue keys expire a
+   *   second after the last registration, so a key nobody waits for leaves nothing behind.
+   * A grant removes the owner from the queue.
    *
    * A NEW counter (none stored: FLUSHALL, a restart without persistence, a failover that lost it)
    * starts at the clock floor, "now × 1000", above every token issued before. An existing counter
@@ -58,14 +66,23 @@ export const SCRIPTS = {
    * one key, clients' clocks agree within the lag, and the counter is not lost twice within their
    * disagreement.
    */
-  acquire: `--lh acquire v3
-local r,l,f,o,x=redis.call,KEYS[1],KEYS[2],ARGV[1],ARGV[2]
-local h,t=r('GET',l),tonumber(r('GET',f))
+  acquire: `--lh acquire v4
+local r,l,f,o,x,q,w=redis.call,KEYS[1],KEYS[2],ARGV[1],ARGV[2],KEYS[3],KEYS[4]
+local h,t,n=r('GET',l),tonumber(r('GET',f)),tonumber(ARGV[4])
+if h and h~=o then
+if n>0 then
+r('ZADD',q,'NX',ARGV[5],o)
+r('HSET',w,o,x..':'..string.format('%.0f',ARGV[5]+n))
+r('PEXPIRE',q,n+1000)
+r('PEXPIRE',w,n+1000)
+end
+return{0,r('PTTL',l),t or 0}
+end
+r('ZREM',q,o)
+r('HDEL',w,o)
 if h==o and t then
 r('PEXPIRE',l,x)
 return{1,t}
-elseif h and h~=o then
-return{0,r('PTTL',l),t or 0}
 end
 t=tonumber(ARGV[3])
 if r('EXISTS',f)==1 then
@@ -94,19 +111,45 @@ end
 return 0`,
 
   /**
-   * RELEASE — delete the lock if this owner holds it, keep the fence, and announce the release.
+   * RELEASE — free the lock if this owner holds it, keep the fence, and hand the lock to the first
+   * eligible queued waiter or announce the release.
    *
-   * KEYS[1] lock key, KEYS[2] release channel (same hash tag); ARGV[1] owner id, ARGV[2] token.
-   * Reply: `1` released (and the token published on the channel: the wake-up for waiters in other
-   * processes), `0` not held by this owner (nothing deleted, nothing published).
+   * KEYS[1] lock key, KEYS[2] channel, KEYS[3] waiter queue, KEYS[4] waiters' terms, KEYS[5] fence
+   * counter (same hash tag); ARGV[1] owner id, ARGV[2] token, ARGV[3] the client's epoch ms.
+   *
+   * The owner first leaves the queue (a release is also how a waiter that gives up withdraws). If it
+   * holds the lock, the lock is deleted; then queued owners are taken in order of arrival, dropping
+   * those whose eligibility ran out, and the first eligible one is granted the lock as ACQUIRE would
+   * (its TTL, the fence counter + {@link FENCE_STEP}) — unless the fence counter is gone, when no
+   * token could be proven higher than every earlier one. The grant is published as
+   * `g<sha1hex(owner)>:<token>` (the token written with `%.0f`: Lua's own number formatting keeps 14
+   * digits and would round it): the waiter recognises itself without its owner id going over the
+   * channel. With nobody to hand to, the released token is published: the wake-up for every waiter.
+   * Reply: `1` released (or handed over), `0` not held by this owner (nothing changed but the queue).
    */
-  release: `--lh release v1
-if redis.call('GET',KEYS[1])==ARGV[1] then
-redis.call('DEL',KEYS[1])
-redis.call('PUBLISH',KEYS[2],ARGV[2])
+  release: `--lh release v2
+local r,l,o,q,w,f=redis.call,KEYS[1],ARGV[1],KEYS[3],KEYS[4],KEYS[5]
+r('ZREM',q,o)
+r('HDEL',w,o)
+if r('GET',l)~=o then return 0 end
+r('DEL',l)
+while r('EXISTS',f)==1 do
+local p=r('ZPOPMIN',q)
+if not p[1] then break end
+local e=r('HGET',w,p[1])
+r('HDEL',w,p[1])
+if e then
+local x,d=string.match(e,'(%d+):(%d+)')
+if tonumber(d)>=tonumber(ARGV[3]) then
+local t=r('INCRBY',f,${FENCE_STEP})
+r('SET',l,p[1],'PX',x)
+r('PUBLISH',KEYS[2],'g'..redis.sha1hex(p[1])..':'..string.format('%.0f',t))
 return 1
 end
-return 0`,
+end
+end
+r('PUBLISH',KEYS[2],ARGV[2])
+return 1`,
 
   /**
    * INSPECT — read a lock's state in one request, without revealing the owner.
@@ -122,6 +165,12 @@ return{redis.call('PTTL',KEYS[1]),tonumber(redis.call('GET',KEYS[2]))or 0}`,
 
 /** Hex SHA-1 (for `EVALSHA`) of each script run so far. A failed digest (no WebCrypto) is not cached. */
 const digests: Record<string, string> = {};
+
+/** Hex SHA-1 of a text (WebCrypto), as Lua's `redis.sha1hex` computes it. */
+export async function sha1hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-1', new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 /** The subset of an `@upstash/redis` client that running a script needs. */
 export interface ScriptRunner {
@@ -141,10 +190,7 @@ export async function runScript(
   keys: string[],
   args: unknown[],
 ): Promise<unknown> {
-  digests[script] ??= Array.from(
-    new Uint8Array(await crypto.subtle.digest('SHA-1', new TextEncoder().encode(script))),
-    (b) => b.toString(16).padStart(2, '0'),
-  ).join('');
+  digests[script] ??= await sha1hex(script);
   try {
     return await redis.evalsha(digests[script], keys, args);
   } catch (err) {

@@ -1,8 +1,8 @@
-import { InvalidArgumentError, type LockState, type LockStore } from '@leasehold/core';
+import { InvalidArgumentError, type LockState, type LockStore, type StoreClaim } from '@leasehold/core';
 import { Redis } from '@upstash/redis';
 import { badReply, type Operation, STORE_NAME, toStoreError } from './errors.js';
 import { DEFAULT_PREFIX, type UpstashKeyNames, upstashKeyNames } from './keys.js';
-import { runScript, SCRIPTS } from './scripts.js';
+import { runScript, SCRIPTS, sha1hex } from './scripts.js';
 
 /**
  * The part of an `@upstash/redis` client the store uses: pass any `Redis` instance (from
@@ -56,12 +56,22 @@ export interface UpstashLockStore extends LockStore {
   /**
    * Resolve when a release of `key` is announced on its channel (or was, since this store last saw the
    * key held), when the lock is found free right after subscribing, when `timeoutMs` has passed, or
-   * when `signal` aborts (it resolves then too; the caller checks its signal). Never rejects: if the
-   * subscription fails it falls back to polling, resolving after at most 250 ms (or `timeoutMs`, if
-   * shorter). Waits on one key share one server-sent-events stream, which stays open 500 ms after the
-   * last of them ends so that the next wait needs no new request; `close()` ends it at once.
+   * when `signal` aborts (it resolves then too; the caller checks its signal). With a `claim`, resolve
+   * with the token when the release handed the lock to `claim.owner` (queued by its acquire) with a
+   * token above `claim.above`; a hand-over to another owner wakes nobody else: the lock is held again.
+   * Never rejects: if the subscription fails it falls back to polling, resolving after at most 250 ms
+   * (or `timeoutMs`, if shorter). Waits on one key share one server-sent-events stream, which stays open
+   * 500 ms after the last of them ends so that the next wait needs no new request; `close()` ends it
+   * at once.
    */
-  waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  waitForRelease(
+    key: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    claim?: StoreClaim,
+  ): Promise<number | undefined>;
+  /** Leave the hand-over queue of `key`; release the lock if it was handed to `owner` meanwhile. */
+  withdraw(key: string, owner: string): Promise<void>;
   /** Ends every pending `waitForRelease` (they resolve) and closes their streams. */
   close(): Promise<void>;
 }
@@ -73,12 +83,24 @@ const POLL_FALLBACK_MS = 250;
 /** How long a key's release subscription outlives its last waiter, ready for the next wait. */
 const SUBSCRIPTION_LINGER_MS = 500;
 
+/** Hand-overs remembered per channel, for waits that start after their message arrived. */
+const REMEMBERED_GRANTS = 8;
+
+/** A waiter's claim as the channel sees it: the SHA-1 of its owner id and the token to beat. */
+interface Claim {
+  readonly sha: string;
+  readonly above: number;
+}
+
 /** A key's shared release subscription, and the waits it wakes. */
 interface ReleaseChannel {
   /** The holder's token from this store's last "held" answer for the key while subscribed. */
   held: number;
-  /** Resolves on a release of the key, after `timeoutMs`, or when `signal` aborts. */
-  wait(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves on a release of the key (with the token when it was handed to `claim`), after
+   * `timeoutMs`, or when `signal` aborts.
+   */
+  wait(timeoutMs: number, signal?: AbortSignal, claim?: Claim): Promise<number | undefined>;
   /** Ends every pending wait and the subscription. */
   close(): void;
 }
@@ -125,15 +147,17 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
 
   function openChannel(key: string): ReleaseChannel {
     const { lock, channel: name } = names(key);
-    /** The `finish` of each pending wait. */
-    const waiters = new Set<() => void>();
+    /** The `finish` of each pending wait, with its claim. */
+    const waiters = new Map<(token?: number) => void, Claim | undefined>();
     /** Highest token announced as released since the subscription started. */
     let released = 0;
+    /** The latest hand-overs seen (a message can beat the "held" reply that precedes the wait). */
+    const grants: Array<[sha: string, token: number]> = [];
     let linger: ReturnType<typeof setTimeout> | undefined;
     let subscriber: ReturnType<UpstashRedisClient['subscribe']> | undefined;
     const wake = () => {
-      // Each `finish` deletes itself, which a Set's iteration allows.
-      for (const finish of waiters) finish();
+      // Each `finish` deletes itself, which a Map's iteration allows.
+      for (const finish of waiters.keys()) finish();
     };
     /** Ends the subscription and forgets the channel; its waiters keep their own timers. */
     const drop = () => {
@@ -153,24 +177,27 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     };
     const channel: ReleaseChannel = {
       held: 0,
-      wait: (timeoutMs, signal) =>
-        new Promise<void>((resolve) => {
-          // Already announced: the holder this store last saw has released since (the message can
-          // beat the "held" reply, which comes back on another connection).
-          if (channel.held > 0 && released >= channel.held) return resolve();
+      wait: (timeoutMs, signal, claim) =>
+        new Promise<number | undefined>((resolve) => {
+          // Already handed over to this claim, or announced: the holder this store last saw has
+          // released since (messages can beat the "held" reply, which comes back on another connection).
+          const handed = claim && grants.find(([sha, token]) => sha === claim.sha && token > claim.above);
+          if (handed) return resolve(handed[1]);
+          if (channel.held > 0 && released >= channel.held) return resolve(undefined);
           clearTimeout(linger);
-          const finish = () => {
+          const finish = (token?: number) => {
             if (!waiters.delete(finish)) return;
             clearTimeout(timer);
-            signal?.removeEventListener('abort', finish);
+            signal?.removeEventListener('abort', onAbort);
             if (waiters.size === 0 && channels.get(key) === channel) {
               linger = setTimeout(drop, SUBSCRIPTION_LINGER_MS);
             }
-            resolve();
+            resolve(token);
           };
-          waiters.add(finish);
-          const timer = setTimeout(finish, Math.min(timeoutMs, MAX_TIMER_MS));
-          signal?.addEventListener('abort', finish, { once: true });
+          const onAbort = () => finish();
+          waiters.set(finish, claim);
+          const timer = setTimeout(onAbort, Math.min(timeoutMs, MAX_TIMER_MS));
+          signal?.addEventListener('abort', onAbort, { once: true });
         }),
       close() {
         wake();
@@ -181,7 +208,20 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     try {
       subscriber = redis.subscribe(name);
       subscriber.on('message', ({ message }) => {
-        const token = Number(message);
+        const text = String(message);
+        if (text[0] === 'g') {
+          // Handed over: only the waiter it was handed to wakes; for everyone else it is held again.
+          const [sha = '', t] = text.slice(1).split(':');
+          const token = Number(t);
+          if (!Number.isSafeInteger(token)) return;
+          grants.unshift([sha, token]);
+          grants.length = Math.min(grants.length, REMEMBERED_GRANTS);
+          for (const [finish, claim] of waiters) {
+            if (claim?.sha === sha && token > claim.above) finish(token);
+          }
+          return;
+        }
+        const token = Number(text);
         if (Number.isSafeInteger(token) && token > released) released = token;
         // An older holder's release says nothing about the one last seen; anything else wakes everyone.
         if (!(token < channel.held)) wake();
@@ -227,10 +267,16 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     prefix,
     keyNames: names,
 
-    async acquire({ key, owner, ttlMs }) {
-      const { lock, fence } = names(key);
+    async acquire({ key, owner, ttlMs, queueMs = 0 }) {
+      const { lock, fence, queue, waiters } = names(key);
+      const now = Date.now();
       // ARGV[3] is the clock floor of a new fence counter: this client's epoch ms × 1000.
-      const reply = await run('acquire', key, [lock, fence], [owner, ttlMs, Date.now() * 1000]);
+      const reply = await run(
+        'acquire',
+        key,
+        [lock, fence, queue, waiters],
+        [owner, ttlMs, now * 1000, queueMs, now],
+      );
       const v = integers(reply);
       if (v[0] === 1 && v.length === 2 && v[1]! > 0) return { acquired: true, token: v[1]! };
       if (v[0] !== 0 || v.length !== 3) throw badReply('acquire', key);
@@ -249,8 +295,13 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     },
 
     release({ key, owner, token }) {
-      const { lock, channel } = names(key);
-      return runFlag('release', key, [lock, channel], [owner, token]);
+      const { lock, channel, queue, waiters, fence } = names(key);
+      return runFlag('release', key, [lock, channel, queue, waiters, fence], [owner, token, Date.now()]);
+    },
+
+    async withdraw(key, owner) {
+      // RELEASE leaves the queue first, and frees the lock if it was handed to this owner meanwhile.
+      await this.release({ key, owner, token: 0 });
     },
 
     async inspect(key): Promise<LockState> {
@@ -270,9 +321,10 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
       };
     },
 
-    async waitForRelease(key, timeoutMs, signal) {
-      if (signal?.aborted || !(timeoutMs > 0)) return;
-      await (channels.get(key) ?? openChannel(key)).wait(timeoutMs, signal);
+    async waitForRelease(key, timeoutMs, signal, claim) {
+      if (signal?.aborted || !(timeoutMs > 0)) return undefined;
+      const mine = claim && { sha: await sha1hex(claim.owner), above: claim.above };
+      return (channels.get(key) ?? openChannel(key)).wait(timeoutMs, signal, mine);
     },
 
     async close() {

@@ -146,6 +146,8 @@ describe('key layout', () => {
       lock: `leasehold:{${key}}`,
       fence: `leasehold:{${key}}:fence`,
       channel: `leasehold:{${key}}:released`,
+      queue: `leasehold:{${key}}:queue`,
+      waiters: `leasehold:{${key}}:waiters`,
     });
     expect(await services.admin.get(names.lock)).toBe(owner);
     expect(await services.admin.pttl(names.lock)).toBeGreaterThan(8_000);

@@ -10,6 +10,8 @@ describe('key names', () => {
       lock: 'leasehold:{payment:order-42}',
       fence: 'leasehold:{payment:order-42}:fence',
       channel: 'leasehold:{payment:order-42}:released',
+      queue: 'leasehold:{payment:order-42}:queue',
+      waiters: 'leasehold:{payment:order-42}:waiters',
     });
     expect(releaseChannel('a', 'p:')).toBe('p:{a}:released');
   });
