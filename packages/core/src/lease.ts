@@ -45,6 +45,8 @@ export interface Lease extends AsyncDisposable {
 /** A lease as its locker sees it: also the TTL that `extend()` and auto-extension work from. */
 export interface LeaseImpl extends Lease {
   readonly ttlMs: number;
+  /** Why the lease stopped being held, undefined while held; reading it creates no signal. */
+  readonly lostReason: LostReason | undefined;
 }
 
 /** What a queued waiter asks for, should the holder pass its lease on: its TTL and invocation deadline. */
@@ -115,7 +117,11 @@ export function leaseMaker(
     sentAt,
     passedUntil,
   ) => {
-    const controller = new AbortController();
+    /**
+     * Created on the first read of `signal` (already aborted if the lease is lost by then): most
+     * callers never read it, and an abort with its error object costs tens of µs on every release.
+     */
+    let controller: AbortController | undefined;
     /** Names the store lease in extend and release requests. */
     const request = { key, owner, token: storeToken };
     /** Why the lease stopped being held; undefined while held. */
@@ -155,7 +161,7 @@ export function leaseMaker(
       if (lost) return;
       lost = reason;
       clearTimeout(timer);
-      controller.abort(new LockLostError(key, token, reason));
+      controller?.abort(new LockLostError(key, token, reason));
       if (reason !== 'released') {
         tell('lost', { reason });
         end();
@@ -285,11 +291,19 @@ export function leaseMaker(
       ttlMs: ttl,
       get signal() {
         expireIfDue();
+        if (!controller) {
+          controller = new AbortController();
+          if (lost) controller.abort(new LockLostError(key, token, lost));
+        }
         return controller.signal;
       },
       get held() {
         expireIfDue();
         return !lost;
+      },
+      get lostReason() {
+        expireIfDue();
+        return lost;
       },
       get remainingMs() {
         expireIfDue();

@@ -1,4 +1,4 @@
-import { LockTimeoutError, StoreError } from './errors.js';
+import { LockLostError, LockTimeoutError, StoreError } from './errors.js';
 import type { LockEvent, LockEventListener } from './events.js';
 import { contended, enter, exit, type Gates } from './key-queue.js';
 import { dispose, type Lease, type LeaseImpl, leaseMaker, storeFailed, type Want } from './lease.js';
@@ -402,12 +402,12 @@ export function createLocker(options: LockerOptions): Locker {
       }
       stopped = true;
       clearTimeout(timer);
-      // A LockLostError once the lease stopped being held (the only reason its signal ever aborts with).
-      const lost: unknown = lease.signal.reason;
+      // Lost before the callback settled (read without creating the lease's signal).
+      const lost = lease.lostReason;
       // Released; a failure is only reported (`release-failed`): the lock frees itself at expiry.
       await lease[dispose]();
       if (failed) throw error;
-      if (lost) throw lost;
+      if (lost) throw new LockLostError(key, lease.token, lost);
       return value as T;
     },
     async inspect(key) {
