@@ -70,8 +70,12 @@ export interface ContenderResult {
   requests?: Requests;
   hotOneProcess?: HotKeyResult;
   hotProcesses?: HotKeyResult;
+  /** Two processes with one waiter each: every handoff crosses processes, with little CPU contention. */
+  hotPair?: HotKeyResult;
   bundle?: BundleResult;
 }
+
+type HotField = 'hotOneProcess' | 'hotProcesses' | 'hotPair';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -152,8 +156,14 @@ async function main(): Promise<void> {
           // A floor runs one waiter in one process: the section rate of one client, measured with the
           // same harness right beside the scenarios it is the yardstick of.
           const floor = c.role === 'floor';
-          for (const processes of floor ? [1] : [1, SETTINGS.processes]) {
-            const waiters = floor ? 1 : SETTINGS.waiters;
+          const scenarios: Array<[processes: number, waiters: number, field: HotField]> = floor
+            ? [[1, 1, 'hotOneProcess']]
+            : [
+                [1, SETTINGS.waiters, 'hotOneProcess'],
+                [SETTINGS.processes, SETTINGS.waiters, 'hotProcesses'],
+                [2, 2, 'hotPair'],
+              ];
+          for (const [processes, waiters, field] of scenarios) {
             log(
               `hot key (run ${run}/${SETTINGS.hotRuns}): ${c.id}, ${waiters} waiter(s) in ${processes} process(es), ${SETTINGS.hotMs} ms`,
             );
@@ -162,7 +172,7 @@ async function main(): Promise<void> {
                 task: 'hotkey',
                 contender: c.id,
                 endpoints: direct,
-                key: `bench:hot:${c.id}:${processes}:${run}`,
+                key: `bench:hot:${c.id}:${field}:${run}`,
                 waiters,
                 workMs: SETTINGS.workMs,
                 durationMs: SETTINGS.hotMs,
@@ -172,7 +182,6 @@ async function main(): Promise<void> {
               processes,
             );
             const r = results.get(c.id)!;
-            const field = processes === 1 ? 'hotOneProcess' : 'hotProcesses';
             const best = r[field];
             if (best === undefined || result.perSecond > best.perSecond) r[field] = result;
           }

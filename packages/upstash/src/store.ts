@@ -229,6 +229,9 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
       // Close the race with a release that happened before the subscription was active: once the
       // server confirms it, one EXISTS tells whether the lock is already free.
       subscriber.on('subscribe', () => {
+        // A hand-over published before the subscription was active was missed: waiters that may
+        // have been handed the lock ask again at once (their acquire finds it theirs, or queues them).
+        for (const [finish, claim] of waiters) if (claim) finish();
         redis.exists(lock).then(
           (count) => Number(count) === 0 && wake(),
           () => undefined,
