@@ -15,7 +15,7 @@ import { runScript, SCRIPTS, sha1hex } from './scripts.js';
  * const redis: UpstashRedisClient = Redis.fromEnv();
  * ```
  */
-export type UpstashRedisClient = Pick<Redis, 'eval' | 'evalsha' | 'exists' | 'subscribe'>;
+export type UpstashRedisClient = Pick<Redis, 'eval' | 'evalsha' | 'get' | 'subscribe'>;
 
 /**
  * Options of {@link upstashStore}: either an `@upstash/redis` client you configured, or the REST `url`
@@ -76,6 +76,8 @@ export interface UpstashLockStore extends LockStore {
   close(): Promise<void>;
 }
 
+const noop = () => undefined;
+
 /** Longest delay `setTimeout` takes; a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Poll interval when the release subscription fails (stream refused or dropped). */
@@ -88,6 +90,7 @@ const REMEMBERED_GRANTS = 8;
 
 /** A waiter's claim as the channel sees it: the SHA-1 of its owner id and the token to beat. */
 interface Claim {
+  readonly owner: string;
   readonly sha: string;
   readonly above: number;
 }
@@ -226,16 +229,14 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
         // An older holder's release says nothing about the one last seen; anything else wakes everyone.
         if (!(token < channel.held)) wake();
       });
-      // Close the race with a release that happened before the subscription was active: once the
-      // server confirms it, one EXISTS tells whether the lock is already free.
       subscriber.on('subscribe', () => {
-        // A hand-over published before the subscription was active was missed: waiters that may
-        // have been handed the lock ask again at once (their acquire finds it theirs, or queues them).
-        for (const [finish, claim] of waiters) if (claim) finish();
-        redis.exists(lock).then(
-          (count) => Number(count) === 0 && wake(),
-          () => undefined,
-        );
+        // A release or hand-over published before the subscription was active was missed: one GET
+        // tells whether the lock is free (everyone asks again) or was handed to one of these waiters
+        // (it asks again, and its acquire finds the lock its own).
+        redis.get(lock).then((holder) => {
+          for (const [finish, claim] of waiters)
+            if (holder === null || claim?.owner === String(holder)) finish();
+        }, noop);
       });
       subscriber.on('error', fallBack);
     } catch {
@@ -326,7 +327,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
 
     async waitForRelease(key, timeoutMs, signal, claim) {
       if (signal?.aborted || !(timeoutMs > 0)) return undefined;
-      const mine = claim && { sha: await sha1hex(claim.owner), above: claim.above };
+      const mine = claim && { ...claim, sha: await sha1hex(claim.owner) };
       return (channels.get(key) ?? openChannel(key)).wait(timeoutMs, signal, mine);
     },
 

@@ -113,7 +113,7 @@ function failingClient(err: unknown): UpstashRedisClient {
   return {
     eval: fail,
     evalsha: fail,
-    exists: fail,
+    get: fail,
     subscribe: () => undefined,
   } as unknown as UpstashRedisClient;
 }
@@ -130,7 +130,7 @@ function replyingClient(reply: unknown): UpstashRedisClient {
   return {
     eval: answer,
     evalsha: answer,
-    exists: answer,
+    get: answer,
     subscribe: () => undefined,
   } as unknown as UpstashRedisClient;
 }

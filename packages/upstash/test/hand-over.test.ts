@@ -126,6 +126,29 @@ describe('hand-over on release', () => {
     expect(await queueLength(key)).toBe(0);
   });
 
+  it('does not miss a hand-over published before the waiter subscribed', async () => {
+    const key = freshKey();
+    const holderStore = client().store;
+    const { store } = client();
+    const holder = freshOwner();
+    const owner = freshOwner();
+    const granted = await holderStore.acquire({ key, owner: holder, ttlMs: 5_000 });
+    if (!granted.acquired) throw new Error('expected a grant');
+    const queued = await store.acquire({ key, owner, ttlMs: 5_000, queueMs: 5_000 });
+    expect(queued).toMatchObject({ acquired: false, holderToken: granted.token });
+    // Handed over while nobody listens on the channel yet.
+    await holderStore.release({ key, owner: holder, token: granted.token });
+    const started = performance.now();
+    await store.waitForRelease(key, 3_000, undefined, { owner, above: granted.token });
+    // Woken by the check that follows the subscription (not by the 3 s timeout): asking again, the
+    // waiter finds the lock its own.
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(await store.acquire({ key, owner, ttlMs: 5_000 })).toEqual({
+      acquired: true,
+      token: granted.token + FENCE_STEP,
+    });
+  });
+
   it('never queues tryAcquire', async () => {
     const key = freshKey();
     const a = createLocker({ store: client().store });
