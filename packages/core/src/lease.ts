@@ -27,7 +27,8 @@ export interface Lease extends AsyncDisposable {
   /** Milliseconds of guaranteed validity left on this holder's monotonic clock (0 once not held). */
   readonly remainingMs: number;
   /**
-   * Push the expiry to now + `ttlMs` (default: the lease's TTL). One store request; concurrent calls are
+   * Push the expiry to now + `ttlMs` (default: the lease's TTL; the stores never move it back, and the
+   * lease counts on no more than it asked for). One store request; concurrent calls are
    * sent one after the other, so the store applies them in the order their answers arrive.
    * Throws {@link LockLostError} when the lease is no longer held and {@link StoreError} when the store
    * could not answer (the lease stays valid until its current expiry, or until the expiry this request

@@ -24,7 +24,11 @@ export interface LockStore {
    */
   acquire(request: StoreAcquireRequest): Promise<StoreAcquireResult>;
 
-  /** Push the expiry of a lease still held by `owner` with `token`; `false` when it is not held any more. */
+  /**
+   * Push the expiry of a lease still held by `owner` with `token` to at least now + `ttlMs`, never back
+   * (a late request with a shorter TTL must not cut short a newer, longer extension): `true` when it
+   * is held until then, `false` when it is not held any more.
+   */
   extend(request: StoreExtendRequest): Promise<boolean>;
 
   /** Free a lease held by `owner` with `token` and keep the fence; `false` when it was not held any more. */

@@ -216,11 +216,13 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
 
     async extend({ key, owner, token, ttlMs }) {
       const t = now();
-      const [extended] = await send(
+      const [extended, row] = await send(
         'extend',
         key,
         {
-          ConditionExpression: HELD,
+          // Never moves the expiry back: a delayed extension with a shorter TTL (one whose answer was
+          // lost, overtaken by a newer one) must not cut short what the holder was told it has.
+          ConditionExpression: `${HELD} AND expiresAt <= :expiresAt`,
           UpdateExpression: 'SET expiresAt = :expiresAt, #ttl = :ttl',
           ExpressionAttributeNames: OWNER_AND_TTL,
           ExpressionAttributeValues: {
@@ -229,10 +231,15 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
             ':now': num(t),
             ...expiry(t, ttlMs),
           },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
         owner,
       );
-      return extended;
+      // Refused only because the lease already runs longer: still held, and extended "enough".
+      return (
+        extended ||
+        (row?.owner?.S === owner && int(row.fence) === token && (int(row.expiresAt) ?? 0) >= t + ttlMs)
+      );
     },
 
     async release({ key, owner, token }) {

@@ -106,6 +106,19 @@ describe('extend', () => {
     expect(Number(row?.fence?.N)).toBe(token);
   });
 
+  it('never moves the expiry back: a shorter extension leaves the later expiry and answers true', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    const token = await acquired(store, key, owner, 1_000);
+    expect(await store.extend({ key, owner, token, ttlMs: 60_000 })).toBe(true);
+    const longer = (await rawRow(key))?.expiresAt;
+    // A delayed, shorter extension (its answer lost, overtaken by the one above) lands late.
+    expect(await store.extend({ key, owner, token, ttlMs: 1_000 })).toBe(true);
+    expect((await rawRow(key))?.expiresAt).toEqual(longer);
+    // It still refuses someone else's lease.
+    expect(await store.extend({ key, owner: ownerId(), token, ttlMs: 1_000 })).toBe(false);
+  });
+
   it('refuses another owner, a wrong token, and a missing key', async () => {
     const key = newKey();
     const owner = ownerId();

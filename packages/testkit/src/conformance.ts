@@ -222,6 +222,21 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         }
       });
 
+      it('never move the expiry back: a late, shorter extension keeps the later expiry', async () => {
+        const key = uniqueKey('late-extend');
+        const store = harness.newStore();
+        const owner = 'd4'.repeat(16);
+        const granted = await store.acquire({ key, owner, ttlMs: 2_000 });
+        expect(granted.acquired).toBe(true);
+        if (!granted.acquired) return;
+        const lease = { key, owner, token: granted.token };
+        expect(await store.extend({ ...lease, ttlMs: 30_000 })).toBe(true);
+        // The answer of a shorter extension was lost and a newer one applied first: it lands late.
+        expect(await store.extend({ ...lease, ttlMs: 500 })).toBe(true);
+        expect((await store.inspect(key)).remainingMs).toBeGreaterThan(25_000);
+        expect(await store.release(lease)).toBe(true);
+      });
+
       it("tell a waiter the holder's remaining time", async () => {
         const key = uniqueKey('holder');
         const lease = await newLocker().acquire(key, { ttlMs: 4_000 });

@@ -99,16 +99,19 @@ r('SET',l,o,'PX',x)
 return{1,t}`,
 
   /**
-   * EXTEND — push the expiry of a lock still held by this owner.
+   * EXTEND — push the expiry of a lock still held by this owner, never back: a delayed extension with
+   * a shorter TTL (its answer lost, overtaken by a newer one) must not cut short what the holder was
+   * told it has.
    *
    * KEYS[1] lock key; ARGV[1] owner id, ARGV[2] ttl in ms.
-   * Reply: `1` extended, `0` not held by this owner (expired, released or taken).
+   * Reply: `1` held by this owner until at least now + ttl, `0` not held by this owner (expired,
+   * released or taken).
    */
-  extend: `--lh extend v1
-if redis.call('GET',KEYS[1])==ARGV[1] then
-return redis.call('PEXPIRE',KEYS[1],ARGV[2])
-end
-return 0`,
+  extend: `--lh extend v2
+local r,l,x=redis.call,KEYS[1],tonumber(ARGV[2])
+if r('GET',l)~=ARGV[1] then return 0 end
+if r('PTTL',l)<x then r('PEXPIRE',l,x) end
+return 1`,
 
   /**
    * RELEASE — free the lock if this owner holds it, keep the fence, and hand the lock to the first

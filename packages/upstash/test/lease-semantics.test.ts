@@ -88,6 +88,18 @@ describe.each(modes)('upstash store %s', (_mode, makeStore) => {
     expect(remaining).toBeLessThanOrEqual(45_500);
   });
 
+  it('never moves the expiry back: a shorter extension leaves the later expiry and answers true', async () => {
+    const key = freshKey();
+    const owner = freshOwner();
+    const lease = await store.acquire({ key, owner, ttlMs: 2_000 });
+    if (!lease.acquired) throw new Error('not acquired');
+    expect(await store.extend({ key, owner, token: lease.token, ttlMs: 60_000 })).toBe(true);
+    // A delayed, shorter extension (its answer lost, overtaken by the one above) lands late.
+    expect(await store.extend({ key, owner, token: lease.token, ttlMs: 1_000 })).toBe(true);
+    expect((await store.inspect(key)).remainingMs).toBeGreaterThan(55_000);
+    expect(await store.extend({ key, owner: freshOwner(), token: lease.token, ttlMs: 1_000 })).toBe(false);
+  });
+
   it('releases only for the owner and keeps the fence', async () => {
     const key = freshKey();
     const owner = freshOwner();
