@@ -135,7 +135,7 @@ export const handler = (event) => new Promise((resolve, reject) =>
 /** CommonJS dependencies bundled into ESM need a `require` for Node built-ins. */
 const REQUIRE_BANNER = `import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);`;
 
-async function bundle(
+export async function bundle(
   spec: BundleSpec,
   withSdk: boolean,
 ): Promise<{ text: string; inputs: Record<string, number> }> {
