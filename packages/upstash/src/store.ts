@@ -265,6 +265,12 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     return n === 1;
   }
 
+  /** Runs RELEASE (also how a waiter withdraws); a plain function, so detached methods work too. */
+  const release = (key: string, owner: string, token: number) => {
+    const { lock, channel, queue, waiters, fence } = names(key);
+    return runFlag('release', key, [lock, channel, queue, waiters, fence], [owner, token, Date.now()]);
+  };
+
   // Core validates keys, owners, tokens and durations before it calls a store: no second check here.
   return {
     name: STORE_NAME,
@@ -298,14 +304,11 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
       return runFlag('extend', key, [names(key).lock], [owner, ttlMs]);
     },
 
-    release({ key, owner, token }) {
-      const { lock, channel, queue, waiters, fence } = names(key);
-      return runFlag('release', key, [lock, channel, queue, waiters, fence], [owner, token, Date.now()]);
-    },
+    release: ({ key, owner, token }) => release(key, owner, token),
 
     async withdraw(key, owner) {
       // RELEASE leaves the queue first, and frees the lock if it was handed to this owner meanwhile.
-      await this.release({ key, owner, token: 0 });
+      await release(key, owner, 0);
     },
 
     async inspect(key): Promise<LockState> {
