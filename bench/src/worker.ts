@@ -111,7 +111,10 @@ async function latency(task: LatencyTask): Promise<Record<string, Latency>> {
   const sectionMs = clients.map(() => 0);
   let sections = 0;
   for (let i = 0; i < task.cycles; i++) {
-    for (const [j, client] of clients.entries()) {
+    // The order rotates too: no contender always runs first (or right after another's release).
+    for (let n = 0; n < clients.length; n++) {
+      const j = (i + n) % clients.length;
+      const client = clients[j]!;
       const s = samples[j]!;
       const t0 = performance.now();
       const held = await client.acquire(key(j), 10_000);

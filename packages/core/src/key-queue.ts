@@ -69,8 +69,8 @@ const dispatch = <W, P>(gates: Gates<W, P>, key: string, g: Gate<W, P>) => {
 };
 
 /**
- * Waits for this caller's turn (resolving `true` if it had to queue, `false` if not) or for a lease
- * passed to it (resolving with it); rejects with the signal's reason, or with `onTimeout(holder)` once
+ * This caller's turn: `false` at once if nobody is ahead of it; else a promise that resolves `true`
+ * when its turn comes or with a lease passed to it, and rejects with the signal's reason, or with `onTimeout(holder)` once
  * `timeoutMs` ran out and the key is known to be held.
  */
 export function enter<W, P>(
@@ -80,11 +80,13 @@ export function enter<W, P>(
   signal: AbortSignal | undefined,
   onTimeout: (holder: HolderInfo) => unknown,
   want: W,
-): Promise<boolean | P> {
+): false | Promise<boolean | P> {
   const g = gate(gates, key);
+  // Plain `false`, not a promise: the caller sends its store request in the same tick (an await here
+  // would let whatever else is queued run first, delaying every uncontended acquire).
   if (idle(g) && !g.length) {
     g.active = true;
-    return Promise.resolve(false);
+    return false;
   }
   return new Promise<boolean | P>((resolve, reject) => {
     const leave = (reason: unknown) => {

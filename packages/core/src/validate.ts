@@ -50,8 +50,9 @@ export function invalid(argument: string, what: string, value: unknown): never {
 
 export function validateKey(key: unknown): void {
   if (typeof key !== 'string') invalid('key', 'a string', key);
-  // One check for the empty key too: "got 0" says what is wrong.
-  const bytes = encoder.encode(key).length;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short keys need no encoding. One check for the empty key
+  // too: "got 0" says what is wrong.
+  const bytes = key.length * 3 > MAX_KEY_BYTES ? encoder.encode(key).length : key.length && 1;
   if (!bytes || bytes > MAX_KEY_BYTES) invalid('key', `1 to ${MAX_KEY_BYTES} UTF-8 bytes`, bytes);
 }
 
