@@ -67,7 +67,7 @@ export interface LockStore {
 /** Input of {@link LockStore.acquire}. */
 export interface StoreAcquireRequest {
   readonly key: string;
-  /** Random 128-bit id of this lease; a secret, never logged. */
+  /** Random id of this lease (a UUID: 122 random bits); a secret, never logged. */
   readonly owner: string;
   readonly ttlMs: number;
   /**
