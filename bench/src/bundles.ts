@@ -166,6 +166,12 @@ export async function bundle(
   return { text: result.outputFiles[0]!.text, inputs };
 }
 
+/** Bytes of Leasehold's own files (core + store) in a bundle, without the handler around them. */
+export const libraryBytes = (inputs: Record<string, number>): number =>
+  Object.entries(inputs)
+    .filter(([file]) => /^(packages\/|@leasehold\/)/.test(file))
+    .reduce((sum, [, bytes]) => sum + bytes, 0);
+
 export interface BundleResult {
   readonly id: string;
   /** Minified bytes, store SDK left out (the library's own weight). */

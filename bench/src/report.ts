@@ -1,5 +1,5 @@
 /** Tables, target marks and the figures they rest on. */
-import type { BundleResult } from './bundles.js';
+import { type BundleResult, libraryBytes } from './bundles.js';
 import type { StoreKind } from './contenders.js';
 import type { ContenderResult } from './main.js';
 
@@ -112,11 +112,13 @@ export function evaluateTargets(results: readonly ContenderResult[], settings: S
         pass: p50 === undefined || twoRt === undefined ? null : p50 <= twoRt,
       });
     }
-    const bytes = ours.bundle?.withoutSdkBytes;
+    // The target is Leasehold's own weight: core + store files, not the handler's few lines around them.
+    const bytes = ours.bundle && libraryBytes(ours.bundle.inputs);
+    const lambdaBytes = ours.bundle?.withoutSdkBytes;
     checks.push({
       target: 'core + store, minified ESM bundle, store SDK excluded',
       store,
-      measured: bytes === undefined ? '—' : `${kb(bytes)} KB (${bytes} B)`,
+      measured: bytes === undefined ? '—' : `${kb(bytes)} KB (${bytes} B; whole Lambda ${lambdaBytes} B)`,
       limit: `<= 10 KB (${BUNDLE_LIMIT_BYTES} B)`,
       pass: bytes === undefined ? null : bytes <= BUNDLE_LIMIT_BYTES,
     });
