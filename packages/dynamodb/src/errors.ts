@@ -1,5 +1,8 @@
 import { StoreError, type StoreErrorKind } from '@leasehold/core';
 
+/** The store's name, in `LockStore.name` and in every `StoreError`. */
+export const STORE = 'dynamodb';
+
 /**
  * Where a failed DynamoDB call came from; used to write an actionable message.
  *
@@ -18,24 +21,48 @@ export interface ErrorContext {
   readonly timedOut?: boolean | undefined;
 }
 
-// Error names and system codes by what they mean. Regular expressions rather than sets of strings:
-// the same names in a third of the bytes. An optional `Exception` suffix is accepted where AWS uses
-// both spellings (harmless for the others).
-const TABLE_MISSING = /^(ResourceNotFound|TableNotFound)Exception$/;
-// Credentials that are missing, rejected or not allowed (AccessDenied, NotAuthorized).
-const BAD_CREDENTIALS =
-  /^(UnrecognizedClient|(Invalid|Incomplete)Signature|SignatureDoesNotMatch|ExpiredToken|Invalid(ClientTokenId|AccessKeyId)|MissingAuthenticationToken|RequestExpired|AccessDenied|NotAuthorized)(Exception)?$|^(Credentials|Token)ProviderError$/;
-const THROTTLED =
-  /^(ProvisionedThroughputExceeded|Throttling|Request(Throttled|LimitExceeded)|TooManyRequests|LimitExceeded|SlowDown)(Exception)?$|^ThrottledException$/;
-const TIMEOUT =
-  /^(TimeoutError|RequestTimeout(Exception)?|E(SOCKET)?TIMEDOUT|UND_ERR_(CONNECT|HEADERS)_TIMEOUT)$/;
-const UNREACHABLE =
-  /^(ECONN(REFUSED|RESET|ABORTED)|ENOTFOUND|EAI_AGAIN|EPIPE|EHOST(UNREACH|DOWN)|ENET(UNREACH|DOWN)|EPROTO|ERR_SOCKET_CONNECTION_TIMEOUT|UND_ERR_SOCKET|ERR_HTTP2_(STREAM_ERROR|SESSION_ERROR|GOAWAY_SESSION))$/;
+/**
+ * The kinds of failure by the error names and system codes that mean them, with a short hint for the
+ * message (the README's "Errors" table says more). The first row whose pattern matches any name or code
+ * of the error decides. Regular expressions rather than sets of strings: the same names in a third of
+ * the bytes; an optional `Exception` suffix is accepted where AWS uses both spellings. `HTTP 5xx` stands
+ * for a server error's status code (see {@link toStoreError}).
+ */
+const KINDS: readonly (readonly [StoreErrorKind, string, RegExp])[] = [
+  [
+    'table-missing',
+    'create it: createLockTable() or your stack',
+    /^(ResourceNotFound|TableNotFound)Exception$/,
+  ],
+  [
+    // Credentials that are missing, rejected or not allowed (AccessDenied, NotAuthorized).
+    'bad-credentials',
+    'check AWS_PROFILE, keys, role, IAM',
+    /^(UnrecognizedClient|(Invalid|Incomplete)Signature|SignatureDoesNotMatch|ExpiredToken|Invalid(ClientTokenId|AccessKeyId)|MissingAuthenticationToken|RequestExpired|AccessDenied|NotAuthorized)(Exception)?$|^(Credentials|Token)ProviderError$/,
+  ],
+  [
+    'throttled',
+    'retry later',
+    /^(ProvisionedThroughputExceeded|Throttling|Request(Throttled|LimitExceeded)|TooManyRequests|LimitExceeded|SlowDown)(Exception)?$|^ThrottledException$/,
+  ],
+  [
+    'timeout',
+    'outcome is unknown, see requestTimeoutMs',
+    /^(TimeoutError|RequestTimeout(Exception)?|E(SOCKET)?TIMEDOUT|UND_ERR_(CONNECT|HEADERS)_TIMEOUT)$/,
+  ],
+  [
+    'unreachable',
+    'could not be reached',
+    /^(ECONN(REFUSED|RESET|ABORTED)|ENOTFOUND|EAI_AGAIN|EPIPE|E(HOST|NET)(UNREACH|DOWN)|EPROTO|ERR_SOCKET_CONNECTION_TIMEOUT|UND_ERR_SOCKET|ERR_HTTP2_((STREAM|SESSION)_ERROR|GOAWAY_SESSION))$/,
+  ],
+  ['unreachable', 'server error', /^HTTP 5\d\d$/],
+  ['unknown', 'is "pk" the string partition key?', /^ValidationException$/],
+];
 
 interface ErrorLike {
   name?: unknown;
   code?: unknown;
-  cause?: unknown;
+  cause?: ErrorLike;
   errors?: unknown;
   $metadata?: { httpStatusCode?: number; attempts?: number };
   $retryable?: { throttling?: unknown };
@@ -69,60 +96,37 @@ export function isConditionalCheckFailed(
  */
 export function toStoreError(err: unknown, context: ErrorContext): StoreError {
   if (err instanceof StoreError) return err;
-  const { operation, tableName, secrets = [] } = context;
 
   // The names and codes of the error, its `cause` chain and (for `AggregateError`) its members, a few
-  // levels deep at most (chains can be cyclic). Signals that are not names count as the name they mean.
-  const ids = context.timedOut ? ['TimeoutError'] : [];
-  const visit = (e: unknown, depth: number): void => {
-    if (depth > 5 || typeof e !== 'object' || e === null) return;
-    const { name, code, errors, cause, $retryable } = e as ErrorLike;
-    for (const id of [name, code]) if (typeof id === 'string') ids.push(id);
-    if ($retryable?.throttling === true) ids.push('Throttling');
-    if (Array.isArray(errors)) for (const inner of errors) visit(inner, depth + 1);
-    visit(cause, depth + 1);
+  // levels deep at most (chains can be cyclic). Signals that are not names count as the name they mean:
+  // the store's own timeout, the SDK's throttling flag, and an HTTP 5xx status as `HTTP 5xx`.
+  const ids: unknown[] = context.timedOut ? ['TimeoutError'] : [];
+  const visit = (e: ErrorLike | null | undefined, depth: number): void => {
+    if (depth < 6 && e && typeof e === 'object') {
+      ids.push(
+        e.name,
+        e.code,
+        e.$retryable?.throttling === true && 'Throttling',
+        `HTTP ${e.$metadata?.httpStatusCode}`,
+      );
+      for (const inner of [e.cause, ...(Array.isArray(e.errors) ? e.errors : [])]) visit(inner, depth + 1);
+    }
   };
-  visit(err, 0);
-  const has = (pattern: RegExp) => ids.some((id) => pattern.test(id));
-  const { httpStatusCode: status, attempts } = (err as ErrorLike | null)?.$metadata ?? {};
-
-  // What happened and what to do about it; the first row that matches decides.
-  const rules: [StoreErrorKind, boolean, string][] = [
-    [
-      'table-missing',
-      has(TABLE_MISSING),
-      'not found in this account and region: create it (createLockTable() or your stack)',
-    ],
-    [
-      'bad-credentials',
-      has(BAD_CREDENTIALS),
-      'AWS credentials missing, rejected or not allowed: check AWS_PROFILE / keys / role, expiry and clock; allow dynamodb:UpdateItem and GetItem',
-    ],
-    ['throttled', has(THROTTLED), "throttled: retry later, or raise the table's capacity or maxAttempts"],
-    [
-      'timeout',
-      has(TIMEOUT),
-      "no answer in time (requestTimeoutMs, the client's requestTimeout), the outcome is unknown: retry later",
-    ],
-    [
-      'unreachable',
-      has(UNREACHABLE),
-      'DynamoDB could not be reached: check endpoint, region and network, then retry',
-    ],
-    ['unreachable', (status ?? 0) >= 500, `server error (HTTP ${status}): retry later`],
-    ['unknown', ids.includes('ValidationException'), 'request rejected: is "pk" the string partition key?'],
-    ['unknown', true, 'unexpected error'],
-  ];
-  const [kind, , advice] = rules.find(([, matches]) => matches)!;
+  visit(err as ErrorLike, 0);
+  const [kind, hint] = KINDS.find(([, , pattern]) =>
+    ids.some((id) => typeof id === 'string' && pattern.test(id)),
+  ) ?? ['unknown', 'unexpected error'];
 
   // For an Error: `${name}: ${message}`.
   let detail = String(err);
-  for (const secret of secrets) if (secret !== '') detail = detail.replaceAll(secret, '<redacted>');
-  const retried = (attempts ?? 0) > 1 ? ` after ${attempts} attempts` : '';
+  for (const secret of context.secrets ?? [])
+    if (secret !== '') detail = detail.replaceAll(secret, '<redacted>');
+  const attempts = (err as ErrorLike | null)?.$metadata?.attempts ?? 0;
+  const retried = attempts > 1 ? ` after ${attempts} attempts` : '';
   return new StoreError(
-    'dynamodb',
+    STORE,
     kind,
-    `${operation} failed on table "${tableName}"${retried}: ${advice} (${detail})`,
+    `${context.operation} failed on table "${context.tableName}"${retried}: ${kind}, ${hint} (${detail})`,
     { cause: err },
   );
 }

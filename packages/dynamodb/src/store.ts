@@ -2,12 +2,10 @@ import {
   type AttributeValue,
   type DynamoDBClient,
   GetItemCommand,
-  type GetItemCommandInput,
   UpdateItemCommand,
-  type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { FENCE_STEP, InvalidArgumentError, type LockStore, StoreError } from '@leasehold/core';
-import { isConditionalCheckFailed, toStoreError } from './errors.js';
+import { isConditionalCheckFailed, STORE, toStoreError } from './errors.js';
 
 /**
  * Options of {@link dynamoDbStore}.
@@ -48,13 +46,23 @@ export interface DynamoDbStoreOptions {
 }
 
 type Row = Record<string, AttributeValue>;
+/**
+ * What one request learned about a lock row: whether the write was applied (always true for a read),
+ * then the fence, expiry and owner of the row DynamoDB returned, when present and well-formed.
+ */
+type Answer = [
+  applied: boolean,
+  fence: number | undefined,
+  expiresAt: number | undefined,
+  owner: string | undefined,
+];
 
 /** Throws an {@link InvalidArgumentError} naming `option` unless `ok`. */
 function check(ok: boolean, option: string, expected: string): void {
   if (!ok) throw new InvalidArgumentError(option, `must be ${expected}`);
 }
 
-const num = (n: number): AttributeValue => ({ N: String(n) });
+const CLOCK = 'a function returning epoch ms';
 
 /** Reads a safe integer out of an `N` attribute; `undefined` when absent or malformed. */
 function int(value: AttributeValue | undefined): number | undefined {
@@ -64,9 +72,9 @@ function int(value: AttributeValue | undefined): number | undefined {
 
 // A lock row: `pk` (the key), `owner`, `expiresAt` (epoch ms), `fence`, `ttl` (epoch s, for DynamoDB
 // TTL) and `released` (the nonce of the last release, see release). `owner` and `ttl` are DynamoDB
-// reserved words, hence the `#owner` and `#ttl` aliases; the others are used as they are.
-const OWNER = { '#owner': 'owner' };
-const OWNER_AND_TTL = { ...OWNER, '#ttl': 'ttl' };
+// reserved words: expressions name them `#owner` and `#ttl` (see send).
+/** The SET clause of a new expiry: the values of {@link dynamoDbStore}'s `expiry`. */
+const EXPIRY = 'expiresAt = :expiresAt, #ttl = :ttl';
 /** The condition of extend and release: `:owner` holds the lease with `:token`, unexpired at `:now`. */
 const HELD = '#owner = :owner AND fence = :token AND expiresAt >= :now';
 
@@ -94,7 +102,7 @@ const HELD = '#owner = :owner AND fence = :token AND expiresAt >= :now';
  * ```
  */
 export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
-  check(typeof options === 'object' && options !== null, 'options', 'an object: { client, tableName }');
+  check(typeof options === 'object' && options !== null, 'options', 'an object');
   const { client, tableName, requestTimeoutMs } = options;
   const clockSkewMs = options.clockSkewMs ?? 0;
   const graceSeconds = options.ttlAttributeGraceSeconds ?? 86_400;
@@ -104,111 +112,133 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
   check(
     typeof tableName === 'string' && /^[\w.-]{3,255}$/.test(tableName),
     'tableName',
-    'a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ - .)',
+    '3 to 255 of a-z A-Z 0-9 _ - .',
   );
-  check(Number.isFinite(clockSkewMs) && clockSkewMs >= 0, 'clockSkewMs', 'ms >= 0');
+  check(Number.isFinite(clockSkewMs) && clockSkewMs >= 0, 'clockSkewMs', 'a number >= 0');
   check(
     Number.isSafeInteger(graceSeconds) && graceSeconds >= 0,
     'ttlAttributeGraceSeconds',
-    'whole seconds >= 0',
+    'an integer >= 0',
   );
   check(
     requestTimeoutMs === undefined || (Number.isSafeInteger(requestTimeoutMs) && requestTimeoutMs > 0),
     'requestTimeoutMs',
-    'whole ms > 0',
+    'an integer > 0',
   );
-  check(typeof clock === 'function', 'now', 'a function returning epoch ms');
+  check(typeof clock === 'function', 'now', CLOCK);
 
   const now = (): number => {
     const t = Math.floor(clock());
     // t * 1000 (the fence floor) must stay a safe integer: true until the year 2255.
-    check(Number.isSafeInteger(t * 1000) && t >= 0, 'now', 'a clock returning epoch ms');
+    check(Number.isSafeInteger(t * 1000) && t >= 0, 'now', CLOCK);
     return t;
   };
   /** The new expiry (epoch ms) of a lease of `ttlMs` from `t`, and the `ttl` attribute (epoch s) that goes with it. */
   const expiry = (t: number, ttlMs: number) => ({
-    ':expiresAt': num(t + ttlMs),
-    ':ttl': num(Math.ceil((t + ttlMs) / 1000) + graceSeconds),
+    expiresAt: t + ttlMs,
+    ttl: Math.ceil((t + ttlMs) / 1000) + graceSeconds,
   });
 
   /**
-   * Sends one request about `key`'s row: a `GetItem` for inspect, an `UpdateItem` otherwise. Resolves
-   * `[true, row]` with the row DynamoDB returned, or `[false, row]` with the stored row when it refused
-   * a write's condition. Other failures reject with a `StoreError` (`secrets` redacted from its
-   * message); with `requestTimeoutMs`, the whole call (SDK retries included) is abandoned after that long.
+   * Sends the one request of `operation` about `key`'s row: given an `update`, a conditional
+   * `UpdateItem` in which each of `values` is the placeholder `:name` and each `#name` stands for the
+   * attribute `name`; without, the strongly consistent `GetItem` of inspect. Resolves the {@link Answer}
+   * read from the row DynamoDB returned: the new one, or the stored one when it refused the condition.
+   * Other failures reject with a `StoreError`; with `requestTimeoutMs`, the whole call (SDK retries
+   * included) is abandoned after that long.
    */
   const send = async (
     operation: string,
     key: string,
-    input: Omit<UpdateItemCommandInput, 'TableName' | 'Key'> & Omit<GetItemCommandInput, 'TableName' | 'Key'>,
-    ...secrets: string[]
-  ): Promise<[boolean, Row | undefined]> => {
-    const request = { TableName: tableName, Key: { pk: { S: key } }, ...input };
-    const abortSignal = requestTimeoutMs === undefined ? undefined : AbortSignal.timeout(requestTimeoutMs);
+    condition?: string,
+    update?: string,
+    values: Record<string, string | number> = {},
+  ): Promise<Answer> => {
+    const request = { TableName: tableName, Key: { pk: { S: key } } };
+    const abortSignal = requestTimeoutMs ? AbortSignal.timeout(requestTimeoutMs) : undefined;
+    let applied = true;
+    let row: Row | undefined;
     try {
       // No options at all without a timeout: the client then keeps its cached middleware stack.
       const out: { Attributes?: Row | undefined; Item?: Row | undefined } = await client.send(
-        (operation === 'inspect'
-          ? new GetItemCommand(request)
-          : new UpdateItemCommand(request)) as UpdateItemCommand,
+        (update
+          ? new UpdateItemCommand({
+              ...request,
+              ConditionExpression: condition,
+              UpdateExpression: update,
+              ExpressionAttributeNames: Object.fromEntries(
+                `${condition} ${update}`.match(/#\w+/g)?.map((name) => [name, name.slice(1)]) ?? [],
+              ),
+              ExpressionAttributeValues: Object.fromEntries(
+                Object.entries(values).map(([name, v]) => [
+                  `:${name}`,
+                  typeof v === 'string' ? { S: v } : { N: String(v) },
+                ]),
+              ),
+              // An applied write returns what it set (acquire's new fence), a refused one the stored row
+              // (a refused acquire reports the holder's expiry and token without another read).
+              ReturnValues: 'UPDATED_NEW',
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            })
+          : // Never read the owner id: inspect is for operators and logs.
+            new GetItemCommand({
+              ...request,
+              ConsistentRead: true,
+              ProjectionExpression: 'expiresAt, fence',
+            })) as UpdateItemCommand,
         abortSignal && { abortSignal },
       );
-      return [true, out.Attributes ?? out.Item];
+      row = out.Attributes ?? out.Item;
     } catch (err) {
-      if (isConditionalCheckFailed(err)) return [false, err.Item as Row | undefined];
-      throw toStoreError(err, { operation, tableName, secrets, timedOut: abortSignal?.aborted });
+      if (!isConditionalCheckFailed(err)) {
+        // The string values are owner ids and nonces: secrets, kept out of the message.
+        const secrets = Object.values(values).filter((v) => typeof v === 'string');
+        throw toStoreError(err, { operation, tableName, secrets, timedOut: abortSignal?.aborted });
+      }
+      applied = false;
+      row = err.Item as Row | undefined;
     }
+    return [applied, int(row?.fence), int(row?.expiresAt), row?.owner?.S];
   };
 
   return {
-    name: 'dynamodb',
+    name: STORE,
 
     async acquire({ key, owner, ttlMs }) {
       const t = now();
-      const [granted, row] = await send(
+      // The fence as stored by the attempt that answered (if the SDK retried an applied attempt, the
+      // re-incremented value: the one extend and release must present), or the holder's when refused.
+      const [granted, token, expiresAt] = await send(
         'acquire',
         key,
+        // `#owner = :owner` lets the SDK's own retry of an applied-but-unanswered attempt succeed:
+        // the retry sees our own lease and re-grants it (and bumps the fence once more).
+        'attribute_not_exists(#owner) OR expiresAt < :expired OR #owner = :owner',
+        `SET #owner = :owner, ${EXPIRY}, fence = if_not_exists(fence, :floor) + :step REMOVE released`,
         {
-          // `#owner = :owner` lets the SDK's own retry of an applied-but-unanswered attempt succeed:
-          // the retry sees our own lease and re-grants it (and bumps the fence once more).
-          ConditionExpression: 'attribute_not_exists(#owner) OR expiresAt < :expired OR #owner = :owner',
-          UpdateExpression:
-            'SET #owner = :owner, expiresAt = :expiresAt, #ttl = :ttl, fence = if_not_exists(fence, :floor) + :step REMOVE released',
-          ExpressionAttributeNames: OWNER_AND_TTL,
-          ExpressionAttributeValues: {
-            ':owner': { S: owner },
-            ':expired': num(t - clockSkewMs),
-            ...expiry(t, ttlMs),
-            // A counter (re)created after the row was lost starts above every earlier token.
-            ':floor': num(t * 1000),
-            ':step': num(FENCE_STEP),
-          },
-          ReturnValues: 'UPDATED_NEW',
-          // A refused acquire returns the holder's row: its expiry and token, without another read.
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          owner,
+          expired: t - clockSkewMs,
+          ...expiry(t, ttlMs),
+          // A counter (re)created after the row was lost starts above every earlier token.
+          floor: t * 1000,
+          step: FENCE_STEP,
         },
-        owner,
       );
       if (!granted) {
-        const expiresAt = int(row?.expiresAt);
-        const holderToken = int(row?.fence);
         return {
           acquired: false,
           // Time until this store will grant the key: the holder's remaining time plus the skew margin.
-          ...(expiresAt === undefined
-            ? {}
-            : { holderRemainingMs: Math.max(0, Math.ceil(expiresAt + clockSkewMs - now())) }),
-          ...(holderToken === undefined ? {} : { holderToken }),
+          ...(expiresAt !== undefined && {
+            holderRemainingMs: Math.max(0, Math.ceil(expiresAt + clockSkewMs - now())),
+          }),
+          ...(token !== undefined && { holderToken: token }),
         };
       }
-      // The token is the fence as stored by the attempt that answered: if the SDK retried an applied
-      // attempt, that is the re-incremented value, the one extend and release must present.
-      const token = int(row?.fence);
       if (token === undefined) {
         throw new StoreError(
-          'dynamodb',
+          STORE,
           'bad-response',
-          `acquire: DynamoDB returned no fence: is table "${tableName}" used by something else?`,
+          `acquire failed on table "${tableName}": bad-response, no fence returned (is the table used by something else?)`,
         );
       }
       return { acquired: true, token };
@@ -216,72 +246,42 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
 
     async extend({ key, owner, token, ttlMs }) {
       const t = now();
-      const [extended, row] = await send(
+      const [extended, fence, expiresAt, holder] = await send(
         'extend',
         key,
-        {
-          // Never moves the expiry back: a delayed extension with a shorter TTL (one whose answer was
-          // lost, overtaken by a newer one) must not cut short what the holder was told it has.
-          ConditionExpression: `${HELD} AND expiresAt <= :expiresAt`,
-          UpdateExpression: 'SET expiresAt = :expiresAt, #ttl = :ttl',
-          ExpressionAttributeNames: OWNER_AND_TTL,
-          ExpressionAttributeValues: {
-            ':owner': { S: owner },
-            ':token': num(token),
-            ':now': num(t),
-            ...expiry(t, ttlMs),
-          },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        },
-        owner,
+        // Never moves the expiry back: a delayed extension with a shorter TTL (one whose answer was
+        // lost, overtaken by a newer one) must not cut short what the holder was told it has.
+        `${HELD} AND expiresAt <= :expiresAt`,
+        `SET ${EXPIRY}`,
+        { owner, token, now: t, ...expiry(t, ttlMs) },
       );
       // Refused only because the lease already runs longer: still held, and extended "enough".
-      return (
-        extended ||
-        (row?.owner?.S === owner && int(row.fence) === token && (int(row.expiresAt) ?? 0) >= t + ttlMs)
-      );
+      return extended || (holder === owner && fence === token && (expiresAt ?? 0) >= t + ttlMs);
     },
 
     async release({ key, owner, token }) {
-      const nonce = crypto.randomUUID();
       const [released] = await send(
         'release',
         key,
-        {
-          // First branch: we hold it, unexpired. Second branch: this very call already released it
-          // (an SDK retry of an applied but unanswered attempt); the next acquire removes the nonce.
-          ConditionExpression: `(${HELD}) OR (released = :nonce AND attribute_not_exists(#owner))`,
-          // Keep the row and its fence: the next acquire continues the counter.
-          UpdateExpression: 'SET released = :nonce REMOVE #owner, expiresAt',
-          ExpressionAttributeNames: OWNER,
-          ExpressionAttributeValues: {
-            ':owner': { S: owner },
-            ':token': num(token),
-            ':now': num(now()),
-            ':nonce': { S: nonce },
-          },
-        },
-        owner,
-        nonce,
+        // First branch: we hold it, unexpired. Second branch: this very call already released it
+        // (an SDK retry of an applied but unanswered attempt); the next acquire removes the nonce.
+        `(${HELD}) OR (released = :nonce AND attribute_not_exists(#owner))`,
+        // Keep the row and its fence: the next acquire continues the counter.
+        'SET released = :nonce REMOVE #owner, expiresAt',
+        { owner, token, now: now(), nonce: crypto.randomUUID() },
       );
       return released;
     },
 
     async inspect(key) {
-      // Never read the owner id: inspect is for operators and logs.
-      const [, row] = await send('inspect', key, {
-        ConsistentRead: true,
-        ProjectionExpression: 'expiresAt, fence',
-      });
+      const [, token, expiresAt] = await send('inspect', key);
       const t = now();
-      const token = int(row?.fence);
-      const expiresAt = int(row?.expiresAt);
       const held = expiresAt !== undefined && expiresAt >= t;
       return {
         key,
         held,
-        ...(token === undefined ? {} : { token }),
-        ...(held ? { expiresAt, remainingMs: expiresAt - t } : {}),
+        ...(token !== undefined && { token }),
+        ...(held && { expiresAt, remainingMs: expiresAt - t }),
       };
     },
   };

@@ -300,3 +300,55 @@ describe('toStoreError classification of SDK error objects', () => {
     expect(toStoreError(original, context)).toBe(original);
   });
 });
+
+describe('messages', () => {
+  /** A stand-in client: answers or throws whatever `answer` makes of each command's input. */
+  const fakeClient = (answer: (input: Record<string, unknown>) => unknown) =>
+    ({
+      send: async (command: { input: Record<string, unknown> }) => answer(command.input),
+    }) as never;
+
+  it('name the operation, table, attempts, kind and AWS error', () => {
+    const err = new ProvisionedThroughputExceededException({
+      message: 'slow down',
+      $metadata: { httpStatusCode: 400, attempts: 3 },
+    });
+    expect(toStoreError(err, { operation: 'acquire', tableName: 'locks' }).message).toBe(
+      'dynamodb: acquire failed on table "locks" after 3 attempts: throttled, retry later (ProvisionedThroughputExceededException: slow down)',
+    );
+  });
+
+  it('count an HTTP 5xx anywhere in the cause chain as "unreachable"', () => {
+    const cause = new InternalServerError({ message: 'oops', $metadata: { httpStatusCode: 503 } });
+    const e = toStoreError(new Error('wrapped', { cause }), { operation: 'extend', tableName: 'locks' });
+    expect(e.kind).toBe('unreachable');
+    expect(e.message).toContain('server error');
+  });
+
+  it('redact the owner id and the release nonce, whatever the operation', async () => {
+    let sent: string[] = [];
+    const store = dynamoDbStore({
+      tableName: 'locks',
+      client: fakeClient((input) => {
+        const values = input.ExpressionAttributeValues as Record<string, { S?: string }>;
+        sent = Object.values(values).flatMap((v) => (v.S === undefined ? [] : [v.S]));
+        throw new Error(`rejected ${sent.join(' and ')}`);
+      }),
+    });
+    const err = await store.release({ key: 'k', owner, token: 1 }).catch((e: unknown) => e);
+    const e = expectStoreError(err, 'unknown', false);
+    expect(sent).toHaveLength(2); // the owner and the nonce
+    for (const secret of sent) expect(e.message).not.toContain(secret);
+    expect(e.message).toContain(
+      'release failed on table "locks": unknown, unexpected error (Error: rejected <redacted> and <redacted>)',
+    );
+  });
+
+  it('report an acquire answered without a fence as "bad-response", naming the table', async () => {
+    const store = dynamoDbStore({ tableName: 'locks', client: fakeClient(() => ({ Attributes: {} })) });
+    const err = await store.acquire({ key: 'k', owner, ttlMs: 1_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err).toMatchObject({ kind: 'bad-response', retryable: false });
+    expect((err as Error).message).toContain('acquire failed on table "locks": bad-response');
+  });
+});
