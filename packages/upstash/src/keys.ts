@@ -23,38 +23,39 @@ export interface UpstashKeyNames {
   readonly lock: string;
   /** The fence counter: the last fencing token issued for the key. Never expires. */
   readonly fence: string;
+  /** The waiters queued for a hand-over: a sorted set of owner ids by arrival (expires when idle). */
+  readonly queue: string;
+  /** Each queued waiter's TTL and eligibility: a hash of owner id → `ttl:until` (expires when idle). */
+  readonly waiters: string;
   /**
    * The pub/sub channel on which a release publishes the released token, or `g<sha1 of the owner
    * id>:<token>` when it handed the lock to a queued waiter.
    */
   readonly channel: string;
-  /** The waiters queued for a hand-over: a sorted set of owner ids by arrival (expires when idle). */
-  readonly queue: string;
-  /** Each queued waiter's TTL and eligibility: a hash of owner id → `ttl:until` (expires when idle). */
-  readonly waiters: string;
 }
 
 /**
  * The Redis key names and release channel for a lock key. All share the `{key}` hash tag, so a
- * clustered Redis keeps them in one slot: `${prefix}{${key}}`, `…:fence`, `…:released`, `…:queue`
- * and `…:waiters`.
+ * clustered Redis keeps them in one slot: `${prefix}{${key}}`, `…:fence`, `…:queue`, `…:waiters`
+ * and `…:released`.
  *
  * @example
  * ```ts
  * import { upstashKeyNames } from '@leasehold/upstash';
  * upstashKeyNames('payment:order-42');
  * // { lock: 'leasehold:{payment:order-42}', fence: 'leasehold:{payment:order-42}:fence',
- * //   channel: 'leasehold:{payment:order-42}:released', queue: '…:queue', waiters: '…:waiters' }
+ * //   queue: '…:queue', waiters: '…:waiters', channel: 'leasehold:{payment:order-42}:released' }
  * ```
  */
 export function upstashKeyNames(key: string, prefix: string = DEFAULT_PREFIX): UpstashKeyNames {
   const lock = `${prefix}{${key}}`;
+  // In the order of the scripts' KEYS: each script takes a prefix of `Object.values` of this object.
   return {
     lock,
     fence: `${lock}:fence`,
-    channel: `${lock}:released`,
     queue: `${lock}:queue`,
     waiters: `${lock}:waiters`,
+    channel: `${lock}:released`,
   };
 }
 

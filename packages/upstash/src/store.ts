@@ -1,12 +1,14 @@
 import { InvalidArgumentError, type LockState, type LockStore, type StoreClaim } from '@leasehold/core';
 import { Redis } from '@upstash/redis';
-import { badReply, type Operation, STORE_NAME, toStoreError } from './errors.js';
+import { type Operation, STORE_NAME, toStoreError } from './errors.js';
 import { DEFAULT_PREFIX, type UpstashKeyNames, upstashKeyNames } from './keys.js';
-import { runScript, SCRIPTS, sha1hex } from './scripts.js';
+import { SCRIPT, sha1hex } from './scripts.js';
 
 /**
  * The part of an `@upstash/redis` client the store uses: pass any `Redis` instance (from
- * `@upstash/redis`, `@upstash/redis/cloudflare` or `@upstash/redis/fastly`), with any settings.
+ * `@upstash/redis`, `@upstash/redis/cloudflare` or `@upstash/redis/fastly`), with any settings. Its
+ * `createScript` runs the store's script (`EVALSHA`, with `EVAL` after `NOSCRIPT`), `subscribe` and
+ * `get` serve `waitForRelease`.
  *
  * @example
  * ```ts
@@ -15,7 +17,7 @@ import { runScript, SCRIPTS, sha1hex } from './scripts.js';
  * const redis: UpstashRedisClient = Redis.fromEnv();
  * ```
  */
-export type UpstashRedisClient = Pick<Redis, 'eval' | 'evalsha' | 'get' | 'subscribe'>;
+export type UpstashRedisClient = Pick<Redis, 'createScript' | 'get' | 'subscribe'>;
 
 /**
  * Options of {@link upstashStore}: either an `@upstash/redis` client you configured, or the REST `url`
@@ -77,9 +79,9 @@ export interface UpstashLockStore extends LockStore {
 }
 
 const noop = () => undefined;
+/** Read once: every `Number.isSafeInteger(` would cost its full length in every bundle. */
+const { isSafeInteger } = Number;
 
-/** Longest delay `setTimeout` takes; a longer one would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Poll interval when the release subscription fails (stream refused or dropped). */
 const POLL_FALLBACK_MS = 250;
 /** How long a key's release subscription outlives its last waiter, ready for the next wait. */
@@ -88,7 +90,10 @@ const SUBSCRIPTION_LINGER_MS = 500;
 /** Hand-overs remembered per channel, for waits that start after their message arrived. */
 const REMEMBERED_GRANTS = 8;
 
-/** A waiter's claim as the channel sees it: the SHA-1 of its owner id and the token to beat. */
+/**
+ * A waiter's claim as the channel sees it: its owner id, `g` + the SHA-1 of the owner id (as a grant
+ * message starts) and the token to beat.
+ */
 interface Claim {
   readonly owner: string;
   readonly sha: string;
@@ -145,30 +150,38 @@ interface ReleaseChannel {
 export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   const [redis, prefix, secrets] = resolveOptions(options);
   const names = (key: string) => upstashKeyNames(key, prefix);
+  /** `exec` runs `EVALSHA`, and `EVAL` once after a `NOSCRIPT` answer (see {@link SCRIPT}). */
+  const script = redis.createScript(SCRIPT);
   /** One release subscription per key with waiters, shared by them and kept briefly for the next wait. */
   const channels = new Map<string, ReleaseChannel>();
 
   function openChannel(key: string): ReleaseChannel {
     const { lock, channel: name } = names(key);
     /** The `finish` of each pending wait, with its claim. */
-    const waiters = new Map<(token?: number) => void, Claim | undefined>();
+    const waiters = new Map<() => void, Claim | undefined>();
     /** Highest token announced as released since the subscription started. */
     let released = 0;
-    /** The latest hand-overs seen (a message can beat the "held" reply that precedes the wait). */
+    /** The latest hand-overs seen, newest first (a message can beat the "held" reply that precedes the wait). */
     const grants: Array<[sha: string, token: number]> = [];
     let linger: ReturnType<typeof setTimeout> | undefined;
     let subscriber: ReturnType<UpstashRedisClient['subscribe']> | undefined;
-    const wake = () => {
+    /** The token of a hand-over seen to `claim`'s owner, above the holder token it saw. */
+    const handed = (claim?: Claim) =>
+      claim && grants.find(([sha, token]) => sha === claim.sha && token > claim.above)?.[1];
+    /** Finishes the waits whose claim passes `test`: every wait by default. */
+    const wake = (test: (claim?: Claim) => unknown = () => 1) => {
       // Each `finish` deletes itself, which a Map's iteration allows.
-      for (const finish of waiters.keys()) finish();
+      for (const [finish, claim] of waiters) if (test(claim)) finish();
     };
-    /** Ends the subscription and forgets the channel; its waiters keep their own timers. */
+    /** Ends the subscription and forgets the channel (once); its waiters keep their own timers. */
     const drop = () => {
       clearTimeout(linger);
-      if (channels.get(key) === channel) channels.delete(key);
-      // Aborts the server-sent-events request and removes the listeners; never rejects in practice,
-      // but stay safe.
-      subscriber?.unsubscribe().catch(() => undefined);
+      if (channels.get(key) === channel) {
+        channels.delete(key);
+        // Aborts the server-sent-events request and removes the listeners; never rejects in
+        // practice, but stay safe.
+        subscriber?.unsubscribe().catch(noop);
+      }
     };
     // A failed subscription falls back to polling: its waiters (including the one about to join, if
     // subscribing failed at once) wake after a short interval, or their own shorter timeout, so the
@@ -182,25 +195,23 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
       held: 0,
       wait: (timeoutMs, signal, claim) =>
         new Promise<number | undefined>((resolve) => {
-          // Already handed over to this claim, or announced: the holder this store last saw has
-          // released since (messages can beat the "held" reply, which comes back on another connection).
-          const handed = claim && grants.find(([sha, token]) => sha === claim.sha && token > claim.above);
-          if (handed) return resolve(handed[1]);
-          if (channel.held > 0 && released >= channel.held) return resolve(undefined);
-          clearTimeout(linger);
-          const finish = (token?: number) => {
+          /** Every way a wait ends; it answers the hand-over to its claim, if one was seen. */
+          const finish = () => {
             if (!waiters.delete(finish)) return;
             clearTimeout(timer);
-            signal?.removeEventListener('abort', onAbort);
-            if (waiters.size === 0 && channels.get(key) === channel) {
-              linger = setTimeout(drop, SUBSCRIPTION_LINGER_MS);
-            }
-            resolve(token);
+            signal?.removeEventListener('abort', finish);
+            // (A no-op for a channel dropped already.)
+            if (!waiters.size) linger = setTimeout(drop, SUBSCRIPTION_LINGER_MS);
+            resolve(handed(claim));
           };
-          const onAbort = () => finish();
+          clearTimeout(linger);
           waiters.set(finish, claim);
-          const timer = setTimeout(onAbort, Math.min(timeoutMs, MAX_TIMER_MS));
-          signal?.addEventListener('abort', onAbort, { once: true });
+          // Core asks for at most about a second: no clamp to setTimeout's 2^31 - 1 ms limit here.
+          const timer = setTimeout(finish, timeoutMs);
+          signal?.addEventListener('abort', finish);
+          // Already handed over to this claim, or announced: the holder this store last saw has
+          // released since (messages can beat the "held" reply, which comes back on another connection).
+          if (handed(claim) || (channel.held > 0 && released >= channel.held)) finish();
         }),
       close() {
         wake();
@@ -213,30 +224,29 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
       subscriber.on('message', ({ message }) => {
         const text = String(message);
         if (text[0] === 'g') {
-          // Handed over: only the waiter it was handed to wakes; for everyone else it is held again.
-          const [sha = '', t] = text.slice(1).split(':');
+          // Handed over (`g<sha>:<token>`): only the waiter it was handed to wakes; for everyone else
+          // it is held again.
+          const [sha, t] = text.split(':') as [string, string?];
           const token = Number(t);
-          if (!Number.isSafeInteger(token)) return;
-          grants.unshift([sha, token]);
-          grants.length = Math.min(grants.length, REMEMBERED_GRANTS);
-          for (const [finish, claim] of waiters) {
-            if (claim?.sha === sha && token > claim.above) finish(token);
+          if (isSafeInteger(token)) {
+            grants.unshift([sha, token]);
+            grants.splice(REMEMBERED_GRANTS);
+            wake(handed);
           }
-          return;
+        } else {
+          const token = Number(text);
+          if (isSafeInteger(token) && token > released) released = token;
+          // An older holder's release says nothing about the one last seen; anything else wakes everyone.
+          if (!(token < channel.held)) wake();
         }
-        const token = Number(text);
-        if (Number.isSafeInteger(token) && token > released) released = token;
-        // An older holder's release says nothing about the one last seen; anything else wakes everyone.
-        if (!(token < channel.held)) wake();
       });
       subscriber.on('subscribe', () => {
         // A release or hand-over published before the subscription was active was missed: one GET
         // tells whether the lock is free (everyone asks again) or was handed to one of these waiters
         // (it asks again, and its acquire finds the lock its own).
-        redis.get(lock).then((holder) => {
-          for (const [finish, claim] of waiters)
-            if (holder === null || claim?.owner === String(holder)) finish();
-        }, noop);
+        redis
+          .get(lock)
+          .then((holder) => wake((claim) => holder === null || claim?.owner === String(holder)), noop);
       });
       subscriber.on('error', fallBack);
     } catch {
@@ -246,30 +256,42 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   }
 
   /**
-   * Run an operation's script; any failure becomes a {@link StoreError} without secrets. Numbers in
-   * `args` travel as JSON numbers and reach the script as strings, like every `ARGV`.
+   * Run an operation: the script on the first `keyCount` names of `key` (their number picks the
+   * operation, see {@link SCRIPT}). Any failure becomes a {@link StoreError} without secrets. The reply
+   * (a bare integer is taken as a list of one) must be safe integers, or numeric strings (a proxy may
+   * stringify numbers), whose comma-joined text matches `shape`, else it is a `bad-response`; it is
+   * returned as numbers. Numbers in `args` travel as JSON numbers and reach the script as strings,
+   * like every `ARGV`.
    */
-  async function run(op: Operation, key: string, keys: string[], args: unknown[] = []) {
+  async function run(
+    op: Operation,
+    key: string,
+    keyCount: number,
+    args: unknown[],
+    shape: RegExp,
+  ): Promise<number[]> {
+    let reply: unknown;
     try {
-      return await runScript(redis, SCRIPTS[op], keys, args);
+      reply = await script.exec(Object.values(names(key)).slice(0, keyCount), args as string[]);
     } catch (err) {
       // The first argument, when there is one, is the owner id: a secret.
       throw toStoreError(err, op, key, [args[0] as string | undefined, ...secrets]);
     }
+    const v = [reply].flat();
+    if (!shape.test(String(v)) || !v.every((n) => isSafeInteger(typeof n === 'string' ? +n : n))) {
+      // Without echoing the reply.
+      throw toStoreError('unexpected reply', op, key, [], 'bad-response');
+    }
+    return v.map(Number);
   }
 
-  /** Run a script that answers `1` (done) or `0` (not held by this owner). */
-  async function runFlag(op: Operation, key: string, keys: string[], args: unknown[]): Promise<boolean> {
-    const [n] = integers([await run(op, key, keys, args)]);
-    if (n !== 0 && n !== 1) throw badReply(op, key);
-    return n === 1;
-  }
+  /** An operation that answers `1` (done) or `0` (not held by this owner). */
+  const flag = async (op: Operation, key: string, keyCount: number, args: unknown[]) =>
+    (await run(op, key, keyCount, args, /^[01]$/))[0] === 1;
 
   /** Runs RELEASE (also how a waiter withdraws); a plain function, so detached methods work too. */
-  const release = (key: string, owner: string, token: number) => {
-    const { lock, channel, queue, waiters, fence } = names(key);
-    return runFlag('release', key, [lock, channel, queue, waiters, fence], [owner, token, Date.now()]);
-  };
+  const release = (key: string, owner: string, token: number) =>
+    flag('release', key, 5, [owner, token, Date.now()]);
 
   // Core validates keys, owners, tokens and durations before it calls a store: no second check here.
   return {
@@ -278,31 +300,23 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     keyNames: names,
 
     async acquire({ key, owner, ttlMs, queueMs = 0 }) {
-      const { lock, fence, queue, waiters } = names(key);
       const now = Date.now();
-      // ARGV[3] is the clock floor of a new fence counter: this client's epoch ms × 1000.
-      const reply = await run(
+      // ARGV[3] is the clock floor of a new fence counter: this client's epoch ms × 1000. The reply
+      // is `1,<token ≥ 1>` (acquired) or `0,<pttl>,<fence>` (held).
+      const [acquired, a, b] = (await run(
         'acquire',
         key,
-        [lock, fence, queue, waiters],
+        4,
         [owner, ttlMs, now * 1000, queueMs, now],
-      );
-      const v = integers(reply);
-      if (v[0] === 1 && v.length === 2 && v[1]! > 0) return { acquired: true, token: v[1]! };
-      if (v[0] !== 0 || v.length !== 3) throw badReply('acquire', key);
-      const [, pttl, token] = v as [0, number, number];
+        /^(1,[1-9]\d*|0(,-?\d+){2})$/,
+      )) as [number, number, number?];
+      if (acquired) return { acquired: true, token: a };
       const channel = channels.get(key);
-      if (channel) channel.held = token;
-      return {
-        acquired: false,
-        ...(pttl >= 0 ? { holderRemainingMs: pttl } : {}),
-        ...(token > 0 ? { holderToken: token } : {}),
-      };
+      if (channel) channel.held = b!;
+      return { acquired: false, ...(a >= 0 && { holderRemainingMs: a }), ...(b! > 0 && { holderToken: b! }) };
     },
 
-    extend({ key, owner, ttlMs }) {
-      return runFlag('extend', key, [names(key).lock], [owner, ttlMs]);
-    },
+    extend: ({ key, owner, ttlMs }) => flag('extend', key, 1, [owner, ttlMs]),
 
     release: ({ key, owner, token }) => release(key, owner, token),
 
@@ -312,25 +326,22 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     },
 
     async inspect(key): Promise<LockState> {
-      const { lock, fence } = names(key);
       const sentAt = Date.now();
-      const v = integers(await run('inspect', key, [lock, fence]));
-      if (v.length !== 2) throw badReply('inspect', key);
-      const [pttl, token] = v as [number, number];
+      const [pttl, token] = (await run('inspect', key, 2, [], /^-?\d+,-?\d+$/)) as [number, number];
       return {
         key,
         // -2: free; -1: held without expiry (never written by Leasehold); else the remaining ms.
         held: pttl >= -1,
-        ...(token > 0 ? { token } : {}),
+        ...(token > 0 && { token }),
         // PTTL was measured at some instant after `sentAt`: this estimate is never later than the
         // real expiry (give or take the skew between this clock and Redis's).
-        ...(pttl >= 0 ? { expiresAt: sentAt + pttl, remainingMs: pttl } : {}),
+        ...(pttl >= 0 && { expiresAt: sentAt + pttl, remainingMs: pttl }),
       };
     },
 
     async waitForRelease(key, timeoutMs, signal, claim) {
       if (signal?.aborted || !(timeoutMs > 0)) return undefined;
-      const mine = claim && { ...claim, sha: await sha1hex(claim.owner) };
+      const mine = claim && { ...claim, sha: `g${await sha1hex(claim.owner)}` };
       return (channels.get(key) ?? openChannel(key)).wait(timeoutMs, signal, mine);
     },
 
@@ -347,48 +358,42 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
  */
 function resolveOptions(options: UpstashStoreOptions): [UpstashRedisClient, string, string[]] {
   const { redis, url, token, prefix = DEFAULT_PREFIX } = (options ?? {}) as Record<string, unknown>;
-  if (
-    typeof options !== 'object' ||
-    !options ||
-    (redis !== undefined && (url !== undefined || token !== undefined))
-  ) {
-    throw new InvalidArgumentError('options', 'expected { redis } or { url, token }');
-  }
-  if (typeof prefix !== 'string') throw new InvalidArgumentError('prefix', 'must be a string');
+  const check = (ok: unknown, argument: string, message: string) => {
+    if (!ok) throw new InvalidArgumentError(argument, message);
+  };
+  check(
+    typeof options === 'object' &&
+      options &&
+      (redis === undefined || (url === undefined && token === undefined)),
+    'options',
+    'expected { redis } or { url, token }',
+  );
+  check(typeof prefix === 'string', 'prefix', 'must be a string');
   if (redis !== undefined) {
     const r = redis as Partial<Record<keyof UpstashRedisClient, unknown>> | null;
-    if (typeof r?.evalsha !== 'function' || typeof r.eval !== 'function') {
-      throw new InvalidArgumentError('redis', 'must be an @upstash/redis client');
-    }
-    return [redis as UpstashRedisClient, prefix, []];
+    check(typeof r?.createScript === 'function', 'redis', 'must be an @upstash/redis client');
+    return [redis as UpstashRedisClient, prefix as string, []];
   }
   // The rule @upstash/redis applies, checked here so that a bad URL (a redis:// one holds the
   // password) fails as an InvalidArgumentError that does not echo it.
   const restUrl = String(url).trim();
-  if (!/^https?:\/\/[^\s#$./?]\S+$/.test(restUrl)) {
-    throw new InvalidArgumentError('url', 'must be the https:// REST URL (UPSTASH_REDIS_REST_URL)');
-  }
-  if (typeof token !== 'string' || !/^\S+$/.test(token)) {
-    throw new InvalidArgumentError('token', 'must be the REST token (UPSTASH_REDIS_REST_TOKEN), no spaces');
-  }
+  check(
+    /^https?:\/\/[^\s#$./?]\S+$/.test(restUrl),
+    'url',
+    'must be the https:// REST URL (UPSTASH_REDIS_REST_URL)',
+  );
+  check(
+    typeof token === 'string' && /^\S+$/.test(token),
+    'token',
+    'must be the REST token (UPSTASH_REDIS_REST_TOKEN), no spaces',
+  );
   const client = new Redis({
     url: restUrl,
-    token,
+    token: token as string,
     automaticDeserialization: false,
     enableAutoPipelining: false,
     // Retries of a request whose fetch itself failed (no HTTP answer): 2 more tries after 25 and 100 ms.
     retry: { retries: 2, backoff: (retryCount) => 25 * 4 ** retryCount },
   });
-  return [client, prefix, [token]];
-}
-
-/**
- * A script's reply as integers, or `[]` when it is not an array of safe integers only (numeric
- * strings accepted: a proxy may stringify numbers).
- */
-function integers(reply: unknown): number[] {
-  const values = (Array.isArray(reply) ? reply : []).map((v) =>
-    typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v,
-  );
-  return values.every(Number.isSafeInteger) ? values : [];
+  return [client, prefix as string, [token as string]];
 }

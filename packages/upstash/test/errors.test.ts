@@ -3,7 +3,7 @@ import { InvalidArgumentError, isLeaseholdError, StoreError } from '@leasehold/c
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type UpstashRedisClient, upstashKeyNames, upstashStore } from '../src/index.js';
-import { SCRIPTS } from '../src/scripts.js';
+import { SCRIPT } from '../src/scripts.js';
 import {
   expectNoSecrets,
   freshKey,
@@ -48,7 +48,10 @@ describe('store errors against the real endpoint', () => {
     expect(err).toBeInstanceOf(StoreError);
     expect(isLeaseholdError(err, 'STORE_ERROR')).toBe(true);
     expect(err).toMatchObject({ kind: 'bad-credentials', store: 'upstash', retryable: false });
-    expect((err as Error).message).toMatch(/REST token rejected; use the database's read-write REST token/);
+    // Which operation, which key, the kind and the scrubbed cause (what to check: the README's Errors table).
+    expect((err as Error).message).toMatch(
+      /^upstash: acquire of "test:k:[^"]+" failed: bad-credentials \(.+\)$/,
+    );
     expectNoSecrets(err, secretTexts(token, services.token, owner));
   });
 
@@ -87,9 +90,8 @@ describe('store errors against the real endpoint', () => {
     await services.admin.hset(upstashKeyNames(key).lock, { f: '1' });
 
     // The raw client error really holds the owner and the script: the threat the scrubbing removes.
-    const raw = await rejection(
-      services.admin.eval(SCRIPTS.acquire, [upstashKeyNames(key).lock, 'x'], [owner, '1000', '1']),
-    );
+    const names = Object.values(upstashKeyNames(key)).slice(0, 4); // an acquire
+    const raw = await rejection(services.admin.eval(SCRIPT, names, [owner, '1000', '1', '0', '1']));
     expect(String((raw as Error).message)).toContain(owner);
     expect(String((raw as Error).message)).toContain('redis.call');
 
@@ -111,8 +113,7 @@ describe('store errors against the real endpoint', () => {
 function failingClient(err: unknown): UpstashRedisClient {
   const fail = () => Promise.reject(err);
   return {
-    eval: fail,
-    evalsha: fail,
+    createScript: () => ({ exec: fail }),
     get: fail,
     subscribe: () => undefined,
   } as unknown as UpstashRedisClient;
@@ -128,8 +129,7 @@ function upstashError(message: string, name = 'UpstashError'): Error {
 function replyingClient(reply: unknown): UpstashRedisClient {
   const answer = () => Promise.resolve(reply);
   return {
-    eval: answer,
-    evalsha: answer,
+    createScript: () => ({ exec: answer }),
     get: answer,
     subscribe: () => undefined,
   } as unknown as UpstashRedisClient;
@@ -205,10 +205,15 @@ describe('error classification', () => {
     ['a non-integer token', [1, 1.5]],
     ['a zero token', [1, 0]],
     ['text in the array', [1, 'abc']],
+    ['a nested array', [1, [5]]],
+    ['a token past 2^53', [1, '9007199254740993']],
+    ['a held answer without the fence', [0, 100]],
   ])('reports %s as a bad-response to acquire', async (_name, reply) => {
     const store = upstashStore({ redis: replyingClient(reply) });
     const err = await rejection(store.acquire({ key: 'k', owner, ttlMs: 1_000 }));
     expect(err).toMatchObject({ kind: 'bad-response' });
+    // The reply is not echoed.
+    expect((err as Error).message).toBe('upstash: acquire of "k" failed: bad-response (unexpected reply)');
   });
 
   it('accepts integer replies given as numeric strings', async () => {

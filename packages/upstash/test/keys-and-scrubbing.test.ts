@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
+import { Redis } from '@upstash/redis';
 import { describe, expect, it } from 'vitest';
 import { toStoreError } from '../src/errors.js';
-import { DEFAULT_PREFIX, releaseChannel, upstashKeyNames } from '../src/index.js';
-import { runScript, SCRIPTS } from '../src/scripts.js';
+import { DEFAULT_PREFIX, releaseChannel, upstashKeyNames, upstashStore } from '../src/index.js';
+import { SCRIPT } from '../src/scripts.js';
 
 describe('key names', () => {
   it('share the {key} hash tag under the default prefix', () => {
@@ -16,6 +18,10 @@ describe('key names', () => {
     expect(releaseChannel('a', 'p:')).toBe('p:{a}:released');
   });
 
+  it('list the names in the order of the script KEYS (each operation passes a prefix of them)', () => {
+    expect(Object.keys(upstashKeyNames('k'))).toEqual(['lock', 'fence', 'queue', 'waiters', 'channel']);
+  });
+
   it('never let one key collide with another key or with a fence', () => {
     const keys = ['a', 'a}', 'a:fence', 'a}:fence', '{a}', 'a}:released', 'x{a'];
     const names = keys.flatMap((k) => {
@@ -26,40 +32,60 @@ describe('key names', () => {
   });
 });
 
-describe('scripts', () => {
-  it('run with EVALSHA and the SHA-1 of their text, computed with WebCrypto', async () => {
-    const { createHash } = await import('node:crypto');
-    const shas: string[] = [];
-    const runner = {
-      evalsha: async (sha: string) => shas.push(sha),
-      eval: async () => Promise.reject(new Error('not expected')),
-    };
-    for (const script of Object.values(SCRIPTS)) {
-      await runScript(runner, script, [], []);
-      await runScript(runner, script, [], []);
-      const sha = createHash('sha1').update(script).digest('hex');
-      expect(shas.splice(0)).toEqual([sha, sha]);
-    }
+/**
+ * A store over a real `@upstash/redis` client (its own `createScript`, as in production) whose
+ * `EVALSHA` and `EVAL` are stubbed: `evalsha` answers or throws, each call is recorded.
+ */
+function stubbedStore(evalsha: (sha: string) => unknown) {
+  const redis = new Redis({ url: 'http://127.0.0.1:1', token: 't', enableAutoPipelining: false });
+  const calls: string[] = [];
+  Object.assign(redis, {
+    evalsha: async (sha: string) => {
+      calls.push(`evalsha ${sha}`);
+      return evalsha(sha);
+    },
+    eval: async (script: string) => {
+      calls.push(script === SCRIPT ? 'eval' : 'eval of something else');
+      return 1;
+    },
+  });
+  return { store: upstashStore({ redis }), calls };
+}
+
+const OWNER = 'f00dfeedf00dfeedf00dfeedf00dfeed';
+const SHA = createHash('sha1').update(SCRIPT).digest('hex');
+
+describe('script', () => {
+  it('runs with EVALSHA and the SHA-1 of its text', async () => {
+    const { store, calls } = stubbedStore(() => 1);
+    expect(await store.extend({ key: 'k', owner: OWNER, token: 1, ttlMs: 1_000 })).toBe(true);
+    expect(await store.release({ key: 'k', owner: OWNER, token: 1 })).toBe(true);
+    expect(calls).toEqual([`evalsha ${SHA}`, `evalsha ${SHA}`]);
   });
 
-  it('fall back to EVAL only on NOSCRIPT', async () => {
-    const calls: string[] = [];
-    const runner = (error: string) => ({
-      evalsha: async () => {
-        calls.push('evalsha');
-        throw new Error(error);
-      },
-      eval: async () => calls.push('eval'),
+  it('falls back to EVAL only on NOSCRIPT', async () => {
+    const noscript = stubbedStore(() => {
+      throw new Error('NOSCRIPT No matching script. Please use EVAL.');
     });
-    await runScript(runner('NOSCRIPT No matching script. Please use EVAL.'), SCRIPTS.extend, [], []);
-    expect(calls.splice(0)).toEqual(['evalsha', 'eval']);
-    await expect(runScript(runner('ERR other'), SCRIPTS.extend, [], [])).rejects.toThrow('ERR other');
-    expect(calls.splice(0)).toEqual(['evalsha']);
+    expect(await noscript.store.extend({ key: 'k', owner: OWNER, token: 1, ttlMs: 1_000 })).toBe(true);
+    expect(noscript.calls).toEqual([`evalsha ${SHA}`, 'eval']);
+    const other = stubbedStore(() => {
+      throw new Error('ERR other');
+    });
+    await expect(other.store.extend({ key: 'k', owner: OWNER, token: 1, ttlMs: 1_000 })).rejects.toThrow(
+      'ERR other',
+    );
+    expect(other.calls).toEqual([`evalsha ${SHA}`]);
   });
 
-  it('each start with a --lh tag (it names them, and marks quoted script text for scrubbing)', () => {
-    for (const [name, script] of Object.entries(SCRIPTS))
-      expect(script).toMatch(new RegExp(`^--lh ${name} v\\d+\n`));
+  it('start with a --lh tag (it names the script, and marks quoted script text for scrubbing)', () => {
+    expect(SCRIPT).toMatch(/^--lh store v\d+\n/);
+  });
+
+  it('ship without comments or needless whitespace', () => {
+    const lines = SCRIPT.split('\n').slice(1);
+    for (const line of lines) expect(line).toMatch(/^\S(.*\S)?$/);
+    expect(lines.join('\n')).not.toMatch(/--|\s{2}/);
   });
 });
 
@@ -74,17 +100,15 @@ function errorDetail(err: unknown, secrets: string[]): string {
 describe('scrubbing', () => {
   it('removes every secret and drops the serialized command', () => {
     const owner = 'f00dfeedf00dfeedf00dfeedf00dfeed';
-    const message = `ERR boom ${owner}, command was: ${JSON.stringify(['eval', SCRIPTS.acquire, 2, 'k', 'f', owner])}`;
+    const message = `ERR boom ${owner}, command was: ${JSON.stringify(['eval', SCRIPT, 2, 'k', 'f', owner])}`;
     expect(errorDetail(new Error(message), [owner])).toBe('ERR boom [redacted]');
     expect(errorDetail(new Error('a tok-1 b tok-1'), ['tok-1', owner])).toBe('a [redacted] b [redacted]');
   });
 
   it('cuts script text quoted anywhere, with the arguments after it', () => {
-    for (const script of Object.values(SCRIPTS)) {
-      const quoted = `proxy said: ${JSON.stringify(['eval', script, 1, 'k', 'owner-id'])}`;
-      expect(errorDetail(new Error(quoted), [])).toBe('proxy said: ["eval","');
-      expect(errorDetail(new Error(`bad ${script}`), [])).toBe('bad');
-    }
+    const quoted = `proxy said: ${JSON.stringify(['eval', SCRIPT, 1, 'k', 'owner-id'])}`;
+    expect(errorDetail(new Error(quoted), [])).toBe('proxy said: ["eval","');
+    expect(errorDetail(new Error(`bad ${SCRIPT}`), [])).toBe('bad');
   });
 
   it('strips the prefixes of @upstash/redis pipelines and keeps the cause and code of a fetch failure', () => {
