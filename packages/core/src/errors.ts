@@ -137,7 +137,7 @@ export class StoreError extends LeaseholdError {
     this.name = 'StoreError';
     this.store = store;
     this.kind = kind;
-    this.retryable = kind === 'unreachable' || kind === 'throttled' || kind === 'timeout';
+    this.retryable = /^(unreachable|throttled|timeout)$/.test(kind);
   }
 }
 

@@ -42,14 +42,6 @@ interface Gate<W, P> extends Array<Waiter<W, P>> {
  */
 export type Gates<W, P> = Map<string, Gate<W, P>>;
 
-const gate = <W, P>(gates: Gates<W, P>, key: string): Gate<W, P> => {
-  let g = gates.get(key);
-  if (!g) {
-    g = Object.assign([], { holder: {}, heldUntil: -Infinity });
-    gates.set(key, g);
-  }
-  return g;
-};
 const idle = <W, P>(g: Gate<W, P>) => !g.active && !g.held;
 const knownHeld = <W, P>(g: Gate<W, P>) => g.held || g.heldUntil > now();
 const expireOverdue = <W, P>(g: Gate<W, P>) => {
@@ -69,26 +61,27 @@ const dispatch = <W, P>(gates: Gates<W, P>, key: string, g: Gate<W, P>) => {
 };
 
 /**
- * This caller's turn: `false` at once if nobody is ahead of it; else a promise that resolves `true`
- * when its turn comes or with a lease passed to it, and rejects with the signal's reason, or with `onTimeout(holder)` once
- * `timeoutMs` ran out and the key is known to be held.
+ * This caller's turn: `false` at once if nobody is ahead of it; else a promise that resolves when its
+ * turn comes (with nothing) or with a lease passed to it, and rejects with the signal's reason, or with
+ * `onTimeout(holder)` once `timeoutMs` ran out and the key is known to be held.
  */
-export function enter<W, P>(
+export const enter = <W, P>(
   gates: Gates<W, P>,
   key: string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
   onTimeout: (holder: HolderInfo) => unknown,
   want: W,
-): false | Promise<boolean | P> {
-  const g = gate(gates, key);
-  // Plain `false`, not a promise: the caller sends its store request in the same tick (an await here
-  // would let whatever else is queued run first, delaying every uncontended acquire).
-  if (idle(g) && !g.length) {
-    g.active = true;
+): false | Promise<P | undefined> => {
+  const g = gates.get(key);
+  // A key in the map is busy (see Gates): nobody ahead only when it is not in the map. Then plain
+  // `false`, not a promise: the caller sends its store request in the same tick (an await here would
+  // let whatever else is queued run first, delaying every uncontended acquire).
+  if (!g) {
+    gates.set(key, Object.assign([], { active: true, holder: {}, heldUntil: -Infinity }));
     return false;
   }
-  return new Promise<boolean | P>((resolve, reject) => {
+  return new Promise<P | undefined>((resolve, reject) => {
     const leave = (reason: unknown) => {
       off();
       const i = g.indexOf(waiter);
@@ -100,7 +93,7 @@ export function enter<W, P>(
       want,
       resolve: (passed) => {
         off();
-        resolve(passed ?? true);
+        resolve(passed);
       },
       // While it waits, `g` is the key's gate (a gate with waiters is never tidied away).
       expire: () => leave(onTimeout(g.holder)),
@@ -117,11 +110,12 @@ export function enter<W, P>(
     );
     g.push(waiter);
   });
-}
+};
 
 /** The active waiter is done: it got the lease (`acquired`) or gave up; `holder` is what it last learned. */
-export function exit<W, P>(gates: Gates<W, P>, key: string, acquired: boolean, holder: HolderInfo): void {
-  const g = gate(gates, key);
+export const exit = <W, P>(gates: Gates<W, P>, key: string, acquired: boolean, holder: HolderInfo): void => {
+  // The active waiter keeps the key busy: its gate is in the map.
+  const g = gates.get(key)!;
   g.active = false;
   g.holder = holder;
   if (acquired) {
@@ -129,33 +123,38 @@ export function exit<W, P>(gates: Gates<W, P>, key: string, acquired: boolean, h
     expireOverdue(g);
   }
   dispatch(gates, key, g);
-}
+};
 
 /** Records what the active waiter learned about the holder, who holds the key until `until` (monotonic). */
-export function contended<W, P>(gates: Gates<W, P>, key: string, holder: HolderInfo, until: number): void {
-  const g = gate(gates, key);
+export const contended = <W, P>(gates: Gates<W, P>, key: string, holder: HolderInfo, until: number): void => {
+  const g = gates.get(key)!;
   g.holder = holder;
   g.heldUntil = until;
   if (knownHeld(g)) expireOverdue(g);
-}
+};
 
 /**
  * The lease holding the key is being released: offer it to the head waiter. `make` builds the head's
  * lease from what it asked for, or declines (`undefined`). On success the head leaves the queue with
  * that lease and the key stays held.
  */
-export function pass<W, P>(gates: Gates<W, P>, key: string, make: (want: W) => P | undefined): boolean {
+export const pass = <W, P extends object>(
+  gates: Gates<W, P>,
+  key: string,
+  make: (want: W) => P | undefined,
+): boolean => {
   const g = gates.get(key);
-  const head = g?.held ? g[0] : undefined;
+  const head = g?.held && g[0];
   const passed = head && make(head.want);
-  if (!g || !head || passed === undefined) return false;
-  g.shift();
-  head.resolve(passed);
-  return true;
-}
+  if (passed) {
+    g.shift();
+    head.resolve(passed);
+  }
+  return !!passed;
+};
 
 /** This locker's lease on the key ended (released, lost or expired): the next waiter goes. */
-export function released<W, P>(gates: Gates<W, P>, key: string): void {
+export const released = <W, P>(gates: Gates<W, P>, key: string): void => {
   const g = gates.get(key);
   if (g) {
     g.held = false;
@@ -163,4 +162,4 @@ export function released<W, P>(gates: Gates<W, P>, key: string): void {
     g.heldUntil = -Infinity;
     dispatch(gates, key, g);
   }
-}
+};

@@ -51,10 +51,7 @@ export interface LeaseImpl extends Lease {
 }
 
 /** What a queued waiter asks for, should the holder pass its lease on: its TTL and invocation deadline. */
-export interface Want {
-  readonly ttl: number;
-  readonly deadline: number;
-}
+export type Want = readonly [ttl: number, deadline: number];
 
 /** The fields of an event of type `T` about one lease, beyond `type`, `key` and `token`. */
 type LeaseEventFields<T extends LockEvent['type']> = Omit<
@@ -93,12 +90,12 @@ export function storeFailed(store: LockStore, err: unknown): never {
  * A lease is a closure, not a class instance: its state and helpers minify to one-letter names where
  * `this.#validUntil` would not, and this code is in every Lambda bundle.
  */
-export function leaseMaker(
+export const leaseMaker = (
   store: LockStore,
   driftMs: (ttlMs: number) => number,
   emit: (event: LockEvent) => void,
   queues: Gates<Want, LeaseImpl>,
-): NewLease {
+): NewLease => {
   /**
    * A lease on `key` with fencing `token`, riding on the store lease (`owner`, `storeToken`). Granted by
    * the store for a request sent at `sentAt`, or passed on by a lease valid until `passedUntil`.
@@ -132,8 +129,10 @@ export function leaseMaker(
     let deadlineBound: boolean;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let releasing: Promise<boolean> | undefined;
-    /** The extension in flight, if any (settled quietly): extensions go to the store one at a time. */
-    let extending: Promise<void> | undefined;
+    /** Extensions queued or in flight: they go to the store one at a time, each after the one before. */
+    let extensions = 0;
+    /** The last extension, settled quietly: the next one starts after it. */
+    let lastExtension: Promise<void>;
     /** The queue was told the lease ended: the next local waiter was let through. */
     let ended = false;
 
@@ -194,12 +193,12 @@ export function leaseMaker(
      * how long one process keeps a hot key from the others), or while an extension is in flight (its
      * outcome could still move the store's expiry).
      */
-    const successor = ({ ttl: wantTtl, deadline: wantDeadline }: Want): LeaseImpl | undefined => {
+    const successor = ([wantTtl, wantDeadline]: Want): LeaseImpl | undefined => {
       const t = now();
       const left = min(validUntil, wantDeadline) - t;
       if (
         token + 1 - storeToken >= FENCE_STEP ||
-        extending ||
+        extensions ||
         left < min(wantTtl, wantDeadline - t) / 2 ||
         left <= driftMs(wantTtl)
       ) {
@@ -229,18 +228,16 @@ export function leaseMaker(
         // store's expiry earlier, so never count on more than the shorter of the two.
         if (!lost && min(sentAt + ms - driftMs(ms), deadline) < validUntil) {
           validFor(sentAt, ms);
-          if (now() >= validUntil) expire();
-          else schedule();
+          expireIfDue();
+          if (!lost) schedule();
         }
         storeFailed(store, err);
       }
-      // Lost, released or run out while the request was in flight: that verdict stands. A lease that has
-      // reported itself not held must never come back to life.
+      // Lost, released or run out while the request was in flight: that verdict stands (`lose` keeps the
+      // first reason). A lease that has reported itself not held must never come back to life.
+      expireIfDue();
+      if (!ok) lose('taken');
       assertHeld();
-      if (!ok) {
-        lose('taken');
-        assertHeld();
-      }
       validFor(sentAt, ms);
       assertHeld(); // an answer slower than the new validity is worthless
       schedule();
@@ -313,12 +310,9 @@ export function leaseMaker(
       extend(ttlMs) {
         // One at a time: concurrent extensions answered out of order would leave the lease counting on a
         // longer one that the store had already overwritten with a shorter one.
-        const run = extending ? extending.then(() => doExtend(ttlMs)) : doExtend(ttlMs);
-        const settled = run.then(noop, noop);
-        extending = settled;
-        void settled.then(() => {
-          if (extending === settled) extending = undefined;
-        });
+        const run = extensions++ ? lastExtension.then(() => doExtend(ttlMs)) : doExtend(ttlMs);
+        lastExtension = run.then(noop, noop);
+        void lastExtension.then(() => extensions--);
         return run;
       },
       release,
@@ -328,4 +322,4 @@ export function leaseMaker(
     };
   };
   return newLease;
-}
+};

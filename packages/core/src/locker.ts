@@ -1,17 +1,18 @@
-import { LockLostError, LockTimeoutError, StoreError } from './errors.js';
+import { LockLostError, LockTimeoutError, type LostReason, StoreError } from './errors.js';
 import type { LockEvent, LockEventListener } from './events.js';
 import { contended, enter, exit, type Gates } from './key-queue.js';
-import { dispose, type Lease, type LeaseImpl, leaseMaker, storeFailed, type Want } from './lease.js';
+import { dispose, type Lease, type LeaseImpl, leaseMaker, noop, storeFailed, type Want } from './lease.js';
 import type { LockState, LockStore, StoreAcquireResult, StoreClaim } from './store.js';
 import { ceil, floor, max, min, monotonicNow as now, round, sleep, unrefTimeout } from './timers.js';
 import {
+  check,
   type InvocationContext,
   invalid,
+  isFunction,
+  isObject,
   MIN_TTL_MS,
-  validateFunction,
   validateKey,
   validateMs,
-  validateObject,
 } from './validate.js';
 
 /**
@@ -120,10 +121,7 @@ const option = (
   name: 'ttlMs' | 'waitMs' | 'extendEveryMs',
   fallback: number,
   min: number,
-): number => {
-  const value = opts?.[name];
-  return value === undefined ? fallback : validateMs(name, value, min);
-};
+): number => (opts?.[name] === undefined ? fallback : validateMs(name, opts[name], min));
 
 /**
  * Create a {@link Locker} over a store.
@@ -139,9 +137,9 @@ const option = (
  * ```
  */
 export function createLocker(options: LockerOptions): Locker {
-  validateObject('options', options, 'an object', true);
+  check('options', options, 'an object', isObject, true);
   const store = options.store;
-  if (typeof store?.acquire !== 'function' || typeof store.release !== 'function') {
+  if (!isFunction(store?.acquire) || !isFunction(store.release)) {
     invalid('store', 'a LockStore, e.g. dynamoDbStore(...)', store);
   }
   /** A duration option of the locker: `fallback` when not given (undefined or null). */
@@ -155,8 +153,7 @@ export function createLocker(options: LockerOptions): Locker {
   const retryBaseMs = duration('retryBaseMs', 20, 1);
   const retryMaxMs = duration('retryMaxMs', 250, retryBaseMs);
   const clockSkewMs = duration('clockSkewMs', 0, 0);
-  const listener = options.onEvent;
-  validateFunction('onEvent', listener, true);
+  const listener = check<LockEventListener | undefined>('onEvent', options.onEvent, 'a function', isFunction);
 
   const driftMs = (ttl: number) => floor(ttl * 0.01) + 2 + clockSkewMs;
   const emit = (event: LockEvent) => {
@@ -176,31 +173,29 @@ export function createLocker(options: LockerOptions): Locker {
    * (or take over a lease passed on locally), then, as the head of the queue, one store request per
    * attempt, sleeping on what the store said in between.
    */
-  async function attempt(
+  const attempt = async (
     key: string,
     opts: AcquireOptions | undefined,
     allowWait: boolean,
-  ): Promise<LeaseImpl | null> {
+  ): Promise<LeaseImpl | null> => {
     validateKey(key);
-    validateObject('options', opts, 'an object');
+    check('options', opts, 'an object', isObject);
     const ttl = option(opts, 'ttlMs', ttlMs, MIN_TTL_MS);
     const wait = allowWait ? option(opts, 'waitMs', waitMs, 0) : 0;
     if (ttl <= driftMs(ttl)) {
       invalid('ttlMs', `above the drift and clock skew allowance (${driftMs(ttl)} ms)`, ttl);
     }
-    const signal = validateObject<AbortSignal>(
+    const signal = check<AbortSignal | undefined>(
       'signal',
       opts?.signal,
       'an AbortSignal',
-      false,
-      (s) => typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function',
+      (s) => isObject(s) && typeof s.aborted === 'boolean' && isFunction(s.addEventListener),
     );
-    const context = validateObject<InvocationContext>(
+    const context = check<InvocationContext | undefined>(
       'context',
       opts?.context,
       'a Lambda context, with getRemainingTimeInMillis()',
-      false,
-      (c) => typeof c.getRemainingTimeInMillis === 'function',
+      (c) => isObject(c) && isFunction(c.getRemainingTimeInMillis),
     );
     signal?.throwIfAborted();
     const start = now();
@@ -215,52 +210,64 @@ export function createLocker(options: LockerOptions): Locker {
       waitUntil - start,
       signal,
       (holder) => new LockTimeoutError(key, waited(), 0, holder),
-      { ttl, deadline },
+      [ttl, deadline],
     );
     const queued = entered && (await entered);
-    /** Hands `lease` to the caller, with its `acquired` event. */
-    const granted = (lease: LeaseImpl, attempts: number, contended: boolean) => {
-      emit({ type: 'acquired', key, token: lease.token, waitedMs: waited(), attempts, contended });
+    /** Store requests sent so far: the current attempt's number (0 for a lease passed on locally). */
+    let attempt = 0;
+    /** Hands `lease` to the caller, with its `acquired` event: contended if it queued or asked again. */
+    const granted = (lease: LeaseImpl) => {
+      emit({
+        type: 'acquired',
+        key,
+        token: lease.token,
+        waitedMs: waited(),
+        attempts: attempt,
+        contended: !!entered || attempt > 1,
+      });
       return lease;
     };
-    // Leases the caller will not get are handed back with their asyncDispose: released, a failure
-    // reported as a `release-failed` event.
-    if (typeof queued === 'object') {
-      // The previous local holder passed its store lease on: granted with no store request.
+    /**
+     * The caller gave up while `lease` was on its way to it: hand the lock straight back. Leases the
+     * caller will not get are handed back with their asyncDispose: released, a failure reported as a
+     * `release-failed` event.
+     */
+    const handBackIfAborted = (lease: LeaseImpl) => {
       if (signal?.aborted) {
-        void queued[dispose]();
+        void lease[dispose]();
         throw signal.reason;
       }
-      return granted(queued, 0, true);
+    };
+    if (typeof queued === 'object') {
+      // The previous local holder passed its store lease on: granted with no store request.
+      handBackIfAborted(queued);
+      return granted(queued);
     }
 
     let owner = newOwnerId();
     let holder: { remainingMs?: number; token?: number } = {};
-    /** The last attempt was granted only after its lease had run out locally: the store is too slow. */
-    let late = false;
     /** The attempt from which the backoff grows: it starts over whenever the store reports a new holder. */
     let backoffFrom = 1;
     let acquired = false;
     /** The owner this call last asked the store to queue, if any: withdrawn unless it got the lock. */
     let queuedAs: string | undefined;
+    /** When the current attempt's store request was sent, and the lease TTL it asked for. */
+    let sentAt: number;
+    let leaseTtl: number;
     /**
-     * The lease of a grant to `owner` for a request sent at `sentAt`, or undefined when the grant is
+     * The lease of a grant to `owner` for the current attempt's request, or undefined when the grant is
      * worthless: it came after the lease had run out locally (then handed back).
      */
-    const take = (token: number, sentAt: number, leaseTtl: number, attempt: number) => {
+    const take = (token: number) => {
       if (!Number.isSafeInteger(token) || token < 1) {
         throw new StoreError(store.name, 'bad-response', 'invalid fencing token');
       }
       let handedOver = false;
       const lease = newLease(key, token, owner, token, leaseTtl, deadline, () => handedOver, sentAt);
-      if (signal?.aborted) {
-        // The caller gave up while the grant was in flight: hand the lock straight back.
-        void lease[dispose]();
-        throw signal.reason;
-      }
+      handBackIfAborted(lease); // the caller gave up while the grant was in flight
       if (lease.held) {
         handedOver = acquired = true;
-        return granted(lease, attempt, queued || attempt > 1);
+        return granted(lease);
       }
       void lease[dispose]();
       // Never ask again as the owner just handed back: the store would re-grant the same token, and
@@ -269,42 +276,42 @@ export function createLocker(options: LockerOptions): Locker {
       return undefined;
     };
     try {
-      for (let attempt = 1; ; attempt++) {
-        const sentAt = now();
-        const leaseTtl = min(ttl, floor(deadline - sentAt));
-        if (leaseTtl <= driftMs(leaseTtl))
-          throw new LockTimeoutError(key, waited(sentAt), attempt - 1, holder);
+      for (;;) {
+        sentAt = now();
+        leaseTtl = min(ttl, floor(deadline - sentAt));
+        if (leaseTtl <= driftMs(leaseTtl)) throw new LockTimeoutError(key, waited(sentAt), attempt, holder);
+        attempt++;
         // A caller that will wait asks to be queued for a hand-over until just after its next attempt.
         const queueMs =
           allowWait && store.waitForRelease ? min(ceil(waitUntil - sentAt), NOTIFIED_RECHECK_MS) : 0;
         let result!: StoreAcquireResult;
         try {
           if (queueMs > 0) queuedAs = owner;
-          result = await store.acquire(
-            queueMs > 0
-              ? { key, owner, ttlMs: leaseTtl, queueMs: queueMs + QUEUE_SLACK_MS }
-              : { key, owner, ttlMs: leaseTtl },
-          );
+          result = await store.acquire({
+            key,
+            owner,
+            ttlMs: leaseTtl,
+            ...(queueMs > 0 && { queueMs: queueMs + QUEUE_SLACK_MS }),
+          });
         } catch (err) {
           storeFailed(store, err);
         }
         let claim: StoreClaim | undefined;
         if (result.acquired) {
-          const lease = take(result.token, sentAt, leaseTtl, attempt);
+          const lease = take(result.token);
           if (lease) return lease;
-          // The answer came back after the lease had already run out locally: store trouble.
-          late = true;
+          // Still here: the answer came back after the lease had already run out locally (see below).
         } else {
-          late = false;
           const { holderRemainingMs, holderToken } = result;
-          // A new holder since the last answer: the key is changing hands, so it is worth asking again soon.
-          if (holderToken !== undefined && holder.token !== undefined && holderToken !== holder.token) {
-            backoffFrom = attempt;
-          }
+          const previousToken = holder.token;
           // A new object every time: the one before may be in the queue or a LockTimeoutError already.
           holder = {};
           if (holderRemainingMs !== undefined) holder.remainingMs = round(holderRemainingMs);
-          if (holderToken !== undefined) holder.token = holderToken;
+          if (holderToken !== undefined) {
+            holder.token = holderToken;
+            // A new holder since the last answer: the key is changing hands, so it is worth asking again soon.
+            if (previousToken !== undefined && holderToken !== previousToken) backoffFrom = attempt;
+          }
           // Queued: the store may hand the lock over with a token above the holder's (see waitForRelease).
           if (queueMs > 0 && holderToken) claim = { owner, above: holderToken };
           // Known held until the reported expiry, counted from the send time (never later than the truth).
@@ -313,13 +320,14 @@ export function createLocker(options: LockerOptions): Locker {
             type: 'contended',
             key,
             attempt,
-            ...(holderRemainingMs === undefined ? {} : { holderRemainingMs: holder.remainingMs }),
+            ...(holderRemainingMs !== undefined && { holderRemainingMs: holder.remainingMs }),
           });
         }
         signal?.throwIfAborted();
         const left = waitUntil - now();
-        if (late && (!allowWait || left <= 0)) {
-          // Nobody else holds the key: the store answered too slowly, which is store trouble, not "held".
+        if (result.acquired && (!allowWait || left <= 0)) {
+          // Granted too late to use, and nobody else holds the key: the store answered too slowly, which
+          // is store trouble, not "held".
           throw new StoreError(
             store.name,
             'timeout',
@@ -334,17 +342,19 @@ export function createLocker(options: LockerOptions): Locker {
         if (store.waitForRelease) {
           // Notifications can be lost silently (a dropped stream), so re-check at least every second, and
           // as often as the backoff cap while the holder's expiry is unknown.
-          const recheck = remaining === undefined ? retryMaxMs : NOTIFIED_RECHECK_MS;
           const handed = await store.waitForRelease(
             key,
-            max(1, min(wake, recheck, NOTIFIED_RECHECK_MS)),
+            max(
+              1,
+              min(wake, remaining === undefined ? retryMaxMs : NOTIFIED_RECHECK_MS, NOTIFIED_RECHECK_MS),
+            ),
             signal,
             claim,
           );
           signal?.throwIfAborted(); // stores resolve, not reject, on abort
           // Handed over on release: granted after this attempt was sent, so its lease counts from then.
           if (claim && typeof handed === 'number' && handed > claim.above) {
-            const lease = take(handed, sentAt, leaseTtl, attempt);
+            const lease = take(handed);
             if (lease) return lease;
           }
         } else {
@@ -358,58 +368,52 @@ export function createLocker(options: LockerOptions): Locker {
       exit(queues, key, acquired, holder);
       // Gave up (timeout, abort, store failure): leave the store's queue, and free the lock if it was
       // handed over meanwhile. Best effort: a queue entry also runs out on its own within a second.
-      if (!acquired && queuedAs) store.withdraw?.(key, queuedAs).catch(() => undefined);
+      if (!acquired && queuedAs) store.withdraw?.(key, queuedAs).catch(noop);
     }
-  }
+  };
 
   return {
     acquire: (key, opts) => attempt(key, opts, true) as Promise<Lease>,
     tryAcquire: (key, opts) => attempt(key, opts, false),
     async withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, opts?: WithLockOptions): Promise<T> {
-      validateFunction('fn', fn);
+      check('fn', fn, 'a function', isFunction, true);
       // Validated with the other arguments, before any store request; 0 (never valid): not given.
       const every = option(opts, 'extendEveryMs', 0, 1);
       const lease = (await attempt(key, opts, true)) as LeaseImpl;
       const everyMs = every || max(1, floor(lease.ttlMs / 3));
 
-      // Auto-extension: every `everyMs` until stopped or lost; a failed extension is retried sooner,
-      // never thrown.
-      let stopped = false;
+      // Auto-extension: every `everyMs` while the lease is held (released once `fn` settles); a failed
+      // extension is retried sooner, never thrown.
       let timer: ReturnType<typeof setTimeout>;
       const tick = async () => {
-        if (stopped || !lease.held) return;
         let next = everyMs;
         try {
-          await lease.extend();
+          await lease.extend(); // a lease lost meanwhile rejects at once, with no store request
         } catch (error) {
           if (!(error instanceof StoreError)) return; // lost: the lease's signal already says so
           emit({ type: 'extend-failed', key, token: lease.token, error });
           next = max(1, floor(everyMs / 3));
         }
-        if (!stopped) timer = unrefTimeout(tick, next);
+        if (lease.held) timer = unrefTimeout(tick, next);
       };
       // A lease passed on locally may start with as little as half its TTL left: the first extension
       // comes as much sooner as the lease is shorter than its TTL (a fresh lease: after about everyMs).
       timer = unrefTimeout(tick, max(1, floor(everyMs * min(1, lease.remainingMs / lease.ttlMs))));
 
-      let failed = false;
-      let value: T | undefined;
-      let error: unknown;
+      let value: T;
+      let lost: LostReason | undefined;
       try {
         value = await fn(lease);
-      } catch (e) {
-        failed = true;
-        error = e;
+      } finally {
+        clearTimeout(timer);
+        // Lost before the callback settled (read without creating the lease's signal).
+        lost = lease.lostReason;
+        // Released, at once (so no extension starts after this); a failure is only reported
+        // (`release-failed`), never thrown: `fn`'s own error, if any, goes on unchanged.
+        await lease[dispose]();
       }
-      stopped = true;
-      clearTimeout(timer);
-      // Lost before the callback settled (read without creating the lease's signal).
-      const lost = lease.lostReason;
-      // Released; a failure is only reported (`release-failed`): the lock frees itself at expiry.
-      await lease[dispose]();
-      if (failed) throw error;
       if (lost) throw new LockLostError(key, lease.token, lost);
-      return value as T;
+      return value;
     },
     async inspect(key) {
       validateKey(key);

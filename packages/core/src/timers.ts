@@ -15,23 +15,23 @@ export const timeout = (fn: () => void, ms: number): ReturnType<typeof setTimeou
  * setTimeout that never keeps a process or a Lambda invocation alive. `unref` exists on Node's
  * timers and not on edge runtimes' numeric ids, hence the optional call.
  */
-export function unrefTimeout(fn: () => void, ms: number): ReturnType<typeof setTimeout> {
+export const unrefTimeout = (fn: () => void, ms: number): ReturnType<typeof setTimeout> => {
   const t = timeout(fn, ms);
   (t as { unref?: () => void }).unref?.();
   return t;
-}
+};
 
 /**
  * Calls `onTime` after `ms`, and `onAbort` with the signal's reason (once, and no `onTime` after it)
  * when the signal aborts. Returns `off`, which cancels both. Deliberately NOT unref'd: a caller awaiting
  * a lock must keep the event loop alive, or a script would exit in the middle of its wait.
  */
-export function timeOrAbort(
+export const timeOrAbort = (
   ms: number,
   signal: AbortSignal | undefined,
   onTime: () => void,
   onAbort: (reason: unknown) => void,
-): () => void {
+): (() => void) => {
   const off = () => {
     clearTimeout(timer);
     signal?.removeEventListener('abort', aborted);
@@ -41,9 +41,10 @@ export function timeOrAbort(
     onAbort(signal?.reason);
   };
   const timer = timeout(onTime, ms);
-  signal?.addEventListener('abort', aborted, { once: true });
+  // No `{ once: true }` needed: `aborted` removes itself.
+  signal?.addEventListener('abort', aborted);
   return off;
-}
+};
 
 /** Resolves after `ms`; rejects with the signal's reason on abort. */
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>

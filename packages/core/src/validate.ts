@@ -48,40 +48,47 @@ export function invalid(argument: string, what: string, value: unknown): never {
   throw new InvalidArgumentError(argument, `must be ${what}, got ${describe(value)}`);
 }
 
-export function validateKey(key: unknown): void {
+export const validateKey = (key: unknown): void => {
   if (typeof key !== 'string') invalid('key', 'a string', key);
   // A UTF-16 unit is at most 3 UTF-8 bytes: short keys need no encoding. One check for the empty key
   // too: "got 0" says what is wrong.
   const bytes = key.length * 3 > MAX_KEY_BYTES ? encoder.encode(key).length : key.length && 1;
   if (!bytes || bytes > MAX_KEY_BYTES) invalid('key', `1 to ${MAX_KEY_BYTES} UTF-8 bytes`, bytes);
-}
+};
 
 /** Validates a whole number of milliseconds within [min, MAX_DURATION_MS]. */
-export function validateMs(name: string, value: unknown, min: number): number {
+export const validateMs = (name: string, value: unknown, min: number): number => {
   // One check and one message (it names the range and what was given): fewer bytes in every bundle.
   if (!Number.isInteger(value) || (value as number) < min || (value as number) > MAX_DURATION_MS) {
     invalid(name, `an integer from ${min} to ${MAX_DURATION_MS} ms (one day)`, value);
   }
   return value as number;
-}
+};
 
 /**
- * An object argument (an options object, an AbortSignal, a Lambda context), checked by duck typing so
- * that any realm's or runtime's objects pass: an object for which `ok` holds, or undefined unless
- * `required`. Never null or a primitive.
+ * Checks an argument: `value` if `ok(value)` holds, or if it is undefined and not `required`; else
+ * throws the InvalidArgumentError "`name`: must be `what`, got …".
  */
-export function validateObject<T>(
+export const check = <T>(
   name: string,
   value: unknown,
   what: string,
+  ok: (value: unknown) => boolean,
   required?: boolean,
-  ok: (value: Partial<T>) => boolean = () => true,
-): T | undefined {
-  if ((required || value !== undefined) && !(typeof value === 'object' && value !== null && ok(value))) {
-    invalid(name, what, value);
-  }
-  return value as T | undefined;
-}
+): T => {
+  if ((required || value !== undefined) && !ok(value)) invalid(name, what, value);
+  return value as T;
+};
+
+/**
+ * An object, not null. Objects are checked by duck typing, so that any realm's or runtime's objects
+ * (AbortSignals, Lambda contexts) pass.
+ */
+export const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null;
+
+export const isFunction = (value: unknown): value is (...args: never[]) => unknown =>
+  typeof value === 'function';
 
 /**
  * The part of the AWS Lambda context Leasehold uses: waits, leases and extensions never outlive the
@@ -95,9 +102,4 @@ export function validateObject<T>(
  */
 export interface InvocationContext {
   getRemainingTimeInMillis(): number;
-}
-
-/** A function, or (when `optional`) undefined. */
-export function validateFunction(name: string, value: unknown, optional?: boolean): void {
-  if (typeof value !== 'function' && !(optional && value === undefined)) invalid(name, 'a function', value);
 }
