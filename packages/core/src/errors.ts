@@ -117,7 +117,8 @@ export type StoreErrorKind =
 
 /**
  * The store could not answer: the outcome of the operation is unknown. Never means "held".
- * The message says what to do; `cause` carries the backend error (scrubbed of secrets).
+ * The message names the operation and the `kind` (each store's README says what to check for each
+ * kind); `cause` carries the backend error (scrubbed of secrets).
  *
  * @example
  * ```ts
