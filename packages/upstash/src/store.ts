@@ -206,8 +206,9 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
           };
           clearTimeout(linger);
           waiters.set(finish, claim);
-          // Core asks for at most about a second: no clamp to setTimeout's 2^31 - 1 ms limit here.
-          const timer = setTimeout(finish, timeoutMs);
+          // Core asks for about a second at most; a direct caller's longer wait is capped at
+          // setTimeout's limit (2^31 - 1 ms) instead of overflowing into an immediate wake-up.
+          const timer = setTimeout(finish, Math.min(timeoutMs, 2 ** 31 - 1));
           signal?.addEventListener('abort', finish);
           // Already handed over to this claim, or announced: the holder this store last saw has
           // released since (messages can beat the "held" reply, which comes back on another connection).

@@ -88,6 +88,22 @@ describe('release notifications', () => {
     expect(await subscribers(releaseChannel(key), 0)).toBe(0);
   });
 
+  it('waits on for a timeout beyond the timer limit (2^31 - 1 ms) instead of resolving at once', async () => {
+    const key = freshKey();
+    await acquireToken(key);
+    const controller = new AbortController();
+    let settled = false;
+    const waiting = store.waitForRelease(key, 2 ** 40, controller.signal).then(() => {
+      settled = true;
+    });
+    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    await sleep(100);
+    expect(settled).toBe(false);
+    controller.abort();
+    await waiting;
+    expect(settled).toBe(true);
+  });
+
   it('resolves at once for an already-aborted signal or a non-positive timeout', async () => {
     const key = freshKey();
     const started = Date.now();
