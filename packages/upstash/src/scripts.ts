@@ -44,8 +44,9 @@ export const FLOOR_LAG_MS = 10_000;
  *   to queue the owner if the lock is held, in ms (0: don't), `a` the client's epoch ms;
  * - RELEASE: `o` owner id, `x` its token, `s` the client's epoch ms.
  *
- * `r` is `redis.call`, `h` the holder, `g` the fence counter's raw value and `t` the token (first the
- * counter as a number, `nil` when missing or not a number). The script, in order:
+ * `r` is `redis.call`, `h` the holder, `e` whether the queue exists and `t` the token. The script reads
+ * only what the path it takes needs: an uncontended acquire or release is four calls (`GET`, `EXISTS`
+ * and two writes), every extra call costing microseconds of Redis time on every operation. In order:
  *
  * 1. **EXTEND** pushes the expiry of a lock still held by this owner, never back: a delayed extension
  *    with a shorter TTL (its answer lost, overtaken by a newer one) must not cut short what the
@@ -62,13 +63,14 @@ export const FLOOR_LAG_MS = 10_000;
  *    clocks: a skew only shifts how long a waiter that vanished can still be handed the lock; the sum
  *    has 13 digits, which Lua's `%.14g` number formatting writes exactly). Both queue keys expire a
  *    second after the last registration, so a key nobody waits for leaves nothing behind.
- * 4. ACQUIRE (granting) and RELEASE take the owner out of the queue: a grant is no longer waited for,
- *    and a release is also how a waiter that gives up withdraws.
+ * 4. ACQUIRE (granting) and RELEASE take the owner out of the queue, if there is one (its terms only
+ *    if it was queued): a grant is no longer waited for, and a release is also how a waiter that gives
+ *    up withdraws.
  * 5. **RELEASE** frees the lock if this owner holds it (reply `0` otherwise: nothing changed but the
- *    queue), keeps the fence, and hands the lock to the first eligible queued waiter: if the fence
- *    counter exists (`g`: nothing in the script deletes it; without it no token could be proven
- *    higher than every earlier one), queued owners `p` are taken in order of arrival, dropping those
- *    whose eligibility (`d`, from their terms `e`) ran out, and the first eligible one is granted the
+ *    queue), keeps the fence, and hands the lock to the first eligible queued waiter: if there is a queue
+ *    and the fence counter exists (nothing in the script deletes it; without it no token could be
+ *    proven higher than every earlier one), queued owners `p` are taken in order of arrival, dropping those
+ *    whose eligibility (`d`, from their terms `v`) ran out, and the first eligible one is granted the
  *    lock as ACQUIRE would (its TTL `y`, the fence counter + {@link FENCE_STEP}). The grant is
  *    published as `g<sha1hex(owner)>:<token>` (the token written with `%.0f`: Lua's own number
  *    formatting keeps 14 digits and would round it): the waiter recognises itself without its owner
@@ -77,13 +79,14 @@ export const FLOOR_LAG_MS = 10_000;
  * 6. **ACQUIRE** of a free lock, or of one this owner holds already, replies `{1, token}`. When the
  *    lock is held by this same owner (the retry of an applied-but-unanswered acquire), the expiry is
  *    pushed and the current fence is returned, so the retry resolves as acquired with the same token
- *    instead of "held". Otherwise the fence counter advances: a NEW counter (none stored: FLUSHALL, a
- *    restart without persistence, a failover that lost it) starts at the clock floor, "now × 1000",
- *    above every token issued before. An existing counter counts on with `INCRBY`
- *    {@link FENCE_STEP} (core hands the tokens in between to local successors); only when it has
- *    fallen more than {@link FLOOR_LAG_MS} behind the floor (a stale copy after a failover to a
- *    lagging replica) is it raised to the floor minus that lag (written with `%.0f`: a Lua number
- *    this large would otherwise be formatted in exponent notation).
+ *    instead of "held". Otherwise the fence counter advances with `INCRBY` {@link FENCE_STEP} (core
+ *    hands the tokens in between to local successors). A reply of exactly FENCE_STEP means there was
+ *    no counter (FLUSHALL, a restart without persistence, a failover that lost it; a live counter is
+ *    never below the clock floor of its creation): the NEW counter starts at the clock floor,
+ *    "now × 1000", above every token issued before. An existing counter that has fallen more than
+ *    {@link FLOOR_LAG_MS} behind the floor (a stale copy after a failover to a lagging replica) is
+ *    raised to the floor minus that lag (written with `%.0f`: a Lua number this large would otherwise
+ *    be formatted in exponent notation).
  *
  * The floor must not be applied at full height to every grant: a client whose clock runs ahead would
  * then lift the counter to ITS clock, and if the counter were lost right after, a client with a
@@ -101,9 +104,7 @@ if h~=o then return 0 end
 if r('PTTL',l)<x+0 then r('PEXPIRE',l,x) end
 return 1
 end
-local g=r('GET',f)
-local t=tonumber(g)
-if not q then return{r('PTTL',l),t or 0} end
+if not q then return{r('PTTL',l),tonumber(r('GET',f)) or 0} end
 if h and h~=o and not c then
 if n+0>0 then
 r('ZADD',q,'NX',a,o)
@@ -111,20 +112,22 @@ r('HSET',w,o,x..':'..a+n)
 r('PEXPIRE',q,n+1000)
 r('PEXPIRE',w,n+1000)
 end
-return{0,r('PTTL',l),t or 0}
+return{0,r('PTTL',l),tonumber(r('GET',f)) or 0}
 end
-r('ZREM',q,o)
-r('HDEL',w,o)
+local e=r('EXISTS',q)==1
+if e and r('ZREM',q,o)==1 then r('HDEL',w,o) end
+local t
 if c then
 if h~=o then return 0 end
 r('DEL',l)
-while g do
+if e and r('EXISTS',f)==1 then
+while true do
 local p=r('ZPOPMIN',q)[1]
 if not p then break end
-local e=r('HGET',w,p)
+local v=r('HGET',w,p)
 r('HDEL',w,p)
-if e then
-local y,d=string.match(e,'(%d+):(%d+)')
+if v then
+local y,d=string.match(v,'(%d+):(%d+)')
 if d-s>=0 then
 t=r('INCRBY',f,${FENCE_STEP})
 r('SET',l,p,'PX',y)
@@ -133,23 +136,24 @@ return 1
 end
 end
 end
+end
 r('PUBLISH',c,x)
 return 1
 end
-if h==o and t then
+if h==o then
+t=tonumber(r('GET',f))
+if t then
 r('PEXPIRE',l,x)
 return{1,t}
 end
-if g then
-s=s-${FLOOR_LAG_MS * 1000}
-t=r('INCRBY',f,${FENCE_STEP})
-if t<s then
-t=s
-r('SET',f,string.format('%.0f',s))
 end
-else
+t=r('INCRBY',f,${FENCE_STEP})
+if t==${FENCE_STEP} then
 t=s+0
 r('SET',f,s)
+elseif t<s-${FLOOR_LAG_MS * 1000} then
+t=s-${FLOOR_LAG_MS * 1000}
+r('SET',f,string.format('%.0f',t))
 end
 r('SET',l,o,'PX',x)
 return{1,t}`;

@@ -278,12 +278,14 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
       // The first argument, when there is one, is the owner id: a secret.
       throw toStoreError(err, op, key, [args[0] as string | undefined, ...secrets]);
     }
-    const v = [reply].flat();
-    if (!shape.test(String(v)) || !v.every((n) => isSafeInteger(typeof n === 'string' ? +n : n))) {
+    // Not `[reply].flat()`: several times slower, on every operation.
+    const v: unknown[] = Array.isArray(reply) ? reply : [reply];
+    const numbers = v.map((n) => (typeof n === 'string' ? +n : n));
+    if (!shape.test(String(v)) || !numbers.every(isSafeInteger)) {
       // Without echoing the reply.
       throw toStoreError('unexpected reply', op, key, [], 'bad-response');
     }
-    return v.map(Number);
+    return numbers as number[];
   }
 
   /** An operation that answers `1` (done) or `0` (not held by this owner). */
