@@ -3,8 +3,8 @@
  * Prints tables and target marks, and writes bench-results/latest.json. Never part of `npm test`.
  *
  * Settings (environment variable or `--name=value`):
- *   cycles (BENCH_CYCLES, 400)            uncontended acquire+release cycles per Redis/Upstash contender
- *   ddbCycles (BENCH_DDB_CYCLES, 150)     the same on DynamoDB Local (slower per request)
+ *   cycles (BENCH_CYCLES, 1500)           uncontended acquire+release cycles per Redis/Upstash contender
+ *   ddbCycles (BENCH_DDB_CYCLES, 400)     the same on DynamoDB Local (slower per request)
  *   countCycles (BENCH_COUNT_CYCLES, 20)  cycles counted at the proxies
  *   hotMs (BENCH_HOT_MS, 2000)            length of each hot-key run
  *   hotRuns (BENCH_HOT_RUNS, 2)           runs per hot-key scenario, in separate passes; the best one counts
@@ -48,8 +48,8 @@ const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? p
 const only = new Set((onlyArg ?? 'uncontended,requests,hotkey,bundles').split(',').map((s) => s.trim()));
 
 export const SETTINGS = {
-  cycles: setting('cycles', 'BENCH_CYCLES', 400),
-  ddbCycles: setting('ddbCycles', 'BENCH_DDB_CYCLES', 150),
+  cycles: setting('cycles', 'BENCH_CYCLES', 1500),
+  ddbCycles: setting('ddbCycles', 'BENCH_DDB_CYCLES', 400),
   countCycles: setting('countCycles', 'BENCH_COUNT_CYCLES', 20),
   hotMs: setting('hotMs', 'BENCH_HOT_MS', 2000),
   hotRuns: setting('hotRuns', 'BENCH_HOT_RUNS', 2),
