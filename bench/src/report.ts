@@ -31,6 +31,17 @@ const STORE_LABEL: Record<StoreKind, string> = {
 
 const f1 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(n < 10 ? 2 : 1));
 const f0 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(n < 10 ? 1 : 0));
+
+type HotRun = ContenderResult['hotPair'];
+/** The columns every hot-key table shares: sections/s, handoff p50 and p99, requests per section. */
+const hotColumns = (h: HotRun) => [
+  f0(h?.perSecond),
+  f1(h?.handoffP50),
+  f1(h?.handoffP99),
+  f1(h?.requestsPerSection),
+];
+/** Sections done by the least and the most served process. */
+const fairness = (h: HotRun) => (h ? `${h.fewestByProcess}/${h.mostByProcess}` : '—');
 const kb = (bytes: number | undefined) =>
   bytes === undefined ? '—' : (bytes / 1024).toFixed(bytes < 10_240 ? 2 : 1);
 const reqs = (n: number | null | undefined) =>
@@ -222,17 +233,12 @@ export function renderReport(
           STORE_LABEL[r.store],
           r.label,
           ROLE[r.role],
-          f0(r.hotOneProcess?.perSecond),
-          f1(r.hotOneProcess?.handoffP50),
-          f1(r.hotOneProcess?.handoffP99),
-          f1(r.hotOneProcess?.requestsPerSection),
-          f0(r.hotProcesses?.perSecond),
-          f1(r.hotProcesses?.handoffP50),
-          f1(r.hotProcesses?.handoffP99),
+          ...hotColumns(r.hotOneProcess),
+          ...hotColumns(r.hotProcesses).slice(0, 3),
           f1(r.hotProcesses?.crossHandoffP50),
           r.hotProcesses ? `${(100 * r.hotProcesses.crossShare).toFixed(0)}%` : '—',
           f1(r.hotProcesses?.requestsPerSection),
-          r.hotProcesses ? `${r.hotProcesses.fewestByProcess}/${r.hotProcesses.mostByProcess}` : '—',
+          fairness(r.hotProcesses),
         ]),
       3,
     ),
@@ -251,11 +257,8 @@ export function renderReport(
           STORE_LABEL[r.store],
           r.label,
           ROLE[r.role],
-          f0(r.hotPair?.perSecond),
-          f1(r.hotPair?.handoffP50),
-          f1(r.hotPair?.handoffP99),
-          f1(r.hotPair?.requestsPerSection),
-          r.hotPair ? `${r.hotPair.fewestByProcess}/${r.hotPair.mostByProcess}` : '—',
+          ...hotColumns(r.hotPair),
+          fairness(r.hotPair),
         ]),
       3,
     ),
