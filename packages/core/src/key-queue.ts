@@ -61,8 +61,19 @@ const dispatch = <W, P>(gates: Gates<W, P>, key: string, g: Gate<W, P>) => {
 };
 
 /**
- * This caller's turn: `false` at once if nobody is ahead of it; else a promise that resolves when its
- * turn comes (with nothing) or with a lease passed to it, and rejects with the signal's reason, or with
+ * The turn of a caller with nobody ahead of it (the key is not in `gates`): it goes at once, and the
+ * key is busy until it exits. Returns `false`, not a promise: the caller sends its store request in the
+ * same tick (an await here would let whatever else is queued run first, delaying every uncontended
+ * acquire).
+ */
+export const open = <W, P>(gates: Gates<W, P>, key: string): false => {
+  gates.set(key, Object.assign([], { active: true, holder: {}, heldUntil: -Infinity }));
+  return false;
+};
+
+/**
+ * The turn of a caller behind others (the key is in `gates`): a promise that resolves when its turn
+ * comes (with nothing) or with a lease passed to it, and rejects with the signal's reason, or with
  * `onTimeout(holder)` once `timeoutMs` ran out and the key is known to be held.
  */
 export const enter = <W, P>(
@@ -72,15 +83,8 @@ export const enter = <W, P>(
   signal: AbortSignal | undefined,
   onTimeout: (holder: HolderInfo) => unknown,
   want: W,
-): false | Promise<P | undefined> => {
-  const g = gates.get(key);
-  // A key in the map is busy (see Gates): nobody ahead only when it is not in the map. Then plain
-  // `false`, not a promise: the caller sends its store request in the same tick (an await here would
-  // let whatever else is queued run first, delaying every uncontended acquire).
-  if (!g) {
-    gates.set(key, Object.assign([], { active: true, holder: {}, heldUntil: -Infinity }));
-    return false;
-  }
+): Promise<P | undefined> => {
+  const g = gates.get(key)!;
   return new Promise<P | undefined>((resolve, reject) => {
     const leave = (reason: unknown) => {
       off();

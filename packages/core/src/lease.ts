@@ -59,6 +59,9 @@ type LeaseEventFields<T extends LockEvent['type']> = Omit<
   'type' | 'key' | 'token'
 >;
 
+/** Tells the locker's `onEvent` listener; undefined when there is none, so that no event is built. */
+export type Emit = ((event: LockEvent) => void) | undefined;
+
 /** A function that makes leases: see {@link leaseMaker}. */
 export type NewLease = (
   key: string,
@@ -93,7 +96,7 @@ export function storeFailed(store: LockStore, err: unknown): never {
 export const leaseMaker = (
   store: LockStore,
   driftMs: (ttlMs: number) => number,
-  emit: (event: LockEvent) => void,
+  emit: Emit,
   queues: Gates<Want, LeaseImpl>,
 ): NewLease => {
   /**
@@ -136,9 +139,12 @@ export const leaseMaker = (
     /** The queue was told the lease ended: the next local waiter was let through. */
     let ended = false;
 
-    // Callers are type-checked through LeaseEventFields; TypeScript cannot follow the generic spread.
-    const tell = <T extends LockEvent['type']>(type: T, fields: LeaseEventFields<T>) =>
-      emit({ type, key, token, ...fields } as unknown as LockEvent);
+    // Undefined without a listener: `tell?.(…)` then builds nothing. Callers are type-checked through
+    // LeaseEventFields; TypeScript cannot follow the generic spread.
+    const tell =
+      emit &&
+      (<T extends LockEvent['type']>(type: T, fields: LeaseEventFields<T>) =>
+        emit({ type, key, token, ...fields } as unknown as LockEvent));
 
     /** The validity earned by a grant or extension of `ms` sent at `at`. */
     const validFor = (at: number, ms: number) => {
@@ -163,7 +169,7 @@ export const leaseMaker = (
       clearTimeout(timer);
       controller?.abort(new LockLostError(key, token, reason));
       if (reason !== 'released') {
-        tell('lost', { reason });
+        tell?.('lost', { reason });
         end();
       }
     };
@@ -241,7 +247,7 @@ export const leaseMaker = (
       validFor(sentAt, ms);
       assertHeld(); // an answer slower than the new validity is worthless
       schedule();
-      tell('extended', { ttlMs: ms });
+      tell?.('extended', { ttlMs: ms });
     };
 
     const doRelease = async (): Promise<boolean> => {
@@ -262,7 +268,7 @@ export const leaseMaker = (
           end();
         }
       }
-      tell('released', { released: freed });
+      tell?.('released', { released: freed });
       return freed;
     };
 
@@ -318,7 +324,7 @@ export const leaseMaker = (
       release,
       // The lock frees itself at expiry: a failed release is reported as an event, never thrown, or
       // finished work would turn into a failure. The locker hands back unwanted grants this way too.
-      [dispose]: () => release().then(noop, (error: unknown) => tell('release-failed', { error })),
+      [dispose]: () => release().then(noop, (error: unknown) => tell?.('release-failed', { error })),
     };
   };
   return newLease;

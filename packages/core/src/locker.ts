@@ -1,7 +1,16 @@
 import { LockLostError, LockTimeoutError, type LostReason, StoreError } from './errors.js';
-import type { LockEvent, LockEventListener } from './events.js';
-import { contended, enter, exit, type Gates } from './key-queue.js';
-import { dispose, type Lease, type LeaseImpl, leaseMaker, noop, storeFailed, type Want } from './lease.js';
+import type { LockEventListener } from './events.js';
+import { contended, enter, exit, type Gates, open } from './key-queue.js';
+import {
+  dispose,
+  type Emit,
+  type Lease,
+  type LeaseImpl,
+  leaseMaker,
+  noop,
+  storeFailed,
+  type Want,
+} from './lease.js';
 import type { LockState, LockStore, StoreAcquireResult, StoreClaim } from './store.js';
 import { ceil, floor, max, min, monotonicNow as now, round, sleep, unrefTimeout } from './timers.js';
 import {
@@ -115,6 +124,10 @@ const NOTIFIED_RECHECK_MS = 1_000;
 /** How long a queued waiter stays eligible for a hand-over after its wait slice: its next attempt's trip. */
 const QUEUE_SLACK_MS = 250;
 
+const isSignal = (s: unknown) =>
+  isObject(s) && typeof s.aborted === 'boolean' && isFunction(s.addEventListener);
+const isContext = (c: unknown) => isObject(c) && isFunction(c.getRemainingTimeInMillis);
+
 /** A duration option of one call: `fallback` when not given. */
 const option = (
   opts: WithLockOptions | undefined,
@@ -156,13 +169,16 @@ export function createLocker(options: LockerOptions): Locker {
   const listener = check<LockEventListener | undefined>('onEvent', options.onEvent, 'a function', isFunction);
 
   const driftMs = (ttl: number) => floor(ttl * 0.01) + 2 + clockSkewMs;
-  const emit = (event: LockEvent) => {
-    try {
-      listener?.(event);
-    } catch {
-      // Observers must not break locking.
-    }
-  };
+  // Undefined without a listener: `emit?.({...})` then builds no event object (no garbage per lock).
+  const emit: Emit =
+    listener &&
+    ((event) => {
+      try {
+        listener(event);
+      } catch {
+        // Observers must not break locking.
+      }
+    });
   // One FIFO per key: of this locker's waiters only the head calls the store, and only while no lease
   // of this locker holds the key; a local release passes the lease to the head or lets it go at once.
   const queues: Gates<Want, LeaseImpl> = new Map();
@@ -185,39 +201,39 @@ export function createLocker(options: LockerOptions): Locker {
     if (ttl <= driftMs(ttl)) {
       invalid('ttlMs', `above the drift and clock skew allowance (${driftMs(ttl)} ms)`, ttl);
     }
-    const signal = check<AbortSignal | undefined>(
-      'signal',
-      opts?.signal,
-      'an AbortSignal',
-      (s) => isObject(s) && typeof s.aborted === 'boolean' && isFunction(s.addEventListener),
-    );
+    const signal = check<AbortSignal | undefined>('signal', opts?.signal, 'an AbortSignal', isSignal);
     const context = check<InvocationContext | undefined>(
       'context',
       opts?.context,
       'a Lambda context, with getRemainingTimeInMillis()',
-      (c) => isObject(c) && isFunction(c.getRemainingTimeInMillis),
+      isContext,
     );
     signal?.throwIfAborted();
     const start = now();
     const waited = (at = now()) => round(at - start);
     const deadline = context ? start + context.getRemainingTimeInMillis() : Infinity;
     const waitUntil = min(start + wait, deadline);
-    // tryAcquire on a key held or wanted by this locker already: someone else has it, no request needed.
-    if (!allowWait && queues.has(key)) return null;
-    const entered = enter(
-      queues,
-      key,
-      waitUntil - start,
-      signal,
-      (holder) => new LockTimeoutError(key, waited(), 0, holder),
-      [ttl, deadline],
-    );
+    // A key in the map is held or wanted by this locker already: queue behind (tryAcquire: someone else
+    // has it, no request needed).
+    const busy = queues.has(key);
+    if (busy && !allowWait) return null;
+    const entered =
+      busy &&
+      enter(
+        queues,
+        key,
+        waitUntil - start,
+        signal,
+        (holder) => new LockTimeoutError(key, waited(), 0, holder),
+        [ttl, deadline],
+      );
+    if (!busy) open(queues, key);
     const queued = entered && (await entered);
     /** Store requests sent so far: the current attempt's number (0 for a lease passed on locally). */
     let attempt = 0;
     /** Hands `lease` to the caller, with its `acquired` event: contended if it queued or asked again. */
     const granted = (lease: LeaseImpl) => {
-      emit({
+      emit?.({
         type: 'acquired',
         key,
         token: lease.token,
@@ -316,7 +332,7 @@ export function createLocker(options: LockerOptions): Locker {
           if (queueMs > 0 && holderToken) claim = { owner, above: holderToken };
           // Known held until the reported expiry, counted from the send time (never later than the truth).
           contended(queues, key, holder, sentAt + (holder.remainingMs ?? 0));
-          emit({
+          emit?.({
             type: 'contended',
             key,
             attempt,
@@ -391,7 +407,7 @@ export function createLocker(options: LockerOptions): Locker {
           await lease.extend(); // a lease lost meanwhile rejects at once, with no store request
         } catch (error) {
           if (!(error instanceof StoreError)) return; // lost: the lease's signal already says so
-          emit({ type: 'extend-failed', key, token: lease.token, error });
+          emit?.({ type: 'extend-failed', key, token: lease.token, error });
           next = max(1, floor(everyMs / 3));
         }
         if (lease.held) timer = unrefTimeout(tick, next);
