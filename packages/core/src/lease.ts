@@ -1,8 +1,9 @@
 import { LeaseholdError, LockLostError, type LostReason, StoreError } from './errors.js';
 import type { LockEvent } from './events.js';
+import type { Expiries } from './expiries.js';
 import { type Gates, pass, released } from './key-queue.js';
 import { FENCE_STEP, type LockStore } from './store.js';
-import { floor, max, min, monotonicNow as now, unrefTimeout } from './timers.js';
+import { floor, max, min, monotonicNow as now } from './timers.js';
 import { MIN_TTL_MS, validateMs } from './validate.js';
 
 /**
@@ -88,7 +89,7 @@ export function storeFailed(store: LockStore, err: unknown): never {
 }
 
 /**
- * The lease maker of one locker: its store, drift allowance, event listener and queues.
+ * The lease maker of one locker: its store, drift allowance, event listener, queues and expiry timer.
  *
  * A lease is a closure, not a class instance: its state and helpers minify to one-letter names where
  * `this.#validUntil` would not, and this code is in every Lambda bundle.
@@ -98,6 +99,7 @@ export const leaseMaker = (
   driftMs: (ttlMs: number) => number,
   emit: Emit,
   queues: Gates<Want, LeaseImpl>,
+  expiries: Expiries,
 ): NewLease => {
   /**
    * A lease on `key` with fencing `token`, riding on the store lease (`owner`, `storeToken`). Granted by
@@ -130,7 +132,6 @@ export const leaseMaker = (
     let validUntil: number;
     /** True when the invocation deadline, not the TTL, bounds the current validity. */
     let deadlineBound: boolean;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let releasing: Promise<boolean> | undefined;
     /** Extensions queued or in flight: they go to the store one at a time, each after the one before. */
     let extensions = 0;
@@ -166,7 +167,7 @@ export const leaseMaker = (
     const lose = (reason: LostReason) => {
       if (lost) return;
       lost = reason;
-      clearTimeout(timer);
+      expiries.delete(expire);
       controller?.abort(new LockLostError(key, token, reason));
       if (reason !== 'released') {
         tell?.('lost', { reason });
@@ -187,10 +188,8 @@ export const leaseMaker = (
       if (lost) throw new LockLostError(key, token, lost);
     };
 
-    const schedule = () => {
-      clearTimeout(timer);
-      timer = unrefTimeout(expire, validUntil - now());
-    };
+    /** Expires the lease when its validity ends, even if nothing reads it (its signal, local waiters). */
+    const schedule = () => expiries.set(expire, validUntil);
 
     /**
      * The lease of a local waiter that takes this one over as it is released, with no store request:

@@ -1,5 +1,6 @@
 import { LockLostError, LockTimeoutError, type LostReason, StoreError } from './errors.js';
 import type { LockEventListener } from './events.js';
+import { expiries } from './expiries.js';
 import { contended, enter, exit, type Gates, open } from './key-queue.js';
 import {
   dispose,
@@ -182,7 +183,7 @@ export function createLocker(options: LockerOptions): Locker {
   // One FIFO per key: of this locker's waiters only the head calls the store, and only while no lease
   // of this locker holds the key; a local release passes the lease to the head or lets it go at once.
   const queues: Gates<Want, LeaseImpl> = new Map();
-  const newLease = leaseMaker(store, driftMs, emit, queues);
+  const newLease = leaseMaker(store, driftMs, emit, queues, expiries());
 
   /**
    * acquire (`allowWait`) and tryAcquire: validate, queue behind this locker's other callers for the key

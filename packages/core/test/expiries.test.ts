@@ -1,0 +1,74 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { expiries } from '../src/expiries.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+const fake = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+
+describe('expiries', () => {
+  it('runs each expiry once, in order, when its time has passed', () => {
+    fake();
+    const due = expiries();
+    const ran: string[] = [];
+    const t0 = performance.now();
+    due.set(() => ran.push('b'), t0 + 200);
+    due.set(() => ran.push('a'), t0 + 100);
+    due.set(() => ran.push('c'), t0 + 300);
+    vi.advanceTimersByTime(99);
+    expect(ran).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(ran).toEqual(['a']);
+    vi.advanceTimersByTime(200);
+    expect(ran).toEqual(['a', 'b', 'c']);
+    vi.advanceTimersByTime(10_000);
+    expect(ran).toEqual(['a', 'b', 'c']);
+  });
+
+  it('never runs an expiry that was deleted, and moves one that was set again', () => {
+    fake();
+    const due = expiries();
+    const ran: string[] = [];
+    const t0 = performance.now();
+    const dropped = () => ran.push('dropped');
+    const moved = () => ran.push('moved');
+    due.set(dropped, t0 + 50);
+    due.set(moved, t0 + 50);
+    due.delete(dropped);
+    due.set(moved, t0 + 500);
+    vi.advanceTimersByTime(499);
+    expect(ran).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(ran).toEqual(['moved']);
+  });
+
+  it('arms its timer again when an expiry comes before the one it waits for', () => {
+    fake();
+    const due = expiries();
+    const ran: string[] = [];
+    const t0 = performance.now();
+    due.set(() => ran.push('late'), t0 + 1_000);
+    due.set(() => ran.push('early'), t0 + 10);
+    vi.advanceTimersByTime(10);
+    expect(ran).toEqual(['early']);
+  });
+
+  it('sets one timer, not one per lease, for leases of one TTL that end before they run out', () => {
+    fake();
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+    const due = expiries();
+    for (let i = 0; i < 100; i++) {
+      const expire = () => {
+        throw new Error('ran out');
+      };
+      due.set(expire, performance.now() + 10_000);
+      vi.advanceTimersByTime(5); // the lease's work, then its release
+      due.delete(expire);
+    }
+    expect(setTimeoutSpy).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(20_000); // fires once, finds nothing due, arms nothing more
+    expect(setTimeoutSpy).toHaveBeenCalledTimes(1);
+  });
+});
