@@ -82,6 +82,21 @@ const noop = () => undefined;
 /** Read once: every `Number.isSafeInteger(` would cost its full length in every bundle. */
 const { isSafeInteger } = Number;
 
+/**
+ * A reply item as a number: itself if it is a number, the number it spells if it is the canonical text
+ * of one ("12", "-2"; not "012", "1e3" or " 1"), else NaN.
+ */
+const integer = (item: unknown): number =>
+  typeof item === 'number' ? item : typeof item === 'string' && String(+item) === item ? +item : NaN;
+
+/** EXTEND and RELEASE answer `1` (done) or `0` (not held by this owner). */
+const isFlag = (reply: number[]) => reply.length === 1 && (reply[0] === 0 || reply[0] === 1);
+/** ACQUIRE answers `1, <token ≥ 1>` (acquired) or `0, <pttl>, <fence>` (held). */
+const isAcquireReply = (reply: number[]) =>
+  reply[0] === 1 ? reply.length === 2 && reply[1]! > 0 : reply[0] === 0 && reply.length === 3;
+/** INSPECT answers `<pttl>, <fence>`. */
+const isPair = (reply: number[]) => reply.length === 2;
+
 /** Poll interval when the release subscription fails (stream refused or dropped). */
 const POLL_FALLBACK_MS = 250;
 /** How long a key's release subscription outlives its last waiter, ready for the next wait. */
@@ -259,17 +274,17 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   /**
    * Run an operation: the script on the first `keyCount` names of `key` (their number picks the
    * operation, see {@link SCRIPT}). Any failure becomes a {@link StoreError} without secrets. The reply
-   * (a bare integer is taken as a list of one) must be safe integers, or numeric strings (a proxy may
-   * stringify numbers), whose comma-joined text matches `shape`, else it is a `bad-response`; it is
-   * returned as numbers. Numbers in `args` travel as JSON numbers and reach the script as strings,
-   * like every `ARGV`.
+   * (a bare integer is taken as a list of one) must be safe integers, or their canonical text (a proxy
+   * may stringify numbers), for which `valid` holds, else it is a `bad-response`; it is returned as
+   * numbers. Numbers in `args` travel as JSON numbers and reach the script as strings, like every
+   * `ARGV`.
    */
   async function run(
     op: Operation,
     key: string,
     keyCount: number,
     args: unknown[],
-    shape: RegExp,
+    valid: (reply: number[]) => boolean,
   ): Promise<number[]> {
     let reply: unknown;
     try {
@@ -278,19 +293,19 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
       // The first argument, when there is one, is the owner id: a secret.
       throw toStoreError(err, op, key, [args[0] as string | undefined, ...secrets]);
     }
-    // Not `[reply].flat()`: several times slower, on every operation.
-    const v: unknown[] = Array.isArray(reply) ? reply : [reply];
-    const numbers = v.map((n) => (typeof n === 'string' ? +n : n));
-    if (!shape.test(String(v)) || !numbers.every(isSafeInteger)) {
+    // Checked field by field, not as text against a pattern: joining the reply and running a regular
+    // expression on it measured ~1% of an uncontended cycle on its own. Not `[reply].flat()` either.
+    const numbers = (Array.isArray(reply) ? reply : [reply]).map(integer);
+    if (!numbers.every(isSafeInteger) || !valid(numbers)) {
       // Without echoing the reply.
       throw toStoreError('unexpected reply', op, key, [], 'bad-response');
     }
-    return numbers as number[];
+    return numbers;
   }
 
   /** An operation that answers `1` (done) or `0` (not held by this owner). */
   const flag = async (op: Operation, key: string, keyCount: number, args: unknown[]) =>
-    (await run(op, key, keyCount, args, /^[01]$/))[0] === 1;
+    (await run(op, key, keyCount, args, isFlag))[0] === 1;
 
   /** Runs RELEASE (also how a waiter withdraws); a plain function, so detached methods work too. */
   const release = (key: string, owner: string, token: number) =>
@@ -311,7 +326,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
         key,
         4,
         [owner, ttlMs, now * 1000, queueMs, now],
-        /^(1,[1-9]\d*|0(,-?\d+){2})$/,
+        isAcquireReply,
       )) as [number, number, number?];
       if (acquired) return { acquired: true, token: a };
       const channel = channels.get(key);
@@ -330,7 +345,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
 
     async inspect(key): Promise<LockState> {
       const sentAt = Date.now();
-      const [pttl, token] = (await run('inspect', key, 2, [], /^-?\d+,-?\d+$/)) as [number, number];
+      const [pttl, token] = (await run('inspect', key, 2, [], isPair)) as [number, number];
       return {
         key,
         // -2: free; -1: held without expiry (never written by Leasehold); else the remaining ms.

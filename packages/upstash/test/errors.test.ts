@@ -208,6 +208,11 @@ describe('error classification', () => {
     ['a nested array', [1, [5]]],
     ['a token past 2^53', [1, '9007199254740993']],
     ['a held answer without the fence', [0, 100]],
+    ['a held answer with an extra item', [0, 100, 5, 1]],
+    ['a token in exponent notation', [1, '1e3']],
+    ['a token with a leading zero', [1, '012']],
+    ['a token with a space', [1, ' 12']],
+    ['an unknown verdict', [2, 5]],
   ])('reports %s as a bad-response to acquire', async (_name, reply) => {
     const store = upstashStore({ redis: replyingClient(reply) });
     const err = await rejection(store.acquire({ key: 'k', owner, ttlMs: 1_000 }));
@@ -221,6 +226,14 @@ describe('error classification', () => {
     expect(await store.acquire({ key: 'k', owner, ttlMs: 1_000 })).toEqual({
       acquired: true,
       token: 1763769600000001,
+    });
+  });
+
+  it('accepts a held answer given as numeric strings', async () => {
+    const store = upstashStore({ redis: replyingClient(['0', '1500', '-1']) });
+    expect(await store.acquire({ key: 'k', owner, ttlMs: 1_000 })).toEqual({
+      acquired: false,
+      holderRemainingMs: 1500,
     });
   });
 
