@@ -2,13 +2,13 @@ import { InvalidArgumentError, type LockState, type LockStore, type StoreClaim }
 import { Redis } from '@upstash/redis';
 import { type Operation, STORE_NAME, toStoreError } from './errors.js';
 import { DEFAULT_PREFIX, type UpstashKeyNames, upstashKeyNames } from './keys.js';
-import { SCRIPT, sha1hex } from './scripts.js';
+import { SCRIPT, SCRIPT_SHA1, sha1hex } from './scripts.js';
 
 /**
  * The part of an `@upstash/redis` client the store uses: pass any `Redis` instance (from
  * `@upstash/redis`, `@upstash/redis/cloudflare` or `@upstash/redis/fastly`), with any settings. Its
- * `createScript` runs the store's script (`EVALSHA`, with `EVAL` after `NOSCRIPT`), `subscribe` and
- * `get` serve `waitForRelease`.
+ * `evalsha` runs the store's script (and `eval` after a `NOSCRIPT` answer), `subscribe` and `get`
+ * serve `waitForRelease`.
  *
  * @example
  * ```ts
@@ -17,7 +17,7 @@ import { SCRIPT, sha1hex } from './scripts.js';
  * const redis: UpstashRedisClient = Redis.fromEnv();
  * ```
  */
-export type UpstashRedisClient = Pick<Redis, 'createScript' | 'get' | 'subscribe'>;
+export type UpstashRedisClient = Pick<Redis, 'evalsha' | 'eval' | 'get' | 'subscribe'>;
 
 /**
  * Options of {@link upstashStore}: either an `@upstash/redis` client you configured, or the REST `url`
@@ -165,8 +165,13 @@ interface ReleaseChannel {
 export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   const [redis, prefix, secrets] = resolveOptions(options);
   const names = (key: string) => upstashKeyNames(key, prefix);
-  /** `exec` runs `EVALSHA`, and `EVAL` once after a `NOSCRIPT` answer (see {@link SCRIPT}). */
-  const script = redis.createScript(SCRIPT);
+  /** `EVALSHA`, and `EVAL` (which caches the script again) after a `NOSCRIPT` answer. */
+  const exec = (keys: string[], args: unknown[]) =>
+    redis.evalsha(SCRIPT_SHA1, keys, args).catch((err: unknown) => {
+      if (/NOSCRIPT/i.test(String((err as Error | undefined)?.message)))
+        return redis.eval(SCRIPT, keys, args);
+      throw err;
+    });
   /** One release subscription per key with waiters, shared by them and kept briefly for the next wait. */
   const channels = new Map<string, ReleaseChannel>();
 
@@ -288,7 +293,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   ): Promise<number[]> {
     let reply: unknown;
     try {
-      reply = await script.exec(Object.values(names(key)).slice(0, keyCount), args as string[]);
+      reply = await exec(Object.values(names(key)).slice(0, keyCount), args);
     } catch (err) {
       // The first argument, when there is one, is the owner id: a secret.
       throw toStoreError(err, op, key, [args[0] as string | undefined, ...secrets]);
@@ -389,7 +394,7 @@ function resolveOptions(options: UpstashStoreOptions): [UpstashRedisClient, stri
   check(typeof prefix === 'string', 'prefix', 'must be a string');
   if (redis !== undefined) {
     const r = redis as Partial<Record<keyof UpstashRedisClient, unknown>> | null;
-    check(typeof r?.createScript === 'function', 'redis', 'must be an @upstash/redis client');
+    check(typeof r?.evalsha === 'function', 'redis', 'must be an @upstash/redis client');
     return [redis as UpstashRedisClient, prefix as string, []];
   }
   // The rule @upstash/redis applies, checked here so that a bad URL (a redis:// one holds the

@@ -113,7 +113,8 @@ describe('store errors against the real endpoint', () => {
 function failingClient(err: unknown): UpstashRedisClient {
   const fail = () => Promise.reject(err);
   return {
-    createScript: () => ({ exec: fail }),
+    evalsha: fail,
+    eval: fail,
     get: fail,
     subscribe: () => undefined,
   } as unknown as UpstashRedisClient;
@@ -129,7 +130,8 @@ function upstashError(message: string, name = 'UpstashError'): Error {
 function replyingClient(reply: unknown): UpstashRedisClient {
   const answer = () => Promise.resolve(reply);
   return {
-    createScript: () => ({ exec: answer }),
+    evalsha: answer,
+    eval: answer,
     get: answer,
     subscribe: () => undefined,
   } as unknown as UpstashRedisClient;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis } from '@upstash/redis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { toStoreError } from '../src/errors.js';
 import { DEFAULT_PREFIX, releaseChannel, upstashKeyNames, upstashStore } from '../src/index.js';
 import { SCRIPT } from '../src/scripts.js';
@@ -33,8 +33,8 @@ describe('key names', () => {
 });
 
 /**
- * A store over a real `@upstash/redis` client (its own `createScript`, as in production) whose
- * `EVALSHA` and `EVAL` are stubbed: `evalsha` answers or throws, each call is recorded.
+ * A store over a real `@upstash/redis` client whose `EVALSHA` and `EVAL` are stubbed: `evalsha`
+ * answers or throws, each call is recorded.
  */
 function stubbedStore(evalsha: (sha: string) => unknown) {
   const redis = new Redis({ url: 'http://127.0.0.1:1', token: 't', enableAutoPipelining: false });
@@ -61,6 +61,18 @@ describe('script', () => {
     expect(await store.extend({ key: 'k', owner: OWNER, token: 1, ttlMs: 1_000 })).toBe(true);
     expect(await store.release({ key: 'k', owner: OWNER, token: 1 })).toBe(true);
     expect(calls).toEqual([`evalsha ${SHA}`, `evalsha ${SHA}`]);
+  });
+
+  it('computes no SHA-1 to run it: WebCrypto, slow to load, stays out of a cold start', async () => {
+    const digest = vi.spyOn(crypto.subtle, 'digest');
+    try {
+      const { store } = stubbedStore(() => 1);
+      await store.extend({ key: 'k', owner: OWNER, token: 1, ttlMs: 1_000 });
+      await store.release({ key: 'k', owner: OWNER, token: 1 });
+      expect(digest).not.toHaveBeenCalled();
+    } finally {
+      digest.mockRestore();
+    }
   });
 
   it('falls back to EVAL only on NOSCRIPT', async () => {
