@@ -62,13 +62,10 @@ const dispatch = <W, P>(gates: Gates<W, P>, key: string, g: Gate<W, P>) => {
 
 /**
  * The turn of a caller with nobody ahead of it (the key is not in `gates`): it goes at once, and the
- * key is busy until it exits. Returns `false`, not a promise: the caller sends its store request in the
- * same tick (an await here would let whatever else is queued run first, delaying every uncontended
- * acquire).
+ * key is busy until it exits.
  */
-export const open = <W, P>(gates: Gates<W, P>, key: string): false => {
+export const open = <W, P>(gates: Gates<W, P>, key: string): void => {
   gates.set(key, Object.assign([], { active: true, holder: {}, heldUntil: -Infinity }));
-  return false;
 };
 
 /**

@@ -218,18 +218,18 @@ export function createLocker(options: LockerOptions): Locker {
     // has it, no request needed).
     const busy = queues.has(key);
     if (busy && !allowWait) return null;
-    const entered =
+    // Nobody ahead: no await before the store request (whatever else is queued would run first).
+    if (!busy) open(queues, key);
+    const queued =
       busy &&
-      enter(
+      (await enter(
         queues,
         key,
         waitUntil - start,
         signal,
         (holder) => new LockTimeoutError(key, waited(), 0, holder),
         [ttl, deadline],
-      );
-    if (!busy) open(queues, key);
-    const queued = entered && (await entered);
+      ));
     /** Store requests sent so far: the current attempt's number (0 for a lease passed on locally). */
     let attempt = 0;
     /** Hands `lease` to the caller, with its `acquired` event: contended if it queued or asked again. */
@@ -240,7 +240,7 @@ export function createLocker(options: LockerOptions): Locker {
         token: lease.token,
         waitedMs: waited(),
         attempts: attempt,
-        contended: !!entered || attempt > 1,
+        contended: busy || attempt > 1,
       });
       return lease;
     };

@@ -6,14 +6,15 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-const fake = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+/** Fake timers and clock, a fresh `expiries()`, a log of what ran, and the start time. */
+const setup = () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+  return { due: expiries(), ran: [] as string[], t0: performance.now() };
+};
 
 describe('expiries', () => {
   it('runs each expiry once, in order, when its time has passed', () => {
-    fake();
-    const due = expiries();
-    const ran: string[] = [];
-    const t0 = performance.now();
+    const { due, ran, t0 } = setup();
     due.set(() => ran.push('b'), t0 + 200);
     due.set(() => ran.push('a'), t0 + 100);
     due.set(() => ran.push('c'), t0 + 300);
@@ -28,10 +29,7 @@ describe('expiries', () => {
   });
 
   it('never runs an expiry that was deleted, and moves one that was set again', () => {
-    fake();
-    const due = expiries();
-    const ran: string[] = [];
-    const t0 = performance.now();
+    const { due, ran, t0 } = setup();
     const dropped = () => ran.push('dropped');
     const moved = () => ran.push('moved');
     due.set(dropped, t0 + 50);
@@ -45,10 +43,7 @@ describe('expiries', () => {
   });
 
   it('arms its timer again when an expiry comes before the one it waits for', () => {
-    fake();
-    const due = expiries();
-    const ran: string[] = [];
-    const t0 = performance.now();
+    const { due, ran, t0 } = setup();
     due.set(() => ran.push('late'), t0 + 1_000);
     due.set(() => ran.push('early'), t0 + 10);
     vi.advanceTimersByTime(10);
@@ -56,9 +51,8 @@ describe('expiries', () => {
   });
 
   it('sets one timer, not one per lease, for leases of one TTL that end before they run out', () => {
-    fake();
+    const { due } = setup();
     const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
-    const due = expiries();
     for (let i = 0; i < 100; i++) {
       const expire = () => {
         throw new Error('ran out');
