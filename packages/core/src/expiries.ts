@@ -12,8 +12,8 @@ export interface Expiries {
  * One timer for the expiries of all of a locker's leases. A timer per lease made every acquire pay for
  * Node's timer bookkeeping twice (a timer list created and put in a heap, `unref`, and all of it undone
  * at release): ~25 µs per uncontended acquire + release on a 2-core host, ~2% of an Upstash round trip.
- * This timer is re-armed only when a lease must expire before the time it is armed for; a lease that
- * ends first leaves it armed, to fire once and find nothing to do. So a loop of acquire and release
+ * A timer is armed only when a lease must expire before the earliest one armed; a lease that ends
+ * first leaves its timer armed, to run once and find nothing to do. So a loop of acquire and release
  * with one TTL sets one timer per TTL, not one per lease.
  *
  * @example
@@ -24,21 +24,22 @@ export interface Expiries {
  */
 export const expiries = (): Expiries => {
   const due = new Map<() => void, number>();
+  /** The time of the earliest timer still to run (others, armed earlier for later times, may be left). */
   let armedFor = Infinity;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   const arm = (at: number) => {
     if (at < armedFor) {
-      clearTimeout(timer);
       armedFor = at;
-      timer = unrefTimeout(sweep, at - now());
+      // The timer armed before is not cleared: it may be due in this very millisecond, and this one, if
+      // `at` has passed already, runs in the next one at the soonest. A spare sweep finds nothing.
+      unrefTimeout(() => sweep(at), at - now());
     }
   };
-  const sweep = () => {
-    // Node truncates a timer's delay to whole ms and counts from the loop's cached time, so the timer may
-    // run up to 1 ms early: the lease it was armed for is expired all the same (early is the safe side),
-    // as its own timer would have done.
-    const t = max(armedFor, now());
-    armedFor = Infinity;
+  const sweep = (at: number) => {
+    if (at === armedFor) armedFor = Infinity;
+    // Node truncates a timer's delay to whole ms and counts from the loop's cached time, so a timer may
+    // run up to 1 ms early: what it was armed for is expired all the same (early is the safe side), as
+    // a lease's own timer would have done.
+    const t = max(at, now());
     let next = Infinity;
     for (const [expire, until] of due) {
       if (until <= t) {

@@ -50,6 +50,15 @@ describe('expiries', () => {
     expect(ran).toEqual(['early']);
   });
 
+  it('keeps the time of an armed expiry when one already overdue is set in the same millisecond', () => {
+    const { due, ran, t0 } = setup();
+    // Runs at t0 + 10 before the expiries' own timer (timers of one instant run in order of creation).
+    setTimeout(() => due.set(() => ran.push('overdue'), t0 + 5), 10);
+    due.set(() => ran.push('on time'), t0 + 10);
+    vi.advanceTimersByTime(10);
+    expect(ran.sort()).toEqual(['on time', 'overdue']);
+  });
+
   it('sets one timer, not one per lease, for leases of one TTL that end before they run out', () => {
     const { due } = setup();
     const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
