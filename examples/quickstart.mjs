@@ -1,4 +1,4 @@
-// The README's first command (`npm start`): start the embedded local stores, then take leases with
+// `npm run example`, a short API tour: start the embedded local stores, then take leases with
 // fencing tokens from both stores, the way a Lambda handler would. No AWS account, no Docker.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createLocker, LockTimeoutError } from '@leasehold/core';

@@ -167,7 +167,12 @@ export class InvalidArgumentError extends LeaseholdError {
  *
  * @example
  * ```ts
- * catch (err) { if (err instanceof StaleTokenError) return; // a newer holder owns the resource }
+ * try {
+ *   await ledger.write({ fence: lease.token, entry });
+ * } catch (err) {
+ *   if (err instanceof StaleTokenError) return; // a newer holder owns the resource
+ *   throw err;
+ * }
  * ```
  */
 export class StaleTokenError extends LeaseholdError {

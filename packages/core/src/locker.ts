@@ -40,9 +40,13 @@ export interface LockerOptions {
   readonly ttlMs?: number;
   /** Default time `acquire`/`withLock` wait for a held lock, in ms. Default: the lease TTL. */
   readonly waitMs?: number;
-  /** First backoff ceiling between attempts, in ms (full jitter, doubling). Default 20. */
+  /**
+   * Backoff base between attempts, in ms, at least 1: after the n-th attempt a waiter sleeps a random
+   * time up to `min(retryMaxMs, retryBaseMs * 2^n)` (full jitter), never past the holder's known
+   * expiry. Default 20 (first ceiling 40 ms).
+   */
   readonly retryBaseMs?: number;
-  /** Largest backoff between attempts, in ms. Default 250. */
+  /** Largest backoff between attempts, in ms, at least `retryBaseMs`. Default 250, or `retryBaseMs` if larger. */
   readonly retryMaxMs?: number;
   /**
    * Extra safety margin, in ms, subtracted from every lease's local validity on top of the drift
@@ -165,7 +169,7 @@ export function createLocker(options: LockerOptions): Locker {
   const ttlMs = duration('ttlMs', DEFAULT_TTL_MS, MIN_TTL_MS);
   const waitMs = duration('waitMs', ttlMs, 0);
   const retryBaseMs = duration('retryBaseMs', 20, 1);
-  const retryMaxMs = duration('retryMaxMs', 250, retryBaseMs);
+  const retryMaxMs = duration('retryMaxMs', max(250, retryBaseMs), retryBaseMs);
   const clockSkewMs = duration('clockSkewMs', 0, 0);
   const listener = check<LockEventListener | undefined>('onEvent', options.onEvent, 'a function', isFunction);
 

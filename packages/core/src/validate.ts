@@ -5,7 +5,8 @@ import { InvalidArgumentError } from './errors.js';
  *
  * @example
  * ```ts
- * const key = `order:${id}`.slice(0, MAX_KEY_BYTES); // or hash long natural keys
+ * const bytes = new TextEncoder().encode(naturalKey).length;
+ * const key = bytes <= MAX_KEY_BYTES ? naturalKey : `sha256:${await sha256Hex(naturalKey)}`;
  * ```
  */
 export const MAX_KEY_BYTES = 1024;

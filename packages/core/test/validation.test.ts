@@ -80,6 +80,13 @@ describe('input validation', () => {
     ).rejects.toThrow(/drift and clock skew/);
   });
 
+  it('raises the default retryMaxMs to a larger retryBaseMs, and rejects an explicit one below it', () => {
+    expect(() => createLocker({ store: memoryStore(), retryBaseMs: 500 })).not.toThrow();
+    expect(() => createLocker({ store: memoryStore(), retryBaseMs: 500, retryMaxMs: 250 })).toThrow(
+      expect.objectContaining({ argument: 'retryMaxMs' }),
+    );
+  });
+
   it('rejects a non-AbortSignal signal and a context without getRemainingTimeInMillis', async () => {
     const store = memoryStore();
     const locker = createLocker({ store });

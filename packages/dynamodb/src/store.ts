@@ -25,7 +25,8 @@ export interface DynamoDbStoreOptions {
   readonly tableName: string;
   /**
    * How far apart the wall clocks of the processes sharing the table may be, in ms. An acquire treats
-   * another owner's lease as expired only when `expiresAt < now - clockSkewMs`. Default `0`.
+   * another owner's lease as expired only when `expiresAt < now - clockSkewMs`. Whole ms, at most one
+   * day. Default `0`.
    */
   readonly clockSkewMs?: number;
   /**
@@ -114,7 +115,11 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
     'tableName',
     '3 to 255 of a-z A-Z 0-9 _ - .',
   );
-  check(Number.isFinite(clockSkewMs) && clockSkewMs >= 0, 'clockSkewMs', 'a number >= 0');
+  check(
+    Number.isSafeInteger(clockSkewMs) && clockSkewMs >= 0 && clockSkewMs <= 86_400_000,
+    'clockSkewMs',
+    'an integer from 0 to 86400000 ms (one day)',
+  );
   check(
     Number.isSafeInteger(graceSeconds) && graceSeconds >= 0,
     'ttlAttributeGraceSeconds',

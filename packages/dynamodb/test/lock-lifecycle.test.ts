@@ -302,6 +302,8 @@ describe('validation', () => {
       ['tableName', { client }],
       ['clockSkewMs', { client, tableName, clockSkewMs: -1 }],
       ['clockSkewMs', { client, tableName, clockSkewMs: Number.NaN }],
+      ['clockSkewMs', { client, tableName, clockSkewMs: 0.5 }],
+      ['clockSkewMs', { client, tableName, clockSkewMs: 86_400_001 }],
       ['ttlAttributeGraceSeconds', { client, tableName, ttlAttributeGraceSeconds: 1.5 }],
       ['ttlAttributeGraceSeconds', { client, tableName, ttlAttributeGraceSeconds: -1 }],
       ['requestTimeoutMs', { client, tableName, requestTimeoutMs: 0 }],

@@ -61,7 +61,8 @@ export const FLOOR_LAG_MS = 10_000;
  *    keeps its place in the queue if it was queued already, and stays eligible until `a + n` (client
  *    clocks: a skew only shifts how long a waiter that vanished can still be handed the lock; the sum
  *    has 13 digits, which Lua's `%.14g` number formatting writes exactly). Both queue keys expire a
- *    second after the last registration, so a key nobody waits for leaves nothing behind.
+ *    second after the last registration's eligibility (`n` + 1 s after it), so a key nobody waits for
+ *    leaves nothing behind.
  * 4. ACQUIRE (granting) and RELEASE take the owner out of the queue, if there is one (its terms only
  *    if it was queued): a grant is no longer waited for, and a release is also how a waiter that gives
  *    up withdraws.
