@@ -141,7 +141,8 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
   /** The new expiry (epoch ms) of a lease of `ttlMs` from `t`, and the `ttl` attribute (epoch s) that goes with it. */
   const expiry = (t: number, ttlMs: number) => ({
     expiresAt: t + ttlMs,
-    ttl: Math.ceil((t + ttlMs) / 1000) + graceSeconds,
+    // Past the skew margin too: TTL deletion must never free a row an acquirer would still wait for.
+    ttl: Math.ceil((t + ttlMs + clockSkewMs) / 1000) + graceSeconds,
   });
 
   /**
@@ -217,8 +218,11 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
         'acquire',
         key,
         // `#owner = :owner` lets the SDK's own retry of an applied-but-unanswered attempt succeed:
-        // the retry sees our own lease and re-grants it (and bumps the fence once more).
-        'attribute_not_exists(#owner) OR expiresAt < :expired OR #owner = :owner',
+        // the retry sees our own lease and re-grants it (and bumps the fence once more). Only if that
+        // moves the expiry no earlier: a late copy of an earlier attempt (sent before a later one was
+        // granted, applied after it) must not cut the lease short under its holder, who counts from
+        // the later attempt — another client would take the key while the holder still holds.
+        'attribute_not_exists(#owner) OR expiresAt < :expired OR (#owner = :owner AND expiresAt <= :expiresAt)',
         `SET #owner = :owner, ${EXPIRY}, fence = if_not_exists(fence, :floor) + :step REMOVE released`,
         {
           owner,

@@ -78,6 +78,30 @@ describe('acquire', () => {
     expect(await store.extend({ key, owner, token: second, ttlMs: 1_000 })).toBe(true);
   });
 
+  it('refuses a late copy of an earlier attempt by the same owner: the expiry never moves back', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    // Attempt 1 is sent at t, held up on the wire; attempt 2, sent 500 ms later, is granted first.
+    const sentAt = Date.now();
+    const late = dynamoDbStore({ client, tableName, now: () => sentAt });
+    const token = await acquired(
+      dynamoDbStore({ client, tableName, now: () => sentAt + 500 }),
+      key,
+      owner,
+      2_000,
+    );
+    const before = await rawRow(key);
+    // Attempt 1 arrives now: it would move the expiry 500 ms back and bump the fence.
+    expect(await late.acquire({ key, owner, ttlMs: 2_000 })).toMatchObject({
+      acquired: false,
+      holderToken: token,
+    });
+    expect(await rawRow(key)).toEqual(before);
+    // A retry of the granted attempt itself (same expiry) still re-grants.
+    const retry = dynamoDbStore({ client, tableName, now: () => sentAt + 500 });
+    expect(await acquired(retry, key, owner, 2_000)).toBe(token + FENCE_STEP);
+  });
+
   it('grants an expired lease to a new owner with a higher token; the old owner can no longer extend or release', async () => {
     const key = newKey();
     const oldOwner = ownerId();
@@ -289,6 +313,14 @@ describe('client clocks and clockSkewMs', () => {
     await acquired(short, key, ownerId(), 2_000);
     const row = await rawRow(key);
     expect(Number(row?.ttl?.N)).toBe(Math.ceil(Number(row?.expiresAt?.N) / 1000) + 60);
+  });
+
+  it('sets the TTL attribute past the clockSkewMs margin as well', async () => {
+    const key = newKey();
+    const careful = dynamoDbStore({ client, tableName, ttlAttributeGraceSeconds: 0, clockSkewMs: 5_000 });
+    await acquired(careful, key, ownerId(), 2_000);
+    const row = await rawRow(key);
+    expect(Number(row?.ttl?.N)).toBe(Math.ceil((Number(row?.expiresAt?.N) + 5_000) / 1000));
   });
 });
 
