@@ -48,7 +48,7 @@ export function toStoreError(
   const local = !name.startsWith('Upstash');
   let detail = error ? String(error.message) : typeof err === 'string' ? err : '';
   if (local && error?.cause instanceof Error && !detail.includes(error.cause.message)) {
-    detail += `: ${error.cause.message.slice(0, 120)}`;
+    detail += `: ${error.cause.message}`; // cut below, once secrets are out: never part of one
   }
   // The system error code of a fetch failure (ECONNREFUSED, ENOTFOUND, ...), if any, on the error or
   // its first causes.

@@ -78,8 +78,9 @@ export const FLOOR_LAG_MS = 10_000;
  *    for every waiter. Reply: `1`.
  * 6. **ACQUIRE** of a free lock, or of one this owner holds already, replies `{1, token}`. When the
  *    lock is held by this same owner (the retry of an applied-but-unanswered acquire), the expiry is
- *    pushed and the current fence is returned, so the retry resolves as acquired with the same token
- *    instead of "held". Otherwise the fence counter advances with `INCRBY` {@link FENCE_STEP} (core
+ *    pushed (never moved back, as by EXTEND: a late copy of an earlier attempt must not cut short the
+ *    lease its holder counts on) and the current fence is returned, so the retry resolves as acquired
+ *    with the same token instead of "held". Otherwise the fence counter advances with `INCRBY` {@link FENCE_STEP} (core
  *    hands the tokens in between to local successors). A reply of exactly FENCE_STEP means there was
  *    no counter (FLUSHALL, a restart without persistence, a failover that lost it; a live counter is
  *    never below the clock floor of its creation): the NEW counter starts at the clock floor,
@@ -93,7 +94,9 @@ export const FLOOR_LAG_MS = 10_000;
  * slower clock would re-create it below the tokens just issued. With the floor at creation only,
  * tokens keep increasing as long as fewer than 1000 / FENCE_STEP acquisitions per millisecond hit one
  * key, clients' clocks agree within the lag, and the counter is not lost twice within their
- * disagreement.
+ * disagreement. A stale copy is caught only once the lag raise governs its tokens (from
+ * {@link FLOOR_LAG_MS} after the counter's creation): a copy missing grants of a younger counter
+ * issues their tokens again (README: Guarantees).
  */
 export const SCRIPT = `--lh store v1
 local r,l,f,q,w,c=redis.call,unpack(KEYS)
@@ -143,7 +146,7 @@ end
 if h==o then
 t=tonumber(r('GET',f))
 if t then
-r('PEXPIRE',l,x)
+if r('PTTL',l)<x+0 then r('PEXPIRE',l,x) end
 return{1,t}
 end
 end
@@ -163,7 +166,7 @@ return{1,t}`;
  * use of WebCrypto in a process loads it, ~2 ms of every Lambda cold start (what `createScript` of
  * `@upstash/redis` would cost at import). A test checks it against the script: change both together.
  */
-export const SCRIPT_SHA1 = 'ff60cffff8a6429cf7b61447f72f3cbf6f4ef670';
+export const SCRIPT_SHA1 = '1d4c8cd85dbb3af75ef37aa2c197a9d463399d0f';
 
 /** Hex SHA-1 of a text (WebCrypto), as Lua's `redis.sha1hex` computes it. */
 export async function sha1hex(text: string): Promise<string> {

@@ -140,4 +140,12 @@ describe('scrubbing', () => {
   it('caps the detail length', () => {
     expect(errorDetail(new Error('E'.repeat(1_000)), []).length).toBeLessThanOrEqual(201);
   });
+
+  it('redacts a secret before cutting, so no part of one is left at the cut', () => {
+    const token = 'AX1234567890secretRESTtoken';
+    const cause = new Error(`${'x'.repeat(110)} Bearer ${token}`);
+    const detail = errorDetail(new TypeError('fetch failed', { cause }), [token]);
+    expect(detail).toContain('[redacted]');
+    expect(detail).not.toContain(token.slice(0, 4));
+  });
 });

@@ -62,6 +62,17 @@ describe.each(modes)('upstash store %s', (_mode, makeStore) => {
     expect(state.remainingMs).toBeGreaterThan(25_000);
   });
 
+  it('never shortens the expiry on a late copy of an earlier acquire by the same owner', async () => {
+    const key = freshKey();
+    const owner = freshOwner();
+    const first = await store.acquire({ key, owner, ttlMs: 1_000 });
+    if (!first.acquired) throw new Error('expected a grant');
+    expect(await store.extend({ key, owner, token: first.token, ttlMs: 60_000 })).toBe(true);
+    // The first request again (its copy held up on the way, applied after the extension).
+    expect(await store.acquire({ key, owner, ttlMs: 1_000 })).toEqual(first);
+    expect((await store.inspect(key)).remainingMs).toBeGreaterThan(55_000);
+  });
+
   it('lets exactly one of many concurrent owners acquire a key', async () => {
     const key = freshKey();
     const results = await Promise.all(
