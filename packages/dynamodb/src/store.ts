@@ -181,10 +181,12 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
                   typeof v === 'string' ? { S: v } : { N: String(v) },
                 ]),
               ),
-              // An applied write returns what it set (acquire's new fence), a refused one the stored row
-              // (a refused acquire reports the holder's expiry and token without another read).
-              ReturnValues: 'UPDATED_NEW',
-              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              // Only what the caller reads, each value returned costs time on every call: an applied
+              // acquire returns what it set (its new fence); a refused acquire or extend the stored row
+              // (the holder's expiry and token, or why the extension was not needed, without another
+              // read). A release only needs to know whether it was applied.
+              ...(operation === 'acquire' && { ReturnValues: 'UPDATED_NEW' }),
+              ...(operation !== 'release' && { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
             })
           : // Never read the owner id: inspect is for operators and logs.
             new GetItemCommand({

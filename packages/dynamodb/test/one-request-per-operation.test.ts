@@ -50,3 +50,22 @@ it('inspects with exactly one GetItem', async () => {
   await store.inspect('one:inspect');
   expect(requests.operations).toEqual(['GetItem']);
 });
+
+it('asks DynamoDB to return only the values the operation reads', async () => {
+  const owner = ownerId();
+  const result = await store.acquire({ key: 'one:returns', owner, ttlMs: 5_000 });
+  if (!result.acquired) throw new Error('expected to acquire');
+  await store.extend({ key: 'one:returns', owner, token: result.token, ttlMs: 5_000 });
+  await store.release({ key: 'one:returns', owner, token: result.token });
+  const returns = requests.inputs.map((input) => [
+    input.ReturnValues ?? 'NONE',
+    input.ReturnValuesOnConditionCheckFailure ?? 'NONE',
+  ]);
+  // acquire: its new fence, or the holder's row when refused; extend: the row when refused (why it
+  // was not needed); release: nothing, whether it was applied is the whole answer.
+  expect(returns).toEqual([
+    ['UPDATED_NEW', 'ALL_OLD'],
+    ['NONE', 'ALL_OLD'],
+    ['NONE', 'NONE'],
+  ]);
+});

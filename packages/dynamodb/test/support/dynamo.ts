@@ -43,21 +43,30 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * Counts the HTTP requests a client sends, retries included (a middleware in the `deserialize` step runs
  * once per attempt, inside the SDK's retry loop), with the DynamoDB operation of each.
  */
-export function countRequests(client: DynamoDBClient): { readonly operations: string[]; reset(): void } {
+export function countRequests(client: DynamoDBClient): {
+  readonly operations: string[];
+  /** The input of each request sent, in order. */
+  readonly inputs: Record<string, unknown>[];
+  reset(): void;
+} {
   const operations: string[] = [];
+  const inputs: Record<string, unknown>[] = [];
   client.middlewareStack.add(
     (next) => async (args) => {
       const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
       const target = headers['x-amz-target'] ?? headers['X-Amz-Target'] ?? '?';
       operations.push(target.replace('DynamoDB_20120810.', ''));
+      inputs.push(args.input as Record<string, unknown>);
       return next(args);
     },
     { step: 'deserialize', name: 'leaseholdTestRequestCounter', priority: 'low' },
   );
   return {
     operations,
+    inputs,
     reset: () => {
       operations.length = 0;
+      inputs.length = 0;
     },
   };
 }
