@@ -7,7 +7,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { percentile, wallNow } from './stats.js';
+import { percentile, sharedNow } from './stats.js';
 import type { HotKeyOutput, HotKeyTask, Task, ToParent, ToWorker } from './worker.js';
 
 const SRC = dirname(fileURLToPath(import.meta.url));
@@ -103,7 +103,7 @@ export async function runHotKey(task: HotKeyTask, processes: number): Promise<Ho
     for (const child of children) send(child, { type: 'task', task: { ...task, waiters: perChild } });
     await Promise.all(ready);
     const results = children.map(nextMessage);
-    const startAt = wallNow() + 100;
+    const startAt = sharedNow() + 100;
     for (const child of children) send(child, { type: 'go', startAt });
     const outputs = (await Promise.all(results)).map(
       (m) => (m as Extract<ToParent, { type: 'result' }>).result as HotKeyOutput,

@@ -1,5 +1,10 @@
-/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one machine. */
-export const wallNow = (): number => performance.timeOrigin + performance.now();
+/**
+ * Milliseconds on the system's monotonic clock: sub-millisecond, and exactly comparable across the
+ * processes of one machine (a cross-process handoff is a difference of two processes' readings). Not
+ * `performance.timeOrigin + performance.now()`, which is shifted in a process preempted between the two
+ * clock reads that make its `timeOrigin`.
+ */
+export const sharedNow = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** Nearest-rank percentile of `values` (0 < p <= 100); NaN when empty. */
 export function percentile(values: readonly number[], p: number): number {

@@ -7,7 +7,7 @@ import { subscribe } from 'node:diagnostics_channel';
 import { Redis as IORedis } from 'ioredis';
 import { contender, type Endpoints, type LockClient } from './contenders.js';
 import { type CountingProxy, startHttpCountingProxy, startRespCountingProxy } from './proxy.js';
-import { busyWork, percentile, wallNow } from './stats.js';
+import { busyWork, percentile, sharedNow } from './stats.js';
 
 export interface LatencyTask {
   readonly task: 'latency';
@@ -223,25 +223,25 @@ async function hotKey(
   }
   send({ type: 'ready' });
   const startAt = await go;
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - wallNow())));
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - sharedNow())));
   const sentBefore = requestsSent;
   const deadline = startAt + task.durationMs;
-  const cutoff = AbortSignal.timeout(Math.max(1, Math.ceil(deadline + task.graceMs - wallNow())));
+  const cutoff = AbortSignal.timeout(Math.max(1, Math.ceil(deadline + task.graceMs - sharedNow())));
   const sections: Section[] = [];
   const errors: string[] = [];
   const waiter = async () => {
-    while (wallNow() < deadline && !cutoff.aborted) {
+    while (sharedNow() < deadline && !cutoff.aborted) {
       try {
         const held = await acquireWaiting(task.key, task.ttlMs, cutoff);
-        const grant = wallNow();
+        const grant = sharedNow();
         // A section yields to the event loop once, as any section doing I/O does, then computes for
         // ~workMs. (Entirely synchronous sections would also starve the releasing waiter of the chance
         // to queue again before the next holder runs.)
         await new Promise((resolve) => setImmediate(resolve));
         busyWork(task.workMs);
-        const releaseStart = wallNow();
+        const releaseStart = sharedNow();
         await held.release();
-        sections.push({ grant, releaseStart, releaseEnd: wallNow() });
+        sections.push({ grant, releaseStart, releaseEnd: sharedNow() });
       } catch (err) {
         if (!cutoff.aborted) errors.push(String(err).slice(0, 200));
       }

@@ -2,8 +2,8 @@
  * The history of a fault run — every store call, lease event, validity observation and resource
  * write, plus the faults injected — and the checker that judges it.
  *
- * All times are milliseconds on one timeline shared by the processes of the run (`sharedNow()`:
- * `performance.timeOrigin + performance.now()`), never a (possibly skewed) wall clock.
+ * All times are milliseconds on one timeline shared by the processes of the run (`sharedNow()`: the
+ * system's monotonic clock), never a (possibly skewed) wall clock.
  */
 
 /** One call of a `LockStore` method, as seen by a recording wrapper around the store. */
