@@ -1,3 +1,7 @@
+// `Lease` is `AsyncDisposable`: its declaration file names the lib that declares it, so that a consumer
+// compiling without `esnext.disposable` (or Node's types) still type-checks.
+/// <reference lib="esnext.disposable" preserve="true" />
+
 import { LeaseholdError, LockLostError, type LostReason, StoreError } from './errors.js';
 import type { LockEvent } from './events.js';
 import type { Expiries } from './expiries.js';
