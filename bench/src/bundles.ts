@@ -189,45 +189,63 @@ export interface BundleResult {
 
 const IMPORT_SCRIPT = `const t = performance.now(); await import(process.env.BENCH_BUNDLE_URL); process.stdout.write(String(performance.now() - t)); process.exit(0);`;
 
+/** Milliseconds a fresh `node` process takes to import `file`. */
+async function timeImport(file: string): Promise<number> {
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', IMPORT_SCRIPT], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      BENCH_BUNDLE_URL: pathToFileURL(file).href,
+      AWS_REGION: 'us-east-1',
+      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+  });
+  return Number(stdout);
+}
+
 export async function measureBundles(
   outDir: string,
   importRuns: number,
   log: (s: string) => void,
 ): Promise<BundleResult[]> {
   await mkdir(outDir, { recursive: true });
-  const results: BundleResult[] = [];
+  const built: Array<{
+    spec: BundleSpec;
+    file: string;
+    without: string;
+    full: string;
+    inputs: Record<string, number>;
+  }> = [];
   for (const spec of BUNDLES) {
     const { text: without, inputs } = await bundle(spec, false);
     const { text: full } = await bundle(spec, true);
     const file = join(outDir, `${spec.id}.mjs`);
     await writeFile(file, full);
     await writeFile(join(outDir, `${spec.id}.without-sdk.mjs`), without);
-    const runs: number[] = [];
-    for (let i = 0; i < importRuns; i++) {
-      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', IMPORT_SCRIPT], {
-        env: {
-          PATH: process.env.PATH ?? '',
-          BENCH_BUNDLE_URL: pathToFileURL(file).href,
-          AWS_REGION: 'us-east-1',
-          AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        },
-      });
-      runs.push(Number(stdout));
+    built.push({ spec, file, without, full, inputs });
+  }
+  // Round by round, every bundle once in a rotating order (as the uncontended cycles): load from
+  // elsewhere on the machine then hits each bundle alike instead of whichever was timed during it.
+  const runs = built.map((): number[] => []);
+  for (let round = 0; round < importRuns; round++) {
+    for (let i = 0; i < built.length; i++) {
+      const index = (i + round) % built.length;
+      runs[index]!.push(await timeImport(built[index]!.file));
     }
+  }
+  return built.map(({ spec, without, full, inputs }, index) => {
     const result = {
       id: spec.id,
       withoutSdkBytes: Buffer.byteLength(without),
       withoutSdkGzipBytes: gzipSync(without).length,
       withSdkBytes: Buffer.byteLength(full),
-      coldImportMs: median(runs),
-      coldImportRunsMs: runs,
+      coldImportMs: median(runs[index]!),
+      coldImportRunsMs: runs[index]!,
       inputs,
     };
     log(
       `  bundle ${spec.id}: ${result.withoutSdkBytes} B / ${result.withSdkBytes} B, import ${result.coldImportMs.toFixed(1)} ms`,
     );
-    results.push(result);
-  }
-  return results;
+    return result;
+  });
 }

@@ -11,7 +11,7 @@
  *                                         (other load on the machine only ever makes a run slower)
  *   waiters (BENCH_WAITERS, 8), processes (BENCH_PROCESSES, 4), workMs (BENCH_WORK_MS, 1)
  *   hotTtlMs (BENCH_HOT_TTL_MS, 1000)     lease length in the hot-key scenarios (all contenders)
- *   importRuns (BENCH_IMPORT_RUNS, 7)     fresh `node` processes per bundle
+ *   importRuns (BENCH_IMPORT_RUNS, 15)    fresh `node` processes per bundle, interleaved round by round
  *   only (BENCH_ONLY)                     comma list of: uncontended,requests,hotkey,bundles
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -57,7 +57,7 @@ export const SETTINGS = {
   processes: setting('processes', 'BENCH_PROCESSES', 4),
   workMs: setting('workMs', 'BENCH_WORK_MS', 1),
   hotTtlMs: setting('hotTtlMs', 'BENCH_HOT_TTL_MS', 1000),
-  importRuns: setting('importRuns', 'BENCH_IMPORT_RUNS', 7),
+  importRuns: setting('importRuns', 'BENCH_IMPORT_RUNS', 15),
   peerRetryDelayMs: PEER_RETRY_DELAY_MS,
 };
 
