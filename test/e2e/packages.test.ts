@@ -135,6 +135,7 @@ describe('a Node consumer', () => {
   it.each(PACKAGES)('requires @leasehold/%s by name (CommonJS code, Node >= 20.19)', async (name) => {
     expect(await exportsOf('require', name)).toEqual(expect.arrayContaining(API[name]));
   });
+
   it('runs the leasehold-local command of @leasehold/local (a node shebang, --help)', async () => {
     const bin = join(installed('local'), (manifests.local.bin as Record<string, string>)['leasehold-local']!);
     expect((await readFile(bin, 'utf8')).startsWith('#!/usr/bin/env node\n')).toBe(true);
