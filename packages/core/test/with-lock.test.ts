@@ -166,4 +166,17 @@ describe('withLock', () => {
     });
     expect(store.calls.acquire).toBe(0);
   });
+
+  it('is not re-entrant: a nested withLock on the same key waits for itself and times out', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    const inner = await locker
+      .withLock('k', () => locker.withLock('k', () => 'inner', { waitMs: 50 }))
+      .catch((e: unknown) => e);
+    expect(inner).toBeInstanceOf(LockTimeoutError);
+    // The nested call queued in memory: one store grant, released once by the outer call.
+    expect(store.calls.acquire).toBe(1);
+    expect(store.calls.release).toBe(1);
+    expect((await locker.inspect('k')).held).toBe(false);
+  });
 });
