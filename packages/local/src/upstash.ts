@@ -216,14 +216,21 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-/** Decodes the channel part of `/subscribe/<channel>` (everything after the prefix, slashes included). */
-function decodeTarget(rawPath: string, prefix: string): string {
-  const raw = rawPath.slice(prefix.length);
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return raw;
-  }
+/**
+ * The channels of `/subscribe/<channel>[/<channel>...]`: as in every Upstash REST path, `/` separates
+ * the command's arguments, and each is percent-decoded.
+ */
+function decodeTargets(rawPath: string, prefix: string): string[] {
+  return rawPath
+    .slice(prefix.length)
+    .split('/')
+    .map((raw) => {
+      try {
+        return decodeURIComponent(raw);
+      } catch {
+        return raw;
+      }
+    });
 }
 
 /** Formats one pub/sub push as the SSE `data:` line(s) @upstash/redis parses: `type,channel,payload`. */
@@ -326,7 +333,7 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
     if (path.startsWith('/subscribe/') || path.startsWith('/psubscribe/')) {
       const kind = path.startsWith('/subscribe/') ? 'subscribe' : 'psubscribe';
       req.resume();
-      await this.subscribe(kind, decodeTarget(path, `/${kind}/`), req, res);
+      await this.subscribe(kind, decodeTargets(path, `/${kind}/`), req, res);
       return;
     }
     if (path !== '/' && path !== '' && path !== '/pipeline' && path !== '/multi-exec') {
@@ -422,17 +429,17 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
   }
 
   /**
-   * `POST /subscribe/<channel>` and `/psubscribe/<pattern>`: a dedicated redis connection in pub/sub
+   * `POST /subscribe/<channel>` and `/psubscribe/<pattern>` (several separated by `/`): a dedicated redis connection in pub/sub
    * mode, streamed as server-sent events. Each push becomes `data: <kind>,<channel>,<payload>`
    * (`data: pmessage,<pattern>,<channel>,<payload>` for patterns), payload as plain UTF-8 text.
    */
   private async subscribe(
     kind: 'subscribe' | 'psubscribe',
-    target: string,
+    targets: string[],
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> {
-    if (target === '') throw new HttpError(400, `ERR /${kind}/ needs a channel`);
+    if (targets.includes('')) throw new HttpError(400, `ERR /${kind}/ needs a channel`);
     const conn = await this.pool.dedicated();
     this.subscribers.set(conn, res);
     const finish = (): void => {
@@ -464,7 +471,7 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
       }
       res.write(sseEvent(parts));
     });
-    conn.write([kind.toUpperCase(), target]);
+    conn.write([kind.toUpperCase(), ...targets]);
   }
 }
 

@@ -412,6 +412,29 @@ describe('Upstash endpoint: subscribe over server-sent events', () => {
     expect(await eventually(async () => (await numsub('sse:raw')) === 0)).toBe(true);
   });
 
+  it('takes each /-separated path segment as a channel, percent-decoded (REST path semantics)', async () => {
+    const controller = new AbortController();
+    const response = await fetch(`${endpoint.url}/subscribe/sse:one/sse%3Atwo`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, accept: 'text/event-stream' },
+      body: '[]',
+      signal: controller.signal,
+    });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('data: subscribe,sse:two,2\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('stream ended before both subscriptions');
+      text += decoder.decode(value, { stream: true });
+    }
+    expect(text).toContain('data: subscribe,sse:one,1\n\n');
+    expect(await numsub('sse:one/sse:two')).toBe(0);
+    controller.abort();
+    expect(await eventually(async () => (await numsub('sse:one')) === 0)).toBe(true);
+  });
+
   it('rejects a subscription with a bad token', async () => {
     const response = await fetch(`${endpoint.url}/subscribe/sse:x`, {
       method: 'POST',

@@ -34,10 +34,37 @@ export interface UpstashKeyNames {
   readonly channel: string;
 }
 
+/** What a prefix and a key keep as they are in the Redis names: see {@link upstashKeyNames}. */
+const PLAIN = /^[\w.:@=-]*$/;
+const encoder = new TextEncoder();
+
+/**
+ * `key` with every character but `A-Z a-z 0-9 _ . : @ = -` written as `~XX`, one per UTF-8 byte (`~`
+ * too, so distinct keys keep distinct names). The release channel travels in the `/subscribe/<channel>`
+ * URL path, which @upstash/redis does not encode, and comes back in `message,<channel>,<payload>` lines
+ * that it splits at commas: a `/`, `?`, `#`, `%`, `\` or `,` in it sent the subscription elsewhere or
+ * garbled the messages, and waiters slept until their next check.
+ */
+const escapeKey = (key: string): string =>
+  PLAIN.test(key)
+    ? key
+    : Array.from(encoder.encode(key), (byte) => {
+        const char = String.fromCharCode(byte);
+        return PLAIN.test(char) ? char : `~${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+      }).join('');
+
+/**
+ * True when `prefix` may prefix the Redis names: only `A-Z a-z 0-9 _ . : @ = -` (see
+ * {@link upstashKeyNames}).
+ */
+export const isPlainPrefix = (prefix: string): boolean => PLAIN.test(prefix);
+
 /**
  * The Redis key names and release channel for a lock key. All share the `{key}` hash tag, so a
  * clustered Redis keeps them in one slot: `${prefix}{${key}}`, `…:fence`, `…:queue`, `…:waiters`
- * and `…:released`.
+ * and `…:released`, where a key's characters other than `A-Z a-z 0-9 _ . : @ = -` are written as
+ * `~XX`, one per UTF-8 byte (`'tenant/7'` → `{tenant~2F7}`): the names then travel unchanged in an
+ * Upstash REST URL path and server-sent-events line.
  *
  * @example
  * ```ts
@@ -48,7 +75,7 @@ export interface UpstashKeyNames {
  * ```
  */
 export function upstashKeyNames(key: string, prefix: string = DEFAULT_PREFIX): UpstashKeyNames {
-  const lock = `${prefix}{${key}}`;
+  const lock = `${prefix}{${escapeKey(key)}}`;
   // In the order of the scripts' KEYS: each script takes a prefix of `Object.values` of this object.
   return {
     lock,

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type LockState, type LockStore, type StoreClaim } from '@leasehold/core';
 import { Redis } from '@upstash/redis';
 import { type Operation, STORE_NAME, toStoreError } from './errors.js';
-import { DEFAULT_PREFIX, type UpstashKeyNames, upstashKeyNames } from './keys.js';
+import { DEFAULT_PREFIX, isPlainPrefix, type UpstashKeyNames, upstashKeyNames } from './keys.js';
 import { SCRIPT, SCRIPT_SHA1, sha1hex } from './scripts.js';
 
 /**
@@ -22,7 +22,8 @@ export type UpstashRedisClient = Pick<Redis, 'evalsha' | 'eval' | 'get' | 'subsc
 /**
  * Options of {@link upstashStore}: either an `@upstash/redis` client you configured, or the REST `url`
  * and `token` of the database (the store then creates a client with the settings documented on
- * {@link upstashStore}). `prefix` (default `'leasehold:'`) starts every key and channel name.
+ * {@link upstashStore}). `prefix` (default `'leasehold:'`; letters, digits and `_ . : @ = -`) starts
+ * every key and channel name.
  *
  * @example
  * ```ts
@@ -391,7 +392,11 @@ function resolveOptions(options: UpstashStoreOptions): [UpstashRedisClient, stri
     'options',
     'expected { redis } or { url, token }',
   );
-  check(typeof prefix === 'string', 'prefix', 'must be a string');
+  check(
+    typeof prefix === 'string' && isPlainPrefix(prefix),
+    'prefix',
+    'must be a string of A-Z a-z 0-9 _ . : @ = -',
+  );
   if (redis !== undefined) {
     const r = redis as Partial<Record<keyof UpstashRedisClient, unknown>> | null;
     check(typeof r?.evalsha === 'function', 'redis', 'must be an @upstash/redis client');

@@ -264,6 +264,8 @@ describe('option and argument validation', () => {
     ['both redis and url', { redis: {}, url: 'https://x.upstash.io', token: secret }, 'options'],
     ['a redis that is not a client', { redis: { get: () => 1 } }, 'redis'],
     ['a non-string prefix', { url: 'https://x.upstash.io', token: secret, prefix: 1 }, 'prefix'],
+    ['a prefix with a slash', { url: 'https://x.upstash.io', token: secret, prefix: 'tenant/a:' }, 'prefix'],
+    ['a prefix with a comma', { url: 'https://x.upstash.io', token: secret, prefix: 'a,b:' }, 'prefix'],
   ];
 
   it.each(invalid)(
@@ -280,6 +282,12 @@ describe('option and argument validation', () => {
       expectNoSecrets(thrown, [secret]);
     },
   );
+
+  it('accepts a prefix of letters, digits and _ . : @ = -, and an empty one', () => {
+    for (const prefix of ['myapp:locks:', 'tenant-a.eu_1@v=2:', '']) {
+      expect(upstashStore({ url: 'https://x.upstash.io', token: secret, prefix }).prefix).toBe(prefix);
+    }
+  });
 
   it('accepts http and https URLs', () => {
     expect(upstashStore({ url: 'https://x.upstash.io', token: secret }).name).toBe('upstash');

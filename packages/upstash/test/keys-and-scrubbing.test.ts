@@ -18,12 +18,35 @@ describe('key names', () => {
     expect(releaseChannel('a', 'p:')).toBe('p:{a}:released');
   });
 
+  it('keep plain keys as they are and write every other character as ~XX per UTF-8 byte', () => {
+    expect(upstashKeyNames('tenant-7:order_42.v2@eu=1').lock).toBe('leasehold:{tenant-7:order_42.v2@eu=1}');
+    expect(upstashKeyNames('a/b,c?d#e%41\\f g~é{x}').lock).toBe(
+      'leasehold:{a~2Fb~2Cc~3Fd~23e~2541~5Cf~20g~7E~C3~A9~7Bx~7D}',
+    );
+    // Nothing in a channel that a URL path would change or that splits a server-sent-events line.
+    for (const key of ['a/b', 'a,b', 'a?b', 'a#b', 'a%b', 'a\\b', 'a b', '💳', 'a\nb']) {
+      expect(releaseChannel(key)).toMatch(/^leasehold:\{[\w.:@=~-]+\}:released$/);
+    }
+  });
+
   it('list the names in the order of the script KEYS (each operation passes a prefix of them)', () => {
     expect(Object.keys(upstashKeyNames('k'))).toEqual(['lock', 'fence', 'queue', 'waiters', 'channel']);
   });
 
   it('never let one key collide with another key or with a fence', () => {
-    const keys = ['a', 'a}', 'a:fence', 'a}:fence', '{a}', 'a}:released', 'x{a'];
+    const keys = [
+      'a',
+      'a}',
+      'a:fence',
+      'a}:fence',
+      '{a}',
+      'a}:released',
+      'x{a',
+      'a/b',
+      'a~2Fb',
+      'a~b',
+      'a~7Eb',
+    ];
     const names = keys.flatMap((k) => {
       const n = upstashKeyNames(k);
       return [n.lock, n.fence];
