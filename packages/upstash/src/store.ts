@@ -102,6 +102,13 @@ const isPair = (reply: number[]) => reply.length === 2;
 const POLL_FALLBACK_MS = 250;
 /** How long a key's release subscription outlives its last waiter, ready for the next wait. */
 const SUBSCRIPTION_LINGER_MS = 500;
+/**
+ * A subscription that has carried nothing for this long is renewed by the next wait: @upstash/redis
+ * tells no listener when a stream ends or breaks after it opened (a server restart, a proxy's idle
+ * cut), and its waiters would otherwise sleep through every release and hand-over, on a key that
+ * always has waiters for as long as it has them.
+ */
+export const SUBSCRIPTION_SILENCE_MS = 10_000;
 
 /** Hand-overs remembered per channel, for waits that start after their message arrived. */
 const REMEMBERED_GRANTS = 8;
@@ -125,6 +132,8 @@ interface ReleaseChannel {
    * `timeoutMs`, or when `signal` aborts.
    */
   wait(timeoutMs: number, signal?: AbortSignal, claim?: Claim): Promise<number | undefined>;
+  /** True when the subscription has carried nothing for {@link SUBSCRIPTION_SILENCE_MS}. */
+  silent(): boolean;
   /** Ends every pending wait and the subscription. */
   close(): void;
 }
@@ -186,6 +195,8 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     const grants: Array<[sha: string, token: number]> = [];
     let linger: ReturnType<typeof setTimeout> | undefined;
     let subscriber: ReturnType<UpstashRedisClient['subscribe']> | undefined;
+    /** When the subscription was opened or last carried anything (`Date.now()`). */
+    let heard = Date.now();
     /** The token of a hand-over seen to `claim`'s owner, above the holder token it saw. */
     const handed = (claim?: Claim) =>
       claim && grants.find(([sha, token]) => sha === claim.sha && token > claim.above)?.[1];
@@ -214,6 +225,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     };
     const channel: ReleaseChannel = {
       held: 0,
+      silent: () => Date.now() - heard > SUBSCRIPTION_SILENCE_MS,
       wait: (timeoutMs, signal, claim) =>
         new Promise<number | undefined>((resolve) => {
           /** Every way a wait ends; it answers the hand-over to its claim, if one was seen. */
@@ -244,6 +256,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     try {
       subscriber = redis.subscribe(name);
       subscriber.on('message', ({ message }) => {
+        heard = Date.now();
         const text = String(message);
         if (text[0] === 'g') {
           // Handed over (`g<sha>:<token>`): only the waiter it was handed to wakes; for everyone else
@@ -263,6 +276,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
         }
       });
       subscriber.on('subscribe', () => {
+        heard = Date.now();
         // A release or hand-over published before the subscription was active was missed: one GET
         // tells whether the lock is free (everyone asks again) or was handed to one of these waiters
         // (it asks again, and its acquire finds the lock its own).
@@ -366,7 +380,13 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     async waitForRelease(key, timeoutMs, signal, claim) {
       if (signal?.aborted || !(timeoutMs > 0)) return undefined;
       const mine = claim && { ...claim, sha: `g${await sha1hex(claim.owner)}` };
-      return (channels.get(key) ?? openChannel(key)).wait(timeoutMs, signal, mine);
+      let channel = channels.get(key);
+      // Renewed after a silence (see SUBSCRIPTION_SILENCE_MS): its waiters wake and ask again.
+      if (channel?.silent()) {
+        channel.close();
+        channel = undefined;
+      }
+      return (channel ?? openChannel(key)).wait(timeoutMs, signal, mine);
     },
 
     async close() {

@@ -1,6 +1,7 @@
 import { Redis } from '@upstash/redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { releaseChannel, type UpstashLockStore, upstashStore } from '../src/index.js';
+import { SUBSCRIPTION_SILENCE_MS } from '../src/store.js';
 import { freshKey, freshOwner, type Services, sleep, startServices } from './support/services.js';
 
 let services: Services;
@@ -117,6 +118,32 @@ describe('release notifications', () => {
     const started = Date.now();
     await store.waitForRelease(key, 10_000);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('renews a subscription that carried nothing for a while: a stream that ended unannounced', async () => {
+    const key = freshKey();
+    const lease = await acquireToken(key);
+    const own = upstashStore({ url: services.url, token: services.token });
+    const first = own.waitForRelease(key, 20_000);
+    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    // The stream ends from the server's side (its Redis subscription is killed, the endpoint ends the
+    // response): @upstash/redis tells no listener, and the store's channel looks alive.
+    await services.admin.exec(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    expect(await subscribers(releaseChannel(key), 0)).toBe(0);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + SUBSCRIPTION_SILENCE_MS + 1 });
+    try {
+      const second = own.waitForRelease(key, 20_000);
+      // The silent channel ended its waits and a new subscription took over.
+      await first;
+      expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+      const released = performance.now();
+      expect(await store.release({ key, ...lease })).toBe(true);
+      await second;
+      expect(performance.now() - released).toBeLessThan(5_000);
+    } finally {
+      vi.useRealTimers();
+      await own.close();
+    }
   });
 
   it('ends pending waits on close()', async () => {
