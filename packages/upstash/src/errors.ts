@@ -19,6 +19,9 @@ const THROTTLED =
   /max ((daily |monthly )?requests? limit|concurrent connections)|rate.?limit|too many requests|\b429\b|throttl/i;
 const NETWORK =
   /fetch failed|failed to fetch|network|load failed|socket|E(CONN|NOTFOUND|AI_AGAIN|(HOST|NET)UNREACH|TIMEDOUT|PIPE)|terminated|other side closed/i;
+/** An unparsable error page from a gateway or CDN in front of the database: it was not reached. */
+const GATEWAY =
+  /<html|<!doctype|error code: \d|bad gateway|service unavailable|gateway time-?out|upstream|\b50[234]\b/i;
 
 /**
  * Wrap any failure of an operation into a {@link StoreError} of the right kind, whose message, `cause`
@@ -73,11 +76,13 @@ export function toStoreError(
         ? 'bad-credentials'
         : THROTTLED.test(detail)
           ? 'throttled'
-          : name === 'UpstashJSONParseError' || (local && /did not return a result/i.test(detail))
-            ? 'bad-response'
-            : local && (name === 'TypeError' || NETWORK.test(detail) || code)
-              ? 'unreachable'
-              : 'unknown');
+          : name === 'UpstashJSONParseError' && GATEWAY.test(detail)
+            ? 'unreachable'
+            : name === 'UpstashJSONParseError' || (local && /did not return a result/i.test(detail))
+              ? 'bad-response'
+              : local && (name === 'TypeError' || NETWORK.test(detail) || code)
+                ? 'unreachable'
+                : 'unknown');
   const cause = new Error(detail);
   if (/^\w{1,40}$/.test(name)) cause.name = name;
   return new StoreError(STORE_NAME, kind, `${op} of "${key}" failed: ${kind} (${detail})`, { cause });

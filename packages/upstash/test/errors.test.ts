@@ -160,8 +160,18 @@ describe('error classification', () => {
       'bad-credentials',
     ],
     [
-      'an unparsable body',
-      upstashError('Unable to parse response body: <html>bad gateway</html>', 'UpstashJSONParseError'),
+      "a gateway's error page",
+      upstashError('Unable to parse response body: <html>502 Bad Gateway</html>', 'UpstashJSONParseError'),
+      'unreachable',
+    ],
+    [
+      "a CDN's error code",
+      upstashError('Unable to parse response body: error code: 1016', 'UpstashJSONParseError'),
+      'unreachable',
+    ],
+    [
+      'an unparsable answer',
+      upstashError('Unable to parse response body: {"resu', 'UpstashJSONParseError'),
       'bad-response',
     ],
     [
