@@ -30,6 +30,13 @@ export interface UpstashEndpointOptions {
   port?: number;
   /** Largest accepted request body in bytes. Default: 64 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Accept Upstash's `allow-key-locking` script flag, as Upstash does: it is taken out of the script's
+   * shebang before redis-server (which refuses it) sees the script, and `EVALSHA` of the script as
+   * sent runs the script as stored. `false` passes scripts through unchanged, as a plain Redis behind
+   * a REST proxy answers. Default `true`.
+   */
+  upstashScriptFlags?: boolean;
 }
 
 /**
@@ -109,6 +116,49 @@ function commandName(command: Command): string {
   if (first === undefined) return '';
   return (typeof first === 'string' ? first : first.toString('utf8')).toLowerCase();
 }
+
+/** The flags of a script's `#!lua` shebang line. */
+const SHEBANG_FLAGS = /^(#!lua[^\n]*?) flags=(\S*)/;
+/** Script flags only Upstash knows: redis-server refuses a shebang that names one. */
+const UPSTASH_FLAGS = new Set(['allow-key-locking']);
+
+/** `script` without the flags only Upstash knows, or undefined when it names none. */
+function withoutUpstashFlags(script: string): string | undefined {
+  const shebang = SHEBANG_FLAGS.exec(script);
+  const flags = shebang?.[2]?.split(',') ?? [];
+  const kept = flags.filter((flag) => !UPSTASH_FLAGS.has(flag));
+  if (!shebang || kept.length === flags.length) return undefined;
+  return `${shebang[1]}${kept.length ? ` flags=${kept.join(',')}` : ''}${script.slice(shebang[0].length)}`;
+}
+
+/**
+ * Upstash's script flags translated for redis-server: `EVAL` of a script whose shebang names
+ * `allow-key-locking` runs it without the flag, and `EVALSHA` of the SHA-1 of the script as sent runs
+ * the one redis-server stored (as Upstash, `EVALSHA` finds a script by the text the client sent).
+ */
+class ScriptFlags {
+  /** SHA-1 of a script as sent → SHA-1 of the script redis-server got. */
+  private readonly stored = new Map<string, string>();
+
+  translate(command: Command): Command {
+    const name = commandName(command);
+    const arg = command[1];
+    if ((name === 'eval' || name === 'eval_ro') && arg !== undefined) {
+      const script = arg.toString();
+      const plain = withoutUpstashFlags(script);
+      if (plain === undefined) return command;
+      this.stored.set(sha1(script), sha1(plain));
+      return [command[0]!, plain, ...command.slice(2)];
+    }
+    if ((name === 'evalsha' || name === 'evalsha_ro') && arg !== undefined) {
+      const sha = this.stored.get(arg.toString().toLowerCase());
+      return sha === undefined ? command : [command[0]!, sha, ...command.slice(2)];
+    }
+    return command;
+  }
+}
+
+const sha1 = (text: string) => createHash('sha1').update(text, 'utf8').digest('hex');
 
 function rejection(command: Command): string | undefined {
   const name = commandName(command);
@@ -259,6 +309,7 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
   /** Open SSE subscriptions: their redis connection and HTTP response. */
   private readonly subscribers = new Map<RespConnection, ServerResponse>();
   private stopping: Promise<void> | undefined;
+  private readonly scripts: ScriptFlags | undefined;
 
   constructor(
     private readonly server: Server,
@@ -266,7 +317,9 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
     readonly token: string,
     readonly port: number,
     private readonly maxBodyBytes: number,
+    upstashScriptFlags: boolean,
   ) {
+    this.scripts = upstashScriptFlags ? new ScriptFlags() : undefined;
     this.url = `http://${HOST}:${port}`;
     this.tokenDigest = digest(token);
   }
@@ -345,12 +398,13 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
     }
     const body = parseJson(await readBody(req, this.maxBodyBytes));
     const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
+    const translate = (command: Command) => this.scripts?.translate(command) ?? command;
     if (path === '/pipeline') {
-      await this.pipeline(toCommands(body), base64, res);
+      await this.pipeline(toCommands(body).map(translate), base64, res);
     } else if (path === '/multi-exec') {
-      await this.multiExec(toCommands(body), base64, res);
+      await this.multiExec(toCommands(body).map(translate), base64, res);
     } else {
-      await this.single(toCommand(body, 'the command'), base64, res);
+      await this.single(translate(toCommand(body, 'the command')), base64, res);
     }
   }
 
@@ -528,6 +582,7 @@ export async function startUpstashEndpoint(options: UpstashEndpointOptions): Pro
     token,
     port,
     options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    options.upstashScriptFlags ?? true,
   );
   return endpoint;
 }

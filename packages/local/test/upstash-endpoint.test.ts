@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Redis, type RedisConfigNodejs } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -329,6 +330,33 @@ describe('Upstash endpoint: Lua scripts', () => {
     await expect(redis.eval('return redis.error_reply("MYERR custom failure")', [], [])).rejects.toThrow(
       /MYERR custom failure/,
     );
+  });
+
+  it("accepts Upstash's allow-key-locking flag (redis-server refuses it), by EVAL and by the SHA-1 as sent", async () => {
+    const flagged = `#!lua flags=allow-key-locking\nreturn ARGV[1] .. "-${Date.now()}-flagged"`;
+    const sha = createHash('sha1').update(flagged).digest('hex');
+    await expect(redis.evalsha(sha, [], ['x'])).rejects.toThrow(/NOSCRIPT/);
+    expect(await redis.eval(flagged, [], ['a'])).toMatch(/^a-\d+-flagged$/);
+    expect(await redis.evalsha(sha, [], ['b'])).toMatch(/^b-\d+-flagged$/);
+    // Other flags stay: a no-writes script that writes is still refused.
+    const readOnly = `#!lua flags=no-writes,allow-key-locking\nreturn redis.call('SET', KEYS[1], 'v')`;
+    await expect(redis.eval(readOnly, ['lua:ro'], [])).rejects.toThrow(/Write commands are not allowed/);
+  });
+
+  it('passes the flag to redis-server unchanged with upstashScriptFlags: false, as a plain Redis behind a REST proxy', async () => {
+    const plain = await startUpstashEndpoint({
+      redisPort: server.port,
+      token: TOKEN,
+      upstashScriptFlags: false,
+    });
+    try {
+      const viaPlain = new Redis({ url: plain.url, token: TOKEN, retry: false, enableAutoPipelining: false });
+      await expect(viaPlain.eval('#!lua flags=allow-key-locking\nreturn 1', [], [])).rejects.toThrow(
+        /Unexpected flag in script shebang: allow-key-locking/,
+      );
+    } finally {
+      await plain.stop();
+    }
   });
 });
 

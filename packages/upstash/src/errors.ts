@@ -62,7 +62,7 @@ export function toStoreError(
   }
   if (code && !detail.includes(code)) detail += ` (${code})`;
   detail = detail
-    .replace(/(, command was:|--lh ).*|^Command (\d+ \[ ?\w+ ?\] )?failed:/gis, '')
+    .replace(/(, command was:|#!lua |--lh ).*|^Command (\d+ \[ ?\w+ ?\] )?failed:/gis, '')
     .replace(/\s+/g, ' ')
     .trim();
   for (const secret of secrets) if (secret) detail = detail.replaceAll(secret, '[redacted]');

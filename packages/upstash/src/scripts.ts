@@ -3,6 +3,10 @@
  * only the SHA-1, {@link SCRIPT_SHA1}), falling back to `EVAL` (the full script, which also caches it
  * on the server) only when Redis answers `NOSCRIPT`.
  *
+ * - Its shebang sets Upstash's `allow-key-locking` flag: Upstash then locks only the hash tag of the
+ *   keys in `KEYS` while it runs, not the whole database (its default for scripts), so operations on
+ *   different locks run in parallel. A server that refuses the flag gets {@link PLAIN_SCRIPT}.
+ *
  * - One script serves all four operations, told apart by how many keys they pass (see
  *   {@link SCRIPT}): the operations share their keys, locals and steps (leaving the queue, reading
  *   the holder and the fence), the bundle ships one script text, and each store computes one SHA-1.
@@ -98,7 +102,8 @@ export const FLOOR_LAG_MS = 10_000;
  * {@link FLOOR_LAG_MS} after the counter's creation): a copy missing grants of a younger counter
  * issues their tokens again (README: Guarantees).
  */
-export const SCRIPT = `--lh store v1
+export const SCRIPT = `#!lua flags=allow-key-locking
+--lh store v1
 local r,l,f,q,w,c=redis.call,unpack(KEYS)
 local o,x,s,n,a=unpack(ARGV)
 local h=r('GET',l)
@@ -162,11 +167,22 @@ r('SET',l,o,'PX',x)
 return{1,t}`;
 
 /**
- * The hex SHA-1 of {@link SCRIPT}, written out rather than computed when a store is created: the first
- * use of WebCrypto in a process loads it, ~2 ms of every Lambda cold start (what `createScript` of
- * `@upstash/redis` would cost at import). A test checks it against the script: change both together.
+ * {@link SCRIPT} without its first line, the `allow-key-locking` flag: for a server that refuses the
+ * flag (a plain Redis behind an Upstash-compatible REST proxy). On Upstash the flag makes the script
+ * lock only its keys' hash tag (all of one lock's keys share it) instead of the whole database, so
+ * operations on different locks run in parallel; every key the script touches is in `KEYS`, as the
+ * flag requires.
  */
-export const SCRIPT_SHA1 = '1d4c8cd85dbb3af75ef37aa2c197a9d463399d0f';
+export const PLAIN_SCRIPT = SCRIPT.slice(SCRIPT.indexOf('\n') + 1);
+
+/**
+ * The hex SHA-1s of {@link SCRIPT} and {@link PLAIN_SCRIPT}, written out rather than computed when a
+ * store is created: the first use of WebCrypto in a process loads it, ~2 ms of every Lambda cold start
+ * (what `createScript` of `@upstash/redis` would cost at import). A test checks them against the
+ * scripts: change them together.
+ */
+export const SCRIPT_SHA1 = '4b07641b8d086e0405a51cacd575cb1d0c3a7e7b';
+export const PLAIN_SCRIPT_SHA1 = '1d4c8cd85dbb3af75ef37aa2c197a9d463399d0f';
 
 /** Hex SHA-1 of a text (WebCrypto), as Lua's `redis.sha1hex` computes it. */
 export async function sha1hex(text: string): Promise<string> {

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type LockState, type LockStore, type StoreClaim }
 import { Redis } from '@upstash/redis';
 import { type Operation, STORE_NAME, toStoreError } from './errors.js';
 import { DEFAULT_PREFIX, isPlainPrefix, type UpstashKeyNames, upstashKeyNames } from './keys.js';
-import { SCRIPT, SCRIPT_SHA1, sha1hex } from './scripts.js';
+import { PLAIN_SCRIPT, PLAIN_SCRIPT_SHA1, SCRIPT, SCRIPT_SHA1, sha1hex } from './scripts.js';
 
 /**
  * The part of an `@upstash/redis` client the store uses: pass any `Redis` instance (from
@@ -175,12 +175,21 @@ interface ReleaseChannel {
 export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   const [redis, prefix, secrets] = resolveOptions(options);
   const names = (key: string) => upstashKeyNames(key, prefix);
-  /** `EVALSHA`, and `EVAL` (which caches the script again) after a `NOSCRIPT` answer. */
-  const exec = (keys: string[], args: unknown[]) =>
-    redis.evalsha(SCRIPT_SHA1, keys, args).catch((err: unknown) => {
-      if (/NOSCRIPT/i.test(String((err as Error | undefined)?.message)))
-        return redis.eval(SCRIPT, keys, args);
-      throw err;
+  /** The script this store runs: with the `allow-key-locking` flag until a server refuses the flag. */
+  let [script, sha] = [SCRIPT, SCRIPT_SHA1];
+  const message = (err: unknown) => String((err as Error | undefined)?.message);
+  /**
+   * `EVALSHA`, and `EVAL` (which caches the script again) after a `NOSCRIPT` answer. A server that
+   * refuses the flag's shebang ran nothing: the store switches to the plain script for good.
+   */
+  const exec = (keys: string[], args: unknown[]): Promise<unknown> =>
+    redis.evalsha(sha, keys, args).catch((err: unknown) => {
+      if (!/NOSCRIPT/i.test(message(err))) throw err;
+      return redis.eval(script, keys, args).catch((refused: unknown) => {
+        if (script === PLAIN_SCRIPT || !/shebang|flag|near '#'/i.test(message(refused))) throw refused;
+        [script, sha] = [PLAIN_SCRIPT, PLAIN_SCRIPT_SHA1];
+        return redis.eval(script, keys, args);
+      });
     });
   /** One release subscription per key with waiters, shared by them and kept briefly for the next wait. */
   const channels = new Map<string, ReleaseChannel>();

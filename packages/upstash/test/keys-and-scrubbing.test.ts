@@ -3,7 +3,7 @@ import { Redis } from '@upstash/redis';
 import { describe, expect, it, vi } from 'vitest';
 import { toStoreError } from '../src/errors.js';
 import { DEFAULT_PREFIX, releaseChannel, upstashKeyNames, upstashStore } from '../src/index.js';
-import { SCRIPT } from '../src/scripts.js';
+import { PLAIN_SCRIPT, PLAIN_SCRIPT_SHA1, SCRIPT, SCRIPT_SHA1 } from '../src/scripts.js';
 
 describe('key names', () => {
   it('share the {key} hash tag under the default prefix', () => {
@@ -113,12 +113,45 @@ describe('script', () => {
     expect(other.calls).toEqual([`evalsha ${SHA}`]);
   });
 
-  it('start with a --lh tag (it names the script, and marks quoted script text for scrubbing)', () => {
-    expect(SCRIPT).toMatch(/^--lh store v\d+\n/);
+  it('runs without the flag, for good, on a server that refuses it (a plain Redis behind a REST proxy)', async () => {
+    const redis = new Redis({ url: 'http://127.0.0.1:1', token: 't', enableAutoPipelining: false });
+    const calls: string[] = [];
+    const cached = new Set<string>();
+    Object.assign(redis, {
+      evalsha: async (sha: string) => {
+        calls.push(sha === SCRIPT_SHA1 ? 'evalsha' : sha === PLAIN_SCRIPT_SHA1 ? 'evalsha plain' : sha);
+        if (!cached.has(sha)) throw new Error('NOSCRIPT No matching script. Please use EVAL.');
+        return 1;
+      },
+      eval: async (script: string) => {
+        calls.push(
+          script === SCRIPT ? 'eval' : script === PLAIN_SCRIPT ? 'eval plain' : 'eval of something else',
+        );
+        if (script.startsWith('#!lua flags=allow-key-locking')) {
+          throw new Error('ERR Unexpected flag in script shebang: allow-key-locking');
+        }
+        cached.add(PLAIN_SCRIPT_SHA1);
+        return 1;
+      },
+    });
+    const store = upstashStore({ redis });
+    expect(await store.extend({ key: 'k', owner: OWNER, token: 1, ttlMs: 1_000 })).toBe(true);
+    expect(await store.extend({ key: 'k', owner: OWNER, token: 1, ttlMs: 1_000 })).toBe(true);
+    expect(calls).toEqual(['evalsha', 'eval', 'eval plain', 'evalsha plain']);
+  });
+
+  it("start with Upstash's allow-key-locking flag, then a --lh tag (it names the script, and marks quoted script text for scrubbing)", () => {
+    expect(SCRIPT).toMatch(/^#!lua flags=allow-key-locking\n--lh store v\d+\n/);
+    expect(PLAIN_SCRIPT).toBe(SCRIPT.slice(SCRIPT.indexOf('--lh')));
+  });
+
+  it('ship with their SHA-1s written out', () => {
+    expect(SCRIPT_SHA1).toBe(createHash('sha1').update(SCRIPT).digest('hex'));
+    expect(PLAIN_SCRIPT_SHA1).toBe(createHash('sha1').update(PLAIN_SCRIPT).digest('hex'));
   });
 
   it('ship without comments or needless whitespace', () => {
-    const lines = SCRIPT.split('\n').slice(1);
+    const lines = PLAIN_SCRIPT.split('\n').slice(1);
     for (const line of lines) expect(line).toMatch(/^\S(.*\S)?$/);
     expect(lines.join('\n')).not.toMatch(/--|\s{2}/);
   });
