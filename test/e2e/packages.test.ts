@@ -177,54 +177,31 @@ export const fenced = async () => {
   ])(
     'type-checks core + upstash strictly without Node types, including their declarations (module %s, resolution %s)',
     async (module, moduleResolution) => {
-      const dir = join(app, `ts-${moduleResolution}`);
-      await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, 'consumer.ts'), CONSUMER);
       // An edge project's settings: web globals, no @types/node, and no `esnext.disposable` of its own.
-      await writeFile(
-        join(dir, 'tsconfig.json'),
-        JSON.stringify({
-          compilerOptions: {
-            target: 'ES2022',
-            module,
-            moduleResolution,
-            lib: ['ES2022', 'DOM'],
-            types: [],
-            strict: true,
-            noEmit: true,
-            skipLibCheck: false,
-          },
-          files: ['consumer.ts'],
-        }),
-      );
-      await expect(tsc(dir)).resolves.toBe('');
+      const options = { module, moduleResolution, lib: ['ES2022', 'DOM'], skipLibCheck: false };
+      await expect(typeCheck(`ts-${moduleResolution}`, CONSUMER, options)).resolves.toBe('');
     },
   );
 
   it('type-checks a DynamoDB consumer (Node16)', async () => {
-    const dir = join(app, 'ts-dynamodb');
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'consumer.ts'), DYNAMODB_CONSUMER);
-    await writeFile(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          module: 'Node16',
-          moduleResolution: 'Node16',
-          lib: ['ES2022'],
-          types: [],
-          strict: true,
-          noEmit: true,
-          // The AWS SDK's declarations need Node's types; ours are checked by the test above.
-          skipLibCheck: true,
-        },
-        files: ['consumer.ts'],
-      }),
-    );
-    await expect(tsc(dir)).resolves.toBe('');
+    // The AWS SDK's declarations need Node's types; ours are checked by the test above.
+    const options = { module: 'Node16', moduleResolution: 'Node16', lib: ['ES2022'], skipLibCheck: true };
+    await expect(typeCheck('ts-dynamodb', DYNAMODB_CONSUMER, options)).resolves.toBe('');
   });
 });
+
+/**
+ * Type-checks `source` as the one file of a strict project in `app/<name>` without any `types`:
+ * TypeScript's diagnostics, '' when there are none.
+ */
+async function typeCheck(name: string, source: string, options: Record<string, unknown>): Promise<string> {
+  const dir = join(app, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'consumer.ts'), source);
+  const compilerOptions = { target: 'ES2022', types: [], strict: true, noEmit: true, ...options };
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['consumer.ts'] }));
+  return tsc(dir);
+}
 
 /** Runs the workspace's TypeScript compiler on a project: its diagnostics, '' when there are none. */
 async function tsc(dir: string): Promise<string> {
