@@ -41,9 +41,11 @@ const KINDS: readonly (readonly [StoreErrorKind, string, RegExp])[] = [
     /^(UnrecognizedClient|(Invalid|Incomplete)Signature|SignatureDoesNotMatch|ExpiredToken|Invalid(ClientTokenId|AccessKeyId)|MissingAuthenticationToken|RequestExpired|AccessDenied|NotAuthorized)(Exception)?$|^(Credentials|Token)ProviderError$/,
   ],
   [
+    // ReplicatedWriteConflict: a global table with multi-Region strong consistency refused a write
+    // racing one from another Region (nothing applied).
     'throttled',
     'retry later',
-    /^(ProvisionedThroughputExceeded|Throttling|Request(Throttled|LimitExceeded)|TooManyRequests|LimitExceeded|SlowDown)(Exception)?$|^ThrottledException$/,
+    /^(ProvisionedThroughputExceeded|Throttling|Request(Throttled|LimitExceeded)|TooManyRequests|LimitExceeded|SlowDown)(Exception)?$|^(Throttled|ReplicatedWriteConflict)Exception$/,
   ],
   [
     'timeout',

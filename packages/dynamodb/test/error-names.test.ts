@@ -35,6 +35,7 @@ const NAMES: Record<string, StoreErrorKind> = {
   TooManyRequestsException: 'throttled',
   LimitExceededException: 'throttled',
   SlowDown: 'throttled',
+  ReplicatedWriteConflictException: 'throttled',
   ResourceNotFoundException: 'table-missing',
   TableNotFoundException: 'table-missing',
   TimeoutError: 'timeout',
@@ -42,6 +43,7 @@ const NAMES: Record<string, StoreErrorKind> = {
   RequestTimeoutException: 'timeout',
   // Near misses stay unknown.
   Throttled: 'unknown',
+  ReplicatedWriteConflict: 'unknown',
   AccessDeniedExceptionX: 'unknown',
   XResourceNotFoundException: 'unknown',
 };
