@@ -1,3 +1,4 @@
+import { isLeaseholdError, type StoreError } from '@leasehold/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { BadRequest, errorResponse, type HttpResult } from './http.js';
 import type { InvocationContext } from './invocation.js';
@@ -14,7 +15,7 @@ export type Route<D> = (
 
 /**
  * Wraps a route with what both functions share: lazy one-time dependency set-up (reused across warm
- * invocations), a structured request log, 400 for bad input, 409/503 for lock contention/outage, and a
+ * invocations, redone after the lock store refused its credentials), a structured request log, 400 for bad input, 409/503 for lock contention/outage, and a
  * 500 that never leaks internals.
  */
 export function createHandler<D>(
@@ -37,6 +38,11 @@ export function createHandler<D>(
       log.info('request done', { status: result.statusCode });
       return result;
     } catch (err) {
+      // Credentials the store refuses (a rotated Upstash token, revoked keys): set up afresh on the next
+      // request, reading the secret again, instead of failing until the instance is recycled.
+      if (isLeaseholdError(err, 'STORE_ERROR') && (err as StoreError).kind === 'bad-credentials') {
+        deps = undefined;
+      }
       if (err instanceof BadRequest) {
         log.info('bad request', { field: err.field });
         return errorResponse(400, 'bad_request', err.message, { field: err.field });

@@ -8,7 +8,7 @@ import { upstashStore } from '@leasehold/upstash';
 export type LockStoreConfig =
   | { readonly kind: 'dynamodb'; readonly tableName: string }
   | { readonly kind: 'upstash'; readonly url: string; readonly token: string }
-  | { readonly kind: 'upstash'; readonly url: string; readonly tokenSecretArn: string };
+  | { readonly kind: 'upstash'; readonly url: string; readonly tokenSecretId: string };
 
 /** A configuration mistake: the function cannot start. The message names the variable, never a value. */
 export class ConfigError extends Error {
@@ -20,7 +20,7 @@ export class ConfigError extends Error {
 
 /**
  * DynamoDB by default; Upstash when `UPSTASH_REDIS_REST_URL` and a token (`UPSTASH_REDIS_REST_TOKEN`,
- * or `UPSTASH_TOKEN_SECRET_ARN` for Secrets Manager) are configured. `LOCK_STORE` forces a choice.
+ * or `UPSTASH_TOKEN_SECRET_ID`, the Secrets Manager secret's name or complete ARN) are configured. `LOCK_STORE` forces a choice.
  */
 export function readLockStoreConfig(env: Record<string, string | undefined>): LockStoreConfig {
   const forced = env.LOCK_STORE?.trim().toLowerCase();
@@ -29,14 +29,14 @@ export function readLockStoreConfig(env: Record<string, string | undefined>): Lo
   }
   const url = env.UPSTASH_REDIS_REST_URL?.trim();
   const token = env.UPSTASH_REDIS_REST_TOKEN?.trim();
-  const tokenSecretArn = env.UPSTASH_TOKEN_SECRET_ARN?.trim();
-  const upstashConfigured = Boolean(url) && Boolean(token || tokenSecretArn);
+  const tokenSecretId = env.UPSTASH_TOKEN_SECRET_ID?.trim();
+  const upstashConfigured = Boolean(url) && Boolean(token || tokenSecretId);
   if (forced === 'upstash' || (forced !== 'dynamodb' && upstashConfigured)) {
     if (!url) throw new ConfigError('UPSTASH_REDIS_REST_URL is required for the upstash lock store');
     if (token) return { kind: 'upstash', url, token };
-    if (tokenSecretArn) return { kind: 'upstash', url, tokenSecretArn };
+    if (tokenSecretId) return { kind: 'upstash', url, tokenSecretId };
     throw new ConfigError(
-      'UPSTASH_REDIS_REST_TOKEN or UPSTASH_TOKEN_SECRET_ARN is required for the upstash lock store',
+      'UPSTASH_REDIS_REST_TOKEN or UPSTASH_TOKEN_SECRET_ID is required for the upstash lock store',
     );
   }
   const tableName = env.LOCK_TABLE_NAME?.trim();
@@ -49,7 +49,7 @@ export async function createLockStore(config: LockStoreConfig, dynamodb: DynamoD
   if (config.kind === 'dynamodb') return dynamoDbStore({ client: dynamodb, tableName: config.tableName });
   if ('token' in config) return upstashStore({ url: config.url, token: config.token });
   const secret = await new SecretsManagerClient({}).send(
-    new GetSecretValueCommand({ SecretId: config.tokenSecretArn }),
+    new GetSecretValueCommand({ SecretId: config.tokenSecretId }),
   );
   const token = secret.SecretString?.trim();
   if (!token) throw new ConfigError('the Upstash token secret is empty');

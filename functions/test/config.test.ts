@@ -21,14 +21,16 @@ describe('readLockStoreConfig', () => {
     ).toEqual({ kind: 'upstash', url: 'https://x.upstash.io', token });
   });
 
-  it('reads the Upstash token from Secrets Manager when only the secret ARN is configured', () => {
-    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:upstash-AbCdEf';
+  it.each([
+    'arn:aws:secretsmanager:eu-west-1:123456789012:secret:upstash-AbCdEf',
+    'leasehold/upstash-tokens',
+  ])('reads the Upstash token from Secrets Manager when only the secret (%s) is configured', (id) => {
     expect(
-      readLockStoreConfig({ UPSTASH_REDIS_REST_URL: 'https://x.upstash.io', UPSTASH_TOKEN_SECRET_ARN: arn }),
+      readLockStoreConfig({ UPSTASH_REDIS_REST_URL: 'https://x.upstash.io', UPSTASH_TOKEN_SECRET_ID: id }),
     ).toEqual({
       kind: 'upstash',
       url: 'https://x.upstash.io',
-      tokenSecretArn: arn,
+      tokenSecretId: id,
     });
   });
 

@@ -146,17 +146,21 @@ export class LeaseholdExamplesStack extends Stack {
     let secretPolicyArn: string | undefined;
     if (props.upstash) {
       const { restUrl, tokenSecretArn, tokenSecretName } = props.upstash;
-      const secretArn =
+      // A name-only ARN is "partial": the real ARN ends in -XXXXXX (six random characters), hence the
+      // wildcard in the grant. The function looks the secret up by its name, not by that partial ARN,
+      // which Secrets Manager would take for a complete one if the name itself ended in -XXXXXX.
+      secretPolicyArn =
         tokenSecretArn ??
-        this.formatArn({
+        `${this.formatArn({
           service: 'secretsmanager',
           resource: 'secret',
           resourceName: tokenSecretName!,
           arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-        });
-      // A name-only ARN is "partial": the real ARN ends in -XXXXXX (six random characters).
-      secretPolicyArn = tokenSecretArn ?? `${secretArn}-??????`;
-      upstashEnv = { UPSTASH_REDIS_REST_URL: restUrl, UPSTASH_TOKEN_SECRET_ARN: secretArn };
+        })}-??????`;
+      upstashEnv = {
+        UPSTASH_REDIS_REST_URL: restUrl,
+        UPSTASH_TOKEN_SECRET_ID: (tokenSecretArn ?? tokenSecretName)!,
+      };
     }
     const lockStore = props.upstash ? 'upstash' : 'dynamodb';
 
