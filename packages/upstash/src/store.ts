@@ -186,7 +186,11 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     redis.evalsha(sha, keys, args).catch((err: unknown) => {
       if (!/NOSCRIPT/i.test(message(err))) throw err;
       return redis.eval(script, keys, args).catch((refused: unknown) => {
-        if (script === PLAIN_SCRIPT || !/shebang|flag|near '#'/i.test(message(refused))) throw refused;
+        // Refused before it ran (an unknown shebang flag, or no shebangs at all): only then is it safe
+        // to send the other script.
+        if (script === PLAIN_SCRIPT || !/shebang|allow-key-locking|near '#'/i.test(message(refused))) {
+          throw refused;
+        }
         [script, sha] = [PLAIN_SCRIPT, PLAIN_SCRIPT_SHA1];
         return redis.eval(script, keys, args);
       });

@@ -140,6 +140,26 @@ describe('script', () => {
     expect(calls).toEqual(['evalsha', 'eval', 'eval plain', 'evalsha plain']);
   });
 
+  it('sends the plain script only when the flagged one was refused before it ran, not after any EVAL error', async () => {
+    const redis = new Redis({ url: 'http://127.0.0.1:1', token: 't', enableAutoPipelining: false });
+    const calls: string[] = [];
+    Object.assign(redis, {
+      evalsha: async () => {
+        calls.push('evalsha');
+        throw new Error('NOSCRIPT No matching script. Please use EVAL.');
+      },
+      eval: async (script: string) => {
+        calls.push(script === SCRIPT ? 'eval' : 'eval plain');
+        throw new Error('ERR user_script:9: a runtime error after some writes, flags and all');
+      },
+    });
+    const store = upstashStore({ redis });
+    await expect(store.extend({ key: 'k', owner: OWNER, token: 1, ttlMs: 1_000 })).rejects.toMatchObject({
+      kind: 'unknown',
+    });
+    expect(calls).toEqual(['evalsha', 'eval']);
+  });
+
   it("start with Upstash's allow-key-locking flag, then a --lh tag (it names the script, and marks quoted script text for scrubbing)", () => {
     expect(SCRIPT).toMatch(/^#!lua flags=allow-key-locking\n--lh store v\d+\n/);
     expect(PLAIN_SCRIPT).toBe(SCRIPT.slice(SCRIPT.indexOf('--lh')));
