@@ -99,17 +99,15 @@ export const enter = <W, P>(
       // While it waits, `g` is the key's gate (a gate with waiters is never tidied away).
       expire: () => leave(onTimeout(g.holder)),
     };
-    // An overdue waiter keeps listening for its abort.
-    const off = timeOrAbort(
-      timeoutMs,
-      signal,
-      () => {
-        if (knownHeld(g)) waiter.expire();
-        else waiter.overdue = true;
-      },
-      leave,
-    );
+    const due = () => {
+      if (knownHeld(g)) waiter.expire();
+      else waiter.overdue = true;
+    };
+    // An overdue waiter keeps listening for its abort. No wait at all (tryAcquire): decided now, so a
+    // lease released meanwhile is never passed to a caller that asked for one attempt.
+    const off = timeOrAbort(timeoutMs, signal, due, leave);
     g.push(waiter);
+    if (!(timeoutMs > 0)) due();
   });
 };
 
@@ -118,7 +116,9 @@ export const exit = <W, P>(gates: Gates<W, P>, key: string, acquired: boolean, h
   // The active waiter keeps the key busy: its gate is in the map.
   const g = gates.get(key)!;
   g.active = false;
-  g.holder = holder;
+  // Held here now: what was learned of a holder elsewhere is history (nothing is known of this one's
+  // remaining time, which passes on locally).
+  g.holder = acquired ? {} : holder;
   if (acquired) {
     g.held = true;
     expireOverdue(g);
@@ -126,7 +126,10 @@ export const exit = <W, P>(gates: Gates<W, P>, key: string, acquired: boolean, h
   dispatch(gates, key, g);
 };
 
-/** Records what the active waiter learned about the holder, who holds the key until `until` (monotonic). */
+/**
+ * Records what the active waiter learned about the holder, who holds the key until `until` (monotonic;
+ * Infinity when the store did not say: held until an answer says otherwise).
+ */
 export const contended = <W, P>(gates: Gates<W, P>, key: string, holder: HolderInfo, until: number): void => {
   const g = gates.get(key)!;
   g.holder = holder;

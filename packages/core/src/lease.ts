@@ -8,7 +8,7 @@ import type { Expiries } from './expiries.js';
 import { type Gates, pass, released } from './key-queue.js';
 import { FENCE_STEP, type LockStore } from './store.js';
 import { floor, max, min, monotonicNow as now } from './timers.js';
-import { MIN_TTL_MS, validateMs } from './validate.js';
+import { invalid, MIN_TTL_MS, validateMs } from './validate.js';
 
 /**
  * A held lock. Pass `token` to every write on the protected resource (fencing) and `signal` to the
@@ -86,6 +86,17 @@ export const noop = (): void => {};
 export const dispose: typeof Symbol.asyncDispose = Symbol.asyncDispose;
 
 /** Stores should throw StoreError already; anything else is wrapped so "store down" stays typed. */
+/**
+ * A lease TTL given to `acquire`, `withLock` or `extend`: a whole number of ms in range, and above the
+ * drift and clock skew allowance it would lose (a lease of that length would be over on arrival).
+ */
+export const validTtl = (ms: unknown, driftMs: (ttlMs: number) => number): number => {
+  const ttl = validateMs('ttlMs', ms, MIN_TTL_MS);
+  if (ttl <= driftMs(ttl))
+    invalid('ttlMs', `above the drift and clock skew allowance (${driftMs(ttl)} ms)`, ttl);
+  return ttl;
+};
+
 export function storeFailed(store: LockStore, err: unknown): never {
   throw err instanceof LeaseholdError
     ? err
@@ -217,7 +228,8 @@ export const leaseMaker = (
     };
 
     const doExtend = async (ttlMs?: number): Promise<void> => {
-      let ms = ttlMs === undefined ? ttl : validateMs('ttlMs', ttlMs, MIN_TTL_MS);
+      // Bad input is refused before anything is sent, and the lease stays as it was.
+      let ms = ttlMs === undefined ? ttl : validTtl(ttlMs, driftMs);
       assertHeld();
       const sentAt = now();
       const untilDeadline = floor(deadline - sentAt);
@@ -320,8 +332,10 @@ export const leaseMaker = (
         // One at a time: concurrent extensions answered out of order would leave the lease counting on a
         // longer one that the store had already overwritten with a shorter one.
         const run = extensions++ ? lastExtension.then(() => doExtend(ttlMs)) : doExtend(ttlMs);
-        lastExtension = run.then(noop, noop);
-        void lastExtension.then(() => extensions--);
+        // Counted down in the first reaction to `run`, registered before the caller's own: a caller that
+        // awaited the extension and then releases finds none in flight (and can pass the lease on).
+        const settled = () => void extensions--;
+        lastExtension = run.then(settled, settled);
         return run;
       },
       release,

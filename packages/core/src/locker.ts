@@ -10,6 +10,7 @@ import {
   leaseMaker,
   noop,
   storeFailed,
+  validTtl,
   type Want,
 } from './lease.js';
 import type { LockState, LockStore, StoreAcquireResult, StoreClaim } from './store.js';
@@ -132,6 +133,9 @@ const QUEUE_SLACK_MS = 250;
 const isSignal = (s: unknown) =>
   isObject(s) && typeof s.aborted === 'boolean' && isFunction(s.addEventListener);
 const isContext = (c: unknown) => isObject(c) && isFunction(c.getRemainingTimeInMillis);
+const CONTEXT = 'a Lambda context, whose getRemainingTimeInMillis() returns ms';
+/** tryAcquire's "someone holds it" while queued behind another call of this locker. */
+const HELD = {};
 
 /** A duration option of one call: `fallback` when not given. */
 const option = (
@@ -201,39 +205,41 @@ export function createLocker(options: LockerOptions): Locker {
   ): Promise<LeaseImpl | null> => {
     validateKey(key);
     check('options', opts, 'an object', isObject);
-    const ttl = option(opts, 'ttlMs', ttlMs, MIN_TTL_MS);
+    const ttl = validTtl(opts?.ttlMs === undefined ? ttlMs : opts.ttlMs, driftMs);
     const wait = allowWait ? option(opts, 'waitMs', waitMs, 0) : 0;
-    if (ttl <= driftMs(ttl)) {
-      invalid('ttlMs', `above the drift and clock skew allowance (${driftMs(ttl)} ms)`, ttl);
-    }
     const signal = check<AbortSignal | undefined>('signal', opts?.signal, 'an AbortSignal', isSignal);
-    const context = check<InvocationContext | undefined>(
-      'context',
-      opts?.context,
-      'a Lambda context, with getRemainingTimeInMillis()',
-      isContext,
-    );
+    const context = check<InvocationContext | undefined>('context', opts?.context, CONTEXT, isContext);
+    // A context whose clock reads NaN would make leases that never run out locally.
+    const remainingMs = context ? context.getRemainingTimeInMillis() : Infinity;
+    if (typeof remainingMs !== 'number' || Number.isNaN(remainingMs))
+      invalid('context', CONTEXT, remainingMs);
     signal?.throwIfAborted();
     const start = now();
     const waited = (at = now()) => round(at - start);
-    const deadline = context ? start + context.getRemainingTimeInMillis() : Infinity;
+    const deadline = start + remainingMs;
     const waitUntil = min(start + wait, deadline);
-    // A key in the map is held or wanted by this locker already: queue behind (tryAcquire: someone else
-    // has it, no request needed).
+    // A key in the map is held or wanted by this locker already: queue behind. tryAcquire queues with no
+    // wait: null as soon as the key is known held (no request needed), else, behind a request still in
+    // flight or failing, one attempt of its own (a store outage never reads as "held").
     const busy = queues.has(key);
-    if (busy && !allowWait) return null;
     // Nobody ahead: no await before the store request (whatever else is queued would run first).
     if (!busy) open(queues, key);
-    const queued =
-      busy &&
-      (await enter(
-        queues,
-        key,
-        waitUntil - start,
-        signal,
-        (holder) => new LockTimeoutError(key, waited(), 0, holder),
-        [ttl, deadline],
-      ));
+    let queued: LeaseImpl | undefined | false = false;
+    if (busy) {
+      try {
+        queued = await enter(
+          queues,
+          key,
+          waitUntil - start,
+          signal,
+          (holder) => (allowWait ? new LockTimeoutError(key, waited(), 0, holder) : HELD),
+          [ttl, deadline],
+        );
+      } catch (err) {
+        if (err === HELD) return null;
+        throw err;
+      }
+    }
     /** Store requests sent so far: the current attempt's number (0 for a lease passed on locally). */
     let attempt = 0;
     /** Hands `lease` to the caller, with its `acquired` event: contended if it queued or asked again. */
@@ -259,7 +265,7 @@ export function createLocker(options: LockerOptions): Locker {
         throw signal.reason;
       }
     };
-    if (typeof queued === 'object') {
+    if (queued) {
       // The previous local holder passed its store lease on: granted with no store request.
       handBackIfAborted(queued);
       return granted(queued);
@@ -296,6 +302,32 @@ export function createLocker(options: LockerOptions): Locker {
       owner = newOwnerId();
       return undefined;
     };
+    /**
+     * The store request the caller stopped waiting for on abort: the key stays busy in this locker until
+     * it settles (one request in flight per key), and a grant it brings is handed back.
+     */
+    let abandoned: Promise<unknown> | undefined;
+    const abortable = (request: Promise<StoreAcquireResult>, signal: AbortSignal, asked: string) =>
+      new Promise<StoreAcquireResult>((resolve, reject) => {
+        const aborted = () => {
+          abandoned = request.then((late) => {
+            if (late.acquired) store.release({ key, owner: asked, token: late.token }).catch(noop);
+          }, noop);
+          reject(signal.reason);
+        };
+        const settle = () => signal.removeEventListener('abort', aborted);
+        signal.addEventListener('abort', aborted);
+        request.then(
+          (answer) => {
+            settle();
+            resolve(answer);
+          },
+          (err: unknown) => {
+            settle();
+            reject(err);
+          },
+        );
+      });
     try {
       for (;;) {
         sentAt = now();
@@ -308,13 +340,15 @@ export function createLocker(options: LockerOptions): Locker {
         let result!: StoreAcquireResult;
         try {
           if (queueMs > 0) queuedAs = owner;
-          result = await store.acquire({
+          const request = store.acquire({
             key,
             owner,
             ttlMs: leaseTtl,
             ...(queueMs > 0 && { queueMs: queueMs + QUEUE_SLACK_MS }),
           });
+          result = await (signal ? abortable(request, signal, owner) : request);
         } catch (err) {
+          if (abandoned) throw err; // the signal's reason
           storeFailed(store, err);
         }
         let claim: StoreClaim | undefined;
@@ -335,8 +369,9 @@ export function createLocker(options: LockerOptions): Locker {
           }
           // Queued: the store may hand the lock over with a token above the holder's (see waitForRelease).
           if (queueMs > 0 && holderToken) claim = { owner, above: holderToken };
-          // Known held until the reported expiry, counted from the send time (never later than the truth).
-          contended(queues, key, holder, sentAt + (holder.remainingMs ?? 0));
+          // Known held until the reported expiry, counted from the send time (never later than the truth);
+          // with no expiry reported, until an answer says otherwise (queued waiters time out on time).
+          contended(queues, key, holder, sentAt + (holder.remainingMs ?? Infinity));
           emit?.({
             type: 'contended',
             key,
@@ -363,15 +398,20 @@ export function createLocker(options: LockerOptions): Locker {
         if (store.waitForRelease) {
           // Notifications can be lost silently (a dropped stream), so re-check at least every second, and
           // as often as the backoff cap while the holder's expiry is unknown.
-          const handed = await store.waitForRelease(
-            key,
-            max(
-              1,
-              min(wake, remaining === undefined ? retryMaxMs : NOTIFIED_RECHECK_MS, NOTIFIED_RECHECK_MS),
-            ),
-            signal,
-            claim,
-          );
+          let handed: Awaited<ReturnType<typeof store.waitForRelease>>;
+          try {
+            handed = await store.waitForRelease(
+              key,
+              max(
+                1,
+                min(wake, remaining === undefined ? retryMaxMs : NOTIFIED_RECHECK_MS, NOTIFIED_RECHECK_MS),
+              ),
+              signal,
+              claim,
+            );
+          } catch (err) {
+            storeFailed(store, err);
+          }
           signal?.throwIfAborted(); // stores resolve, not reject, on abort
           // Handed over on release: granted after this attempt was sent, so its lease counts from then.
           if (claim && typeof handed === 'number' && handed > claim.above) {
@@ -386,10 +426,14 @@ export function createLocker(options: LockerOptions): Locker {
         }
       }
     } finally {
-      exit(queues, key, acquired, holder);
-      // Gave up (timeout, abort, store failure): leave the store's queue, and free the lock if it was
-      // handed over meanwhile. Best effort: a queue entry also runs out on its own within a second.
-      if (!acquired && queuedAs) store.withdraw?.(key, queuedAs).catch(noop);
+      const done = () => {
+        exit(queues, key, acquired, holder);
+        // Gave up (timeout, abort, store failure): leave the store's queue, and free the lock if it was
+        // handed over meanwhile. Best effort: a queue entry also runs out on its own within a second.
+        if (!acquired && queuedAs) store.withdraw?.(key, queuedAs).catch(noop);
+      };
+      if (abandoned) void abandoned.then(done, done);
+      else done();
     }
   };
 

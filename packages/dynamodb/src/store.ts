@@ -216,25 +216,29 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
       const t = now();
       // The fence as stored by the attempt that answered (if the SDK retried an applied attempt, the
       // re-incremented value: the one extend and release must present), or the holder's when refused.
-      const [granted, token, expiresAt] = await send(
+      const values = {
+        owner,
+        expired: t - clockSkewMs,
+        ...expiry(t, ttlMs),
+        // A counter (re)created after the row was lost starts above every earlier token.
+        floor: t * 1000,
+        step: FENCE_STEP,
+      };
+      const [applied, token, expiresAt, holder] = await send(
         'acquire',
         key,
-        // `#owner = :owner` lets the SDK's own retry of an applied-but-unanswered attempt succeed:
-        // the retry sees our own lease and re-grants it (and bumps the fence once more). Only if that
-        // moves the expiry no earlier: a late copy of an earlier attempt (sent before a later one was
-        // granted, applied after it) must not cut the lease short under its holder, who counts from
-        // the later attempt — another client would take the key while the holder still holds.
-        'attribute_not_exists(#owner) OR expiresAt < :expired OR (#owner = :owner AND expiresAt <= :expiresAt)',
+        // `#owner = :owner` re-grants our own lease only to a later attempt (a later expiry): a late
+        // copy of an earlier attempt (sent before a later one was granted, applied after it) must not
+        // cut the lease short under its holder, who counts from the later attempt. A copy of this very
+        // attempt (the SDK's retry of an applied-but-unanswered request, or the late original after
+        // the retry was answered) is refused, and recognised below: the fence is not bumped under
+        // the holder, whose extend and release present the token of the copy that was answered.
+        'attribute_not_exists(#owner) OR expiresAt < :expired OR (#owner = :owner AND expiresAt < :expiresAt)',
         `SET #owner = :owner, ${EXPIRY}, fence = if_not_exists(fence, :floor) + :step REMOVE released`,
-        {
-          owner,
-          expired: t - clockSkewMs,
-          ...expiry(t, ttlMs),
-          // A counter (re)created after the row was lost starts above every earlier token.
-          floor: t * 1000,
-          step: FENCE_STEP,
-        },
+        values,
       );
+      // Refused because a copy of this attempt was applied first: granted, with that copy's token.
+      const granted = applied || (holder === owner && expiresAt === values.expiresAt);
       if (!granted) {
         return {
           acquired: false,

@@ -161,27 +161,39 @@ export async function createLockTable(
     );
   }
 
-  const ttl = await client
-    .send(new DescribeTimeToLiveCommand({ TableName: tableName }))
-    .catch(fail('DescribeTimeToLive'));
-  const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
-  const attribute = ttl.TimeToLiveDescription?.AttributeName;
-  if (status === 'ENABLED' || status === 'ENABLING') {
+  /** The table's TTL setting: on (enabled or being enabled) for `ttl`, off, or throws if on for another attribute. */
+  const ttlOn = async (): Promise<boolean> => {
+    const ttl = await client
+      .send(new DescribeTimeToLiveCommand({ TableName: tableName }))
+      .catch(fail('DescribeTimeToLive'));
+    const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
+    const attribute = ttl.TimeToLiveDescription?.AttributeName;
+    if (status !== 'ENABLED' && status !== 'ENABLING') return false;
     if (attribute !== LOCK_TABLE_TTL_ATTRIBUTE) {
       throw new InvalidArgumentError(
         'tableName',
         `table "${tableName}" has TTL enabled on "${attribute}", but lock rows expire through "${LOCK_TABLE_TTL_ATTRIBUTE}": change the table's TTL attribute`,
       );
     }
-  } else {
-    await client
-      .send(
+    return true;
+  };
+  if (!(await ttlOn())) {
+    try {
+      await client.send(
         new UpdateTimeToLiveCommand({
           TableName: tableName,
           TimeToLiveSpecification: { AttributeName: LOCK_TABLE_TTL_ATTRIBUTE, Enabled: true },
         }),
-      )
-      .catch(fail('UpdateTimeToLive'));
+      );
+    } catch (err) {
+      // Another process setting the table up may have enabled it in between ("TimeToLive is already
+      // enabled"): fine if it is on for the lock rows' attribute.
+      const on = await ttlOn().catch((e: unknown) => {
+        if (e instanceof InvalidArgumentError) throw e;
+        return false;
+      });
+      if (!on) fail('UpdateTimeToLive')(err);
+    }
   }
   return { tableName, created };
 }

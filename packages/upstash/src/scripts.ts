@@ -64,9 +64,10 @@ export const FLOOR_LAG_MS = 10_000;
  *    the holder's), `0` if unknown. With `n` > 0 the owner is queued for a hand-over by RELEASE: it
  *    keeps its place in the queue if it was queued already, and stays eligible until `a + n` (client
  *    clocks: a skew only shifts how long a waiter that vanished can still be handed the lock; the sum
- *    has 13 digits, which Lua's `%.14g` number formatting writes exactly). Both queue keys expire a
- *    second after the last registration's eligibility (`n` + 1 s after it), so a key nobody waits for
- *    leaves nothing behind.
+ *    has 13 digits, which Lua's `%.14g` number formatting writes exactly). Each queue key expires a
+ *    second after the latest eligibility registered in it (a registration only ever pushes the expiry
+ *    out, never pulls it in under an earlier waiter still eligible), so a key nobody waits for leaves
+ *    nothing behind.
  * 4. ACQUIRE (granting) and RELEASE take the owner out of the queue, if there is one (its terms only
  *    if it was queued): a grant is no longer waited for, and a release is also how a waiter that gives
  *    up withdraws.
@@ -79,7 +80,8 @@ export const FLOOR_LAG_MS = 10_000;
  *    published as `g<sha1hex(owner)>:<token>` (the token written with `%.0f`: Lua's own number
  *    formatting keeps 14 digits and would round it): the waiter recognises itself without its owner
  *    id going over the channel. With nobody to hand to, the released token is published: the wake-up
- *    for every waiter. Reply: `1`.
+ *    for every waiter (a withdrawing waiter, which sends token 0, publishes the fence counter instead:
+ *    above every holder token its peers have seen, so they wake). Reply: `1`.
  * 6. **ACQUIRE** of a free lock, or of one this owner holds already, replies `{1, token}`. When the
  *    lock is held by this same owner (the retry of an applied-but-unanswered acquire), the expiry is
  *    pushed (never moved back, as by EXTEND: a late copy of an earlier attempt must not cut short the
@@ -117,8 +119,9 @@ if h and h~=o and not c then
 if n+0>0 then
 r('ZADD',q,'NX',a,o)
 r('HSET',w,o,x..':'..a+n)
-r('PEXPIRE',q,n+1000)
-r('PEXPIRE',w,n+1000)
+for _,k in ipairs{q,w} do
+if r('PTTL',k)<n+1000 then r('PEXPIRE',k,n+1000) end
+end
 end
 return{0,r('PTTL',l),tonumber(r('GET',f)) or 0}
 end
@@ -145,7 +148,7 @@ end
 end
 end
 end
-r('PUBLISH',c,x)
+r('PUBLISH',c,x+0>0 and x or r('GET',f) or 0)
 return 1
 end
 if h==o then
@@ -181,8 +184,8 @@ export const PLAIN_SCRIPT = SCRIPT.slice(SCRIPT.indexOf('\n') + 1);
  * (what `createScript` of `@upstash/redis` would cost at import). A test checks them against the
  * scripts: change them together.
  */
-export const SCRIPT_SHA1 = '4b07641b8d086e0405a51cacd575cb1d0c3a7e7b';
-export const PLAIN_SCRIPT_SHA1 = '1d4c8cd85dbb3af75ef37aa2c197a9d463399d0f';
+export const SCRIPT_SHA1 = 'c73b6bccbacde219da02a4619d4d8308d8578024';
+export const PLAIN_SCRIPT_SHA1 = '84403b0fd3b9027347097b22a43e5ee58a45e845';
 
 /** Hex SHA-1 of a text (WebCrypto), as Lua's `redis.sha1hex` computes it. */
 export async function sha1hex(text: string): Promise<string> {

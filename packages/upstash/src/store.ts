@@ -177,14 +177,18 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   const names = (key: string) => upstashKeyNames(key, prefix);
   /** The script this store runs: with the `allow-key-locking` flag until a server refuses the flag. */
   let [script, sha] = [SCRIPT, SCRIPT_SHA1];
-  const message = (err: unknown) => String((err as Error | undefined)?.message);
+  /**
+   * The server's error text: without the command @upstash/redis appends (`, command was: [...]`), which
+   * repeats the script (shebang included) and the key names, so they can never match a pattern.
+   */
+  const message = (err: unknown) => String((err as Error | undefined)?.message).split(', command was:')[0]!;
   /**
    * `EVALSHA`, and `EVAL` (which caches the script again) after a `NOSCRIPT` answer. A server that
    * refuses the flag's shebang ran nothing: the store switches to the plain script for good.
    */
   const exec = (keys: string[], args: unknown[]): Promise<unknown> =>
     redis.evalsha(sha, keys, args).catch((err: unknown) => {
-      if (!/NOSCRIPT/i.test(message(err))) throw err;
+      if (!/\bNOSCRIPT\b/.test(message(err))) throw err;
       return redis.eval(script, keys, args).catch((refused: unknown) => {
         // Refused before it ran (an unknown shebang flag, or no shebangs at all): only then is it safe
         // to send the other script.
@@ -195,6 +199,8 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
         return redis.eval(script, keys, args);
       });
     });
+  /** How many times close() was called: a wait that started before one ends at once. */
+  let closes = 0;
   /** One release subscription per key with waiters, shared by them and kept briefly for the next wait. */
   const channels = new Map<string, ReleaseChannel>();
 
@@ -258,7 +264,8 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
           signal?.addEventListener('abort', finish);
           // Already handed over to this claim, or announced: the holder this store last saw has
           // released since (messages can beat the "held" reply, which comes back on another connection).
-          if (handed(claim) || (channel.held > 0 && released >= channel.held)) finish();
+          // An abort before the listener was added never fires it.
+          if (signal?.aborted || handed(claim) || (channel.held > 0 && released >= channel.held)) finish();
         }),
       close() {
         wake();
@@ -330,8 +337,13 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     // expression on it measured ~2.5% of an uncontended cycle on its own. Not `[reply].flat()` either.
     const numbers = (Array.isArray(reply) ? reply : [reply]).map(integer);
     if (!numbers.every(isSafeInteger) || !valid(numbers)) {
-      // Without echoing the reply.
-      throw toStoreError('unexpected reply', op, key, [], 'bad-response');
+      // Without echoing the reply. A `signal` given to the client (not its function form) that aborts
+      // makes @upstash/redis answer with a made-up reply holding the abort reason: a timeout.
+      const { signal } =
+        (redis as { client?: { options?: { signal?: { aborted?: unknown } } } }).client?.options ?? {};
+      throw signal?.aborted === true
+        ? toStoreError('aborted by the client signal', op, key, [], 'timeout')
+        : toStoreError('unexpected reply', op, key, [], 'bad-response');
     }
     return numbers;
   }
@@ -392,7 +404,10 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
 
     async waitForRelease(key, timeoutMs, signal, claim) {
       if (signal?.aborted || !(timeoutMs > 0)) return undefined;
+      const closesBefore = closes;
       const mine = claim && { ...claim, sha: `g${await sha1hex(claim.owner)}` };
+      // Closed while the SHA-1 was computed: no new subscription after close().
+      if (closes !== closesBefore) return undefined;
       let channel = channels.get(key);
       // Renewed after a silence (see SUBSCRIPTION_SILENCE_MS): its waiters wake and ask again.
       if (channel?.silent()) {
@@ -403,6 +418,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     },
 
     async close() {
+      closes++;
       for (const channel of channels.values()) channel.close();
     },
   };
