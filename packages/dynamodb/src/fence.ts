@@ -162,6 +162,14 @@ export function withFence<T extends FenceableInput>(
       'uses the legacy AttributeUpdates/Expected parameters, which cannot be combined with the fence expressions: use UpdateExpression/ConditionExpression',
     );
   }
+  // Without a table (a BatchWriteItem request), DynamoDB would drop the condition: a stale write
+  // would go through.
+  if (typeof input.TableName !== 'string' || !input.TableName) {
+    throw new InvalidArgumentError(
+      'input',
+      'must name its TableName: an UpdateItem or PutItem input, or a transaction entry (BatchWriteItem takes no conditions)',
+    );
+  }
   const isPut = input.Item !== undefined;
   const isUpdate = input.Key !== undefined;
   if (isPut === isUpdate) {

@@ -65,7 +65,7 @@ afterAll(() => client.destroy());
 
 /** withFence on an input typed as the general shape, so the test can read every field back. */
 const fence = (token: number, input: FenceableInput, options?: FenceOptions): FenceableInput =>
-  withFence({ token }, input, options);
+  withFence({ token }, { TableName: 't', ...input }, options);
 
 describe('withFence (input transformation)', () => {
   it('adds the fence to a low-level update without mutating the input', () => {
@@ -150,18 +150,25 @@ describe('withFence (input transformation)', () => {
   });
 
   it('rejects what it cannot fence', () => {
+    const T = 't';
     const bad: [unknown, unknown, unknown?][] = [
-      [{ token: -1 }, { Key: { id: 'a' } }],
-      [{ token: 1.5 }, { Key: { id: 'a' } }],
-      [{}, { Key: { id: 'a' } }],
-      [{ token: 1 }, { Key: { id: 'a' } }, { attribute: '' }],
-      [{ token: 1 }, { Key: { id: 'a' } }, { marshalled: 'yes' }],
-      [{ token: 1 }, { TableName: 't' }],
-      [{ token: 1 }, { Key: {} }],
-      [{ token: 1 }, { Key: { id: 'a' }, Item: { id: 'a' } }],
-      [{ token: 1 }, { Key: { id: 'a' }, AttributeUpdates: { n: { Action: 'PUT', Value: 1 } } }],
-      [{ token: 1 }, { Item: { id: 'a' }, Expected: { id: { Exists: false } } }],
+      [{ token: -1 }, { TableName: T, Key: { id: 'a' } }],
+      [{ token: 1.5 }, { TableName: T, Key: { id: 'a' } }],
+      [{}, { TableName: T, Key: { id: 'a' } }],
+      [{ token: 1 }, { TableName: T, Key: { id: 'a' } }, { attribute: '' }],
+      [{ token: 1 }, { TableName: T, Key: { id: 'a' } }, { marshalled: 'yes' }],
+      [{ token: 1 }, { TableName: T }],
+      [{ token: 1 }, { TableName: T, Key: {} }],
+      [{ token: 1 }, { TableName: T, Key: { id: 'a' }, Item: { id: 'a' } }],
+      [
+        { token: 1 },
+        { TableName: T, Key: { id: 'a' }, AttributeUpdates: { n: { Action: 'PUT', Value: 1 } } },
+      ],
+      [{ token: 1 }, { TableName: T, Item: { id: 'a' }, Expected: { id: { Exists: false } } }],
       [{ token: 1 }, null],
+      // A BatchWriteItem PutRequest: no table, and DynamoDB would ignore a condition on it.
+      [{ token: 1 }, { Item: { id: 'a' } }],
+      [{ token: 1 }, { TableName: '', Key: { id: 'a' } }],
     ];
     for (const [lease, input, options] of bad) {
       expect(() => withFence(lease as never, input as never, options as never)).toThrow(InvalidArgumentError);
