@@ -76,7 +76,8 @@ export const FLOOR_LAG_MS = 10_000;
  *    and the fence counter exists (nothing in the script deletes it; without it no token could be
  *    proven higher than every earlier one), queued owners `p` are taken in order of arrival, dropping those
  *    whose eligibility (`d`, from their terms `v`) ran out, and the first eligible one is granted the
- *    lock as ACQUIRE would (its TTL `y`, the fence counter + {@link FENCE_STEP}). The grant is
+ *    lock as ACQUIRE would (its TTL `y`, the fence counter + {@link FENCE_STEP}, raised to the
+ *    releasing client's clock floor minus {@link FLOOR_LAG_MS} if it lags further behind). The grant is
  *    published as `g<sha1hex(owner)>:<token>` (the token written with `%.0f`: Lua's own number
  *    formatting keeps 14 digits and would round it): the waiter recognises itself without its owner
  *    id going over the channel. With nobody to hand to, the released token is published: the wake-up
@@ -141,6 +142,10 @@ if v then
 local y,d=string.match(v,'(%d+):(%d+)')
 if d-s>=0 then
 t=r('INCRBY',f,${FENCE_STEP})
+if t<s*1000-${FLOOR_LAG_MS * 1000} then
+t=s*1000-${FLOOR_LAG_MS * 1000}
+r('SET',f,string.format('%.0f',t))
+end
 r('SET',l,p,'PX',y)
 r('PUBLISH',c,string.format('g%s:%.0f',redis.sha1hex(p),t))
 return 1
@@ -184,8 +189,8 @@ export const PLAIN_SCRIPT = SCRIPT.slice(SCRIPT.indexOf('\n') + 1);
  * (what `createScript` of `@upstash/redis` would cost at import). A test checks them against the
  * scripts: change them together.
  */
-export const SCRIPT_SHA1 = 'c73b6bccbacde219da02a4619d4d8308d8578024';
-export const PLAIN_SCRIPT_SHA1 = '84403b0fd3b9027347097b22a43e5ee58a45e845';
+export const SCRIPT_SHA1 = '8b1084eed8cea04dd019352486f98873adb4746b';
+export const PLAIN_SCRIPT_SHA1 = 'b327c11a03c64fba3ae5a917fbe67d906807b1cb';
 
 /** Hex SHA-1 of a text (WebCrypto), as Lua's `redis.sha1hex` computes it. */
 export async function sha1hex(text: string): Promise<string> {

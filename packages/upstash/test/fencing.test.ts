@@ -111,6 +111,24 @@ describe('fencing tokens', () => {
     expect((await acquireToken(key)).token).toBeGreaterThan(lease.token);
   });
 
+  it('raise a counter left far behind the clock in a hand-over on release too', async () => {
+    const key = freshKey();
+    const holder = await acquireToken(key);
+    const waiter = freshOwner();
+    const queued = await store.acquire({ key, owner: waiter, ttlMs: 5_000, queueMs: 5_000 });
+    expect(queued.acquired).toBe(false);
+    // The counter goes stale while the lock is held (a failover to a lagging replica).
+    await services.admin.set(upstashKeyNames(key).fence, String((Date.now() - 3_600_000) * 1000));
+    const before = (Date.now() - FLOOR_LAG_MS) * 1000;
+    expect(await store.release({ key, ...holder })).toBe(true);
+    // Handed to the queued waiter with a token at the lagged floor, above the holder's.
+    expect(await services.admin.get(upstashKeyNames(key).lock)).toBe(waiter);
+    const token = Number(await services.admin.get(upstashKeyNames(key).fence));
+    expect(token).toBeGreaterThanOrEqual(before);
+    expect(token).toBeGreaterThan(holder.token - FLOOR_LAG_MS * 1000);
+    expect(token).toBeLessThanOrEqual((Date.now() - FLOOR_LAG_MS) * 1000);
+  });
+
   it('count on (+FENCE_STEP) from a counter less than the lag behind the clock', async () => {
     const key = freshKey();
     const recent = (Date.now() - FLOOR_LAG_MS / 2) * 1000;
