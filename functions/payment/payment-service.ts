@@ -6,7 +6,7 @@ import type { InvocationContext } from '../shared/invocation.js';
 import { isOvertaken, withLockOptions } from '../shared/lock-errors.js';
 import type { LockSettings } from '../shared/lock-store.js';
 import type { Logger } from '../shared/logger.js';
-import { IdempotencyKeyReusedError, type PaymentProvider } from './provider.js';
+import { type Charge, IdempotencyKeyReusedError, type PaymentProvider } from './provider.js';
 import type { PaymentRequest } from './validate.js';
 
 /** An order as stored in the orders table. `attemptKey` is the idempotency key of the charge in flight. */
@@ -82,7 +82,9 @@ async function payUnderLock(
   const attemptKey = order.status === 'charging' && order.attemptKey ? order.attemptKey : req.idempotencyKey;
   // Claim the order with a fenced write before anything else: from here on, any write of an earlier
   // holder (paused past its lease) is refused, whatever order the two finish in. A resumed attempt keeps
-  // its key, so the idempotent provider cannot charge twice.
+  // its key, so the idempotent provider cannot charge twice. The condition also accepts the claim
+  // already made with this key: the SDK's resend of a claim applied but unanswered, which would
+  // otherwise read as "another request is paying".
   await sendFenced(
     deps.db,
     lease,
@@ -90,21 +92,41 @@ async function payUnderLock(
       TableName: deps.ordersTable,
       Key: { orderId: req.orderId },
       UpdateExpression: 'SET #status = :charging, attemptKey = :key',
-      ConditionExpression:
-        order.status === 'pending' ? '#status = :pending' : '#status = :charging AND attemptKey = :key',
+      ConditionExpression: '#status = :pending OR (#status = :charging AND attemptKey = :key)',
       ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: {
-        ':charging': 'charging',
-        ':key': attemptKey,
-        ...(order.status === 'pending' ? { ':pending': 'pending' } : {}),
-      },
+      ExpressionAttributeValues: { ':pending': 'pending', ':charging': 'charging', ':key': attemptKey },
     }),
   );
   lease.signal.throwIfAborted();
-  const charge = await deps.provider.charge(
-    { idempotencyKey: attemptKey, orderId: req.orderId, amount: order.amount, currency: order.currency },
-    lease.signal,
-  );
+  let charge: Charge;
+  try {
+    charge = await deps.provider.charge(
+      { idempotencyKey: attemptKey, orderId: req.orderId, amount: order.amount, currency: order.currency },
+      lease.signal,
+    );
+  } catch (err) {
+    if (!(err instanceof IdempotencyKeyReusedError)) throw err;
+    // The provider refused the key outright (it belongs to another payment): nothing was charged with
+    // it for this order. Undo the claim, or every later request would resume this key and be refused.
+    await sendFenced(
+      deps.db,
+      lease,
+      new UpdateCommand({
+        TableName: deps.ordersTable,
+        Key: { orderId: req.orderId },
+        UpdateExpression: 'SET #status = :pending REMOVE attemptKey',
+        ConditionExpression: '#status = :charging AND attemptKey = :key',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':pending': 'pending', ':charging': 'charging', ':key': attemptKey },
+      }),
+    );
+    log.warn('charge refused: idempotency key of another payment; claim undone', {
+      resumed: attemptKey !== req.idempotencyKey,
+    });
+    // A resumed attempt's key was refused, not this request's: pay with this request's own key.
+    if (attemptKey !== req.idempotencyKey) return payUnderLock(deps, req, lease, log);
+    throw err;
+  }
   const body = {
     orderId: req.orderId,
     status: 'paid',

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type LocalStores, startLocalStores } from '@leasehold/local';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createLocalTables,
+  httpEvent,
+  LocalData,
+  type LocalEndpoints,
+  type LocalTables,
+  lambdaContext,
+  localFunctionEnv,
+  localTableNames,
+} from '../local/index.js';
+import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
+import type { PaymentDeps } from '../payment/payment-service.js';
+import { createLogger } from '../shared/logger.js';
+
+let local: LocalStores;
+let endpoints: LocalEndpoints;
+let tables: LocalTables;
+let data: LocalData;
+const quiet = createLogger({}, 'error', () => undefined);
+const uid = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
+
+beforeAll(async () => {
+  local = await startLocalStores({ services: ['dynamodb'] });
+  const { dynamodb } = local;
+  if (!dynamodb) throw new Error('DynamoDB Local did not start');
+  endpoints = {
+    dynamodb: { endpoint: dynamodb.endpoint, region: dynamodb.region, credentials: dynamodb.credentials },
+  };
+  tables = localTableNames(randomUUID().slice(0, 8));
+  await createLocalTables(endpoints, tables);
+  const env = localFunctionEnv(endpoints, tables, 'dynamodb');
+  for (const name of [
+    'AWS_ENDPOINT_URL_DYNAMODB',
+    'AWS_REGION',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+  ]) {
+    process.env[name] = env[name];
+  }
+  data = new LocalData(endpoints, tables);
+}, 120_000);
+
+afterAll(async () => {
+  data?.close();
+  await local?.stop();
+});
+
+const paymentHandler = (wrap: (deps: PaymentDeps) => PaymentDeps = (d) => d) =>
+  createPaymentHandler(
+    async () => wrap(await paymentDepsFromEnv(localFunctionEnv(endpoints, tables, 'dynamodb'))),
+    quiet,
+  );
+
+const payEvent = (orderId: string, idempotencyKey: string, amount = 1_000) =>
+  httpEvent('POST', '/payments', 'POST /payments', { orderId, amount, currency: 'EUR', idempotencyKey });
+
+describe('payment: a charge refused for a reused key', () => {
+  it('answers 422 and leaves the order payable with a fresh key', async () => {
+    const handler = paymentHandler();
+    const orderA = uid('order-a');
+    const orderB = uid('order-b');
+    await data.seedOrder(orderA, 1_000, 'EUR');
+    await data.seedOrder(orderB, 1_000, 'EUR');
+    const shared = uid('key-shared');
+
+    expect((await handler(payEvent(orderA, shared), lambdaContext())).statusCode).toBe(200);
+    // The same key for another order is refused (README: "a reused idempotency key for another payment 422").
+    const reused = await handler(payEvent(orderB, shared), lambdaContext());
+    expect(reused.statusCode).toBe(422);
+    expect(JSON.parse(reused.body)).toMatchObject({ error: 'idempotency_key_reused' });
+    // Nothing was charged for B, so B must still be payable: the refused attempt (whose key the
+    // provider will refuse forever) must not stay recorded as the attempt every later request resumes.
+    expect(await data.chargesFor(orderB)).toHaveLength(0);
+
+    // The customer pays B with a brand-new key: that must succeed and charge B exactly once.
+    const fresh = uid('key-fresh');
+    const res = await handler(payEvent(orderB, fresh), lambdaContext());
+    expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: fresh });
+    expect(res.statusCode).toBe(200);
+    expect(await data.chargesFor(orderB)).toHaveLength(1);
+  });
+});
+
+describe('payment: a resumed attempt whose key the provider refuses', () => {
+  it('is undone, and the request pays with its own key', async () => {
+    const handler = paymentHandler();
+    const orderA = uid('order-a');
+    const orderB = uid('order-b');
+    await data.seedOrder(orderA, 1_000, 'EUR');
+    await data.seedOrder(orderB, 1_000, 'EUR');
+    const taken = uid('key-a');
+    expect((await handler(payEvent(orderA, taken), lambdaContext())).statusCode).toBe(200);
+    // B was claimed with A's key by a request that stopped right after its claim (a crash, a timeout).
+    const { endpoint, region, credentials } = endpoints.dynamodb;
+    const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region, credentials }));
+    await db.send(
+      new UpdateCommand({
+        TableName: tables.orders,
+        Key: { orderId: orderB },
+        UpdateExpression: 'SET #status = :charging, attemptKey = :key',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':charging': 'charging', ':key': taken },
+      }),
+    );
+    db.destroy();
+    const own = uid('key-b');
+    const res = await handler(payEvent(orderB, own), lambdaContext());
+    expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: own });
+    expect(res.statusCode).toBe(200);
+    expect(await data.chargesFor(orderB)).toHaveLength(1);
+    expect(await data.chargesFor(orderA)).toHaveLength(1);
+  });
+});
+
+/** A document client whose first UpdateItem on `table` is applied but its answer is lost (the SDK retries). */
+function lossyDb(table: string, nth = 1) {
+  const { endpoint, region, credentials } = endpoints.dynamodb;
+  const client = new DynamoDBClient({ endpoint, region, credentials });
+  let seen = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const out = await next(args);
+      const input = (args as { input?: { TableName?: string } }).input;
+      if (context.commandName === 'UpdateItemCommand' && input?.TableName === table && ++seen === nth) {
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: {} });
+      }
+      return out;
+    },
+    { step: 'deserialize', name: 'loseAnswer' },
+  );
+  return DynamoDBDocumentClient.from(client);
+}
+
+describe('payment: a claim applied but unanswered (the SDK resends it)', () => {
+  it('still answers 200 and charges once', async () => {
+    // The first UpdateItem on the orders table (the fenced claim) is applied, its answer is lost, and the
+    // AWS SDK resends it, as it does after a connection reset. Nobody else touches the order.
+    const handler = paymentHandler((d) => ({ ...d, db: lossyDb(tables.orders, 1) }));
+    const orderId = uid('order-retry-claim');
+    await data.seedOrder(orderId, 1_000, 'EUR');
+    const key = uid('key');
+    const res = await handler(payEvent(orderId, key), lambdaContext());
+    // The resend of our own claim is recognised; the payment completes in this request.
+    expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
+    expect(res.statusCode).toBe(200);
+    expect(await data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
+    expect(await data.chargesFor(orderId)).toHaveLength(1);
+  });
+});
