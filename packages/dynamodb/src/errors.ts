@@ -121,7 +121,8 @@ export function toStoreError(err: unknown, context: ErrorContext): StoreError {
 
   // For an Error: `${name}: ${message}`.
   let detail = String(err);
-  for (const secret of context.secrets ?? [])
+  // Longest first: a secret may contain another (a release nonce starts with the owner id).
+  for (const secret of [...(context.secrets ?? [])].sort((a, b) => b.length - a.length))
     if (secret !== '') detail = detail.replaceAll(secret, '<redacted>');
   const attempts = (err as ErrorLike | null)?.$metadata?.attempts ?? 0;
   const retried = attempts > 1 ? ` after ${attempts} attempts` : '';

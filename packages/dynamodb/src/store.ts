@@ -233,7 +233,10 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
         // attempt (the SDK's retry of an applied-but-unanswered request, or the late original after
         // the retry was answered) is refused, and recognised below: the fence is not bumped under
         // the holder, whose extend and release present the token of the copy that was answered.
-        'attribute_not_exists(#owner) OR expiresAt < :expired OR (#owner = :owner AND expiresAt < :expiresAt)',
+        // A free row last released by this very owner is refused too: the owner is spent, and this is
+        // a copy of its acquire that reached DynamoDB only after the release (it would take the key for
+        // an owner nobody uses, blocking everyone for a TTL).
+        '(attribute_not_exists(#owner) AND NOT begins_with(released, :owner)) OR expiresAt < :expired OR (#owner = :owner AND expiresAt < :expiresAt)',
         `SET #owner = :owner, ${EXPIRY}, fence = if_not_exists(fence, :floor) + :step REMOVE released`,
         values,
       );
@@ -283,7 +286,8 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
         `(${HELD}) OR (released = :nonce AND attribute_not_exists(#owner))`,
         // Keep the row and its fence: the next acquire continues the counter.
         'SET released = :nonce REMOVE #owner, expiresAt',
-        { owner, token, now: now(), nonce: crypto.randomUUID() },
+        // The nonce starts with the owner id: an acquire copy that lands after this release is refused.
+        { owner, token, now: now(), nonce: `${owner}:${crypto.randomUUID()}` },
       );
       return released;
     },

@@ -73,6 +73,25 @@ describe('acquire overtaken by its own retry', () => {
     expect(next.acquired).toBe(true);
     client.destroy();
   });
+  it('a late copy landing after the holder released leaves the key free', async () => {
+    const { client, store, landed } = delayedFirstAttempt();
+    const key = `late-copy-after-release:${Date.now()}`;
+    const owner = ownerId();
+    const result = await store.acquire({ key, owner, ttlMs: 10_000 });
+    if (!result.acquired) throw new Error('expected to acquire');
+    expect(await store.release({ key, owner, token: result.token })).toBe(true);
+
+    await landed(); // the first copy reaches DynamoDB after the release
+
+    // Refused: the key is free for the next caller, not taken for a spent owner for a whole TTL.
+    const other = await dynamoDbStore({ client: direct, tableName }).acquire({
+      key,
+      owner: ownerId(),
+      ttlMs: 1_000,
+    });
+    expect(other.acquired).toBe(true);
+    client.destroy();
+  });
 });
 
 describe('createLockTable called by two processes at once', () => {
