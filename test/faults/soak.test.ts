@@ -25,6 +25,9 @@ describe.each<SoakStore>(['dynamodb', 'upstash'])('%s under faults', (store) => 
     expect(Math.min(...result.faults.clockOffsetsMs)).toBeLessThan(0);
     expect(Math.max(...result.faults.clockOffsetsMs)).toBeGreaterThan(0);
     const stats = result.check.stats;
+    // The exclusivity checks judged real leases: a history without them would pass vacuously.
+    expect(stats.leases).toBeGreaterThan(ATTEMPTS / 10);
+    expect(stats.validityEventsChecked).toBeGreaterThan(0);
     expect(stats.pausesPastTtl).toBeGreaterThanOrEqual(3);
     expect(stats.staleWritesAfterPause).toBeGreaterThan(0);
     expect(stats.killsChecked).toBeGreaterThanOrEqual(3);

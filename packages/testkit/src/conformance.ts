@@ -139,8 +139,12 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         await again.release();
         await harness.deleteState(key);
         expect((await locker.inspect(key)).held).toBe(false);
+        const lostAt = Date.now();
         const after = await newLocker().acquire(key);
         expect(after.token).toBeGreaterThan(again.token);
+        // A new counter starts at the clock floor (epoch ms x 1000), not merely above the last token seen
+        // here: tokens issued elsewhere since were above this caller's too.
+        expect(after.token).toBeGreaterThanOrEqual(lostAt * 1000);
         await harness.deleteState(key); // lost while held, too
         const next = await newLocker().acquire(key);
         expect(next.token).toBeGreaterThan(after.token);
@@ -278,7 +282,9 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
           const lease = await locker().acquire(key);
           await expect(locker().acquire(key, { waitMs: 150 })).rejects.toBeInstanceOf(LockTimeoutError);
           const waiter = locker();
-          const waiting = waiter.acquire(key, { waitMs: 60_000 }).catch((e: unknown) => e);
+          // A wait far longer than the failure takes to surface, yet short enough that a store reporting
+          // its failure as "held" fails this test by LockTimeoutError well inside its time.
+          const waiting = waiter.acquire(key, { waitMs: 20_000 }).catch((e: unknown) => e);
           await sleep(150);
           const stoppedAt = performance.now();
           await own.stopService();
