@@ -11,6 +11,7 @@ import {
   DeleteItemCommand,
   DynamoDBClient,
   type DynamoDBClientConfig,
+  GetItemCommand,
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { createLocker, type LockEvent, type Locker, type LockStore } from '@leasehold/core';
@@ -28,6 +29,7 @@ import {
   type FaultSchedule,
   type History,
   type RequestInfo,
+  type ResourceState,
   type Rng,
   rng,
   type StoreOpRecord,
@@ -585,6 +587,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     history.ops.push(...pendingReleases.values());
     history.writes.push(...resource.writes);
+    // DynamoDB: read back how many fenced writes each resource item applied (durable-writes).
+    if (directClient && dynamo) {
+      const states: ResourceState[] = [];
+      for (const key of keys) {
+        const { Item } = await directClient.send(
+          new GetItemCommand({
+            TableName: dynamo.resourceTable,
+            Key: { pk: { S: key } },
+            ConsistentRead: true,
+          }),
+        );
+        states.push({ resource: `ddb:${key}`, appliedWrites: Number(Item?.writes?.N ?? 0) });
+      }
+      Object.assign(history, { resourceStates: states });
+    }
     for (const r of proxy.records) {
       if (r.fault.kind !== 'drop' || r.info.op !== 'acquire' || r.answeredAt === undefined) continue;
       if (r.info.key === undefined || r.info.owner === undefined) continue;

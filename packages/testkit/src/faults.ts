@@ -31,6 +31,7 @@ export {
   type LeaseEventRecord,
   type LostAnswerRecord,
   type PauseRecord,
+  type ResourceState,
   type StateLossRecord,
   type StoreOpRecord,
   type Violation,

@@ -103,7 +103,18 @@ export interface LostAnswerRecord {
   readonly answeredAt: number;
 }
 
+/**
+ * What a resource holds at the end of a run: how many writes it applied (a counter each write bumps).
+ * An acknowledged write must be among them; retried writes may add more.
+ */
+export interface ResourceState {
+  readonly resource: string;
+  readonly appliedWrites: number;
+}
+
 export interface History {
+  /** Final states of resources whose writes are not logged in order (read back after the run). */
+  readonly resourceStates?: ResourceState[];
   readonly ops: StoreOpRecord[];
   readonly events: LeaseEventRecord[];
   readonly observations: HeldObservation[];
@@ -136,6 +147,7 @@ export const CHECKS = [
   'exclusive-validity',
   'kill-takeover',
   'lost-answers',
+  'durable-writes',
 ] as const;
 export type CheckName = (typeof CHECKS)[number];
 
@@ -180,6 +192,8 @@ export interface CheckStats {
   staleWritesAfterPauseUnopposed: number;
   heldObservations: number;
   validityEventsChecked: number;
+  /** Resources whose final state was read back (durable-writes). */
+  resourcesChecked: number;
   overlapsExcusedByStateLoss: number;
   killsChecked: number;
   /** Longest kill → next grant, in ms. */
@@ -220,6 +234,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     staleWritesAfterPauseUnopposed: 0,
     heldObservations: 0,
     validityEventsChecked: 0,
+    resourcesChecked: 0,
     overlapsExcusedByStateLoss: 0,
     killsChecked: 0,
     maxTakeoverMs: 0,
@@ -616,7 +631,22 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     }
   }
 
-  const skipped: CheckName[] = (options.exclusive ?? true) ? [] : ['exclusive-validity'];
+  // ---- durable-writes: every acknowledged write is in the resource's final state -------------------
+  for (const { resource, appliedWrites } of history.resourceStates ?? []) {
+    stats.resourcesChecked++;
+    const acknowledged = history.writes.filter((w) => w.resource === resource && w.outcome === 'accepted');
+    if (appliedWrites < acknowledged.length) {
+      violations.push({
+        check: 'durable-writes',
+        message: `${resource}: ${acknowledged.length} writes acknowledged, only ${appliedWrites} applied (an acknowledged write was lost)`,
+      });
+    }
+  }
+
+  const skipped: CheckName[] = [
+    ...((options.exclusive ?? true) ? [] : (['exclusive-validity'] as const)),
+    ...(history.resourceStates?.length ? [] : (['durable-writes'] as const)),
+  ];
   return { ok: violations.length === 0, violations, stats, skipped };
 }
 
@@ -652,6 +682,7 @@ export function formatCheckResult(result: CheckResult, maxViolations = 20): stri
     'holder-validity': `${s.heldObservations} observations, ${s.validityEventsChecked} grants/extensions`,
     'exclusive-validity': `${s.leases} leases, ${s.overlapsExcusedByStateLoss} overlaps after state loss`,
     'kill-takeover': `${s.killsChecked} kills, slowest takeover ${Math.round(s.maxTakeoverMs)} ms`,
+    'durable-writes': `${s.resourcesChecked} resources read back`,
     'lost-answers': `${s.lostAnswers} lost grants: ${s.lostAnswersHeldByCaller} held by caller, ${s.lostAnswersOrphaned} orphaned (${s.lostAnswersExpired} seen to expire)`,
   };
   const lines = CHECKS.map((c) => {

@@ -446,6 +446,37 @@ describe('checkHistory', () => {
     });
   });
 
+  describe('durable-writes', () => {
+    const withDdbWrites = () => {
+      const h = good();
+      h.writes.push(
+        { resource: 'ddb:k', worker: 'B', token: 11, sentAt: 200, receivedAt: 210, outcome: 'accepted' },
+        { resource: 'ddb:k', worker: 'B', token: 11, sentAt: 220, receivedAt: 230, outcome: 'unknown' },
+      );
+      return h;
+    };
+
+    it('passes when every acknowledged write is in the final state (retries may add more)', () => {
+      for (const appliedWrites of [1, 2, 3]) {
+        const h = { ...withDdbWrites(), resourceStates: [{ resource: 'ddb:k', appliedWrites }] };
+        const result = checkHistory(h, { ttlMs: TTL });
+        expect(result.violations).toEqual([]);
+        expect(result.stats.resourcesChecked).toBe(1);
+      }
+    });
+
+    it('fails when an acknowledged write is missing from the final state', () => {
+      const h = { ...withDdbWrites(), resourceStates: [{ resource: 'ddb:k', appliedWrites: 0 }] };
+      expect(failing(h)).toEqual(['durable-writes']);
+    });
+
+    it('is reported as not checked when no final state was read', () => {
+      const result = checkHistory(withDdbWrites(), { ttlMs: TTL });
+      expect(result.skipped).toContain('durable-writes');
+      expect(formatCheckResult(result)).toContain('durable-writes      not checked');
+    });
+  });
+
   it('lists failing checks in the report', () => {
     const h = good();
     h.kills.push({ worker: 'B', at: 800, key: 'k', token: 11 });
