@@ -28,6 +28,7 @@ describe.each<SoakStore>(['dynamodb', 'upstash'])('%s under faults', (store) => 
     // The exclusivity checks judged real leases: a history without them would pass vacuously.
     expect(stats.leases).toBeGreaterThan(ATTEMPTS / 10);
     expect(stats.validityEventsChecked).toBeGreaterThan(0);
+    expect(stats.refusals).toBeGreaterThan(0);
     // DynamoDB: every resource item was read back, and held every acknowledged fenced write.
     if (store === 'dynamodb') expect(stats.resourcesChecked).toBe(6);
     expect(stats.pausesPastTtl).toBeGreaterThanOrEqual(3);

@@ -148,6 +148,7 @@ export const CHECKS = [
   'kill-takeover',
   'lost-answers',
   'durable-writes',
+  'named-holders',
 ] as const;
 export type CheckName = (typeof CHECKS)[number];
 
@@ -194,6 +195,8 @@ export interface CheckStats {
   validityEventsChecked: number;
   /** Resources whose final state was read back (durable-writes). */
   resourcesChecked: number;
+  /** Refused acquires (named-holders). */
+  refusals: number;
   overlapsExcusedByStateLoss: number;
   killsChecked: number;
   /** Longest kill → next grant, in ms. */
@@ -235,6 +238,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     heldObservations: 0,
     validityEventsChecked: 0,
     resourcesChecked: 0,
+    refusals: 0,
     overlapsExcusedByStateLoss: 0,
     killsChecked: 0,
     maxTakeoverMs: 0,
@@ -631,6 +635,20 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     }
   }
 
+  // ---- named-holders: a refusal names the holder's token (a store failure must not read as "held") ----
+  for (const o of history.ops) {
+    if (o.op !== 'acquire' || o.outcome !== 'refused') continue;
+    stats.refusals++;
+    if (!(o.holderToken !== undefined && o.holderToken > 0)) {
+      violations.push({
+        check: 'named-holders',
+        key: o.key,
+        at: o.receivedAt,
+        message: `"${o.key}": ${o.worker}'s acquire was refused without naming a holder's token (a failure reported as "held"?)`,
+      });
+    }
+  }
+
   // ---- durable-writes: every acknowledged write is in the resource's final state -------------------
   for (const { resource, appliedWrites } of history.resourceStates ?? []) {
     stats.resourcesChecked++;
@@ -683,6 +701,7 @@ export function formatCheckResult(result: CheckResult, maxViolations = 20): stri
     'exclusive-validity': `${s.leases} leases, ${s.overlapsExcusedByStateLoss} overlaps after state loss`,
     'kill-takeover': `${s.killsChecked} kills, slowest takeover ${Math.round(s.maxTakeoverMs)} ms`,
     'durable-writes': `${s.resourcesChecked} resources read back`,
+    'named-holders': `${s.refusals} refusals`,
     'lost-answers': `${s.lostAnswers} lost grants: ${s.lostAnswersHeldByCaller} held by caller, ${s.lostAnswersOrphaned} orphaned (${s.lostAnswersExpired} seen to expire)`,
   };
   const lines = CHECKS.map((c) => {

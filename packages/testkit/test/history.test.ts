@@ -446,6 +446,22 @@ describe('checkHistory', () => {
     });
   });
 
+  describe('named-holders', () => {
+    it('fails when an acquire was refused without naming the holder', () => {
+      const h = good();
+      h.ops.push({
+        worker: 'C',
+        op: 'acquire',
+        key: 'k',
+        owner: 'c1',
+        sentAt: 120,
+        receivedAt: 124,
+        outcome: 'refused',
+      });
+      expect(failing(h)).toEqual(['named-holders']);
+    });
+  });
+
   describe('durable-writes', () => {
     const withDdbWrites = () => {
       const h = good();
