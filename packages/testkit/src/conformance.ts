@@ -97,6 +97,29 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         expect(counter).toBeLessThan(8);
       });
 
+      it("grants a key that was never released only once its holder's lease has run out, not before", async () => {
+        const key = uniqueKey('expiry');
+        const ttlMs = 600;
+        // The store's expiry counts from when it applied the grant, which is after this instant.
+        const sentAt = performance.now();
+        const holder = await newLocker().acquire(key, { ttlMs });
+        // Asked again and again (not slept until the known expiry, as acquire would): an early grant
+        // anywhere in the lease shows.
+        const other = newLocker();
+        let next: Lease | null = null;
+        while (!next && performance.now() - sentAt < 5_000) {
+          next = await other.tryAcquire(key);
+          if (!next) await sleep(10);
+        }
+        const grantedAfter = performance.now() - sentAt;
+        if (!next) throw new Error('never granted after the holder expired');
+        expect(holder.held).toBe(false);
+        // (1 ms of slack: the wall clock the store's expiry is written in and performance.now tick apart.)
+        expect(grantedAfter).toBeGreaterThanOrEqual(ttlMs - 1);
+        expect(next.token).toBeGreaterThan(holder.token);
+        await next.release();
+      });
+
       it('grants a held key to nobody else, and tryAcquire returns null', async () => {
         const key = uniqueKey('held');
         const a = newLocker();
