@@ -85,17 +85,14 @@ async function payUnderLock(
   // its key, so the idempotent provider cannot charge twice. The condition also accepts the claim
   // already made with this key: the SDK's resend of a claim applied but unanswered, which would
   // otherwise read as "another request is paying".
-  await sendFenced(
-    deps.db,
+  const states = { ':pending': 'pending', ':charging': 'charging', ':key': attemptKey };
+  await updateOrder(
+    deps,
     lease,
-    new UpdateCommand({
-      TableName: deps.ordersTable,
-      Key: { orderId: req.orderId },
-      UpdateExpression: 'SET #status = :charging, attemptKey = :key',
-      ConditionExpression: '#status = :pending OR (#status = :charging AND attemptKey = :key)',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':pending': 'pending', ':charging': 'charging', ':key': attemptKey },
-    }),
+    req.orderId,
+    'SET #status = :charging, attemptKey = :key',
+    '#status = :pending OR (#status = :charging AND attemptKey = :key)',
+    states,
   );
   lease.signal.throwIfAborted();
   let charge: Charge;
@@ -108,17 +105,13 @@ async function payUnderLock(
     if (!(err instanceof IdempotencyKeyReusedError)) throw err;
     // The provider refused the key outright (it belongs to another payment): nothing was charged with
     // it for this order. Undo the claim, or every later request would resume this key and be refused.
-    await sendFenced(
-      deps.db,
+    await updateOrder(
+      deps,
       lease,
-      new UpdateCommand({
-        TableName: deps.ordersTable,
-        Key: { orderId: req.orderId },
-        UpdateExpression: 'SET #status = :pending REMOVE attemptKey',
-        ConditionExpression: '#status = :charging AND attemptKey = :key',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':pending': 'pending', ':charging': 'charging', ':key': attemptKey },
-      }),
+      req.orderId,
+      'SET #status = :pending REMOVE attemptKey',
+      '#status = :charging AND attemptKey = :key',
+      states,
     );
     log.warn('charge refused: idempotency key of another payment; claim undone', {
       resumed: attemptKey !== req.idempotencyKey,
@@ -135,23 +128,20 @@ async function payUnderLock(
     currency: order.currency,
     idempotencyKey: attemptKey,
   };
-  await sendFenced(
-    deps.db,
+  await updateOrder(
+    deps,
     lease,
-    new UpdateCommand({
-      TableName: deps.ordersTable,
-      Key: { orderId: req.orderId },
-      UpdateExpression: 'SET #status = :paid, paidKey = :key, chargeId = :charge, #response = :response',
-      ConditionExpression: '#status = :charging AND attemptKey = :key',
-      ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
-      ExpressionAttributeValues: {
-        ':paid': 'paid',
-        ':charging': 'charging',
-        ':key': attemptKey,
-        ':charge': charge.chargeId,
-        ':response': JSON.stringify(body),
-      },
-    }),
+    req.orderId,
+    'SET #status = :paid, paidKey = :key, chargeId = :charge, #response = :response',
+    '#status = :charging AND attemptKey = :key',
+    {
+      ':paid': 'paid',
+      ':charging': 'charging',
+      ':key': attemptKey,
+      ':charge': charge.chargeId,
+      ':response': JSON.stringify(body),
+    },
+    { '#response': 'response' },
   );
   log.info('order paid', {
     fence: lease.token,
@@ -159,6 +149,33 @@ async function payUnderLock(
     resumed: attemptKey !== req.idempotencyKey,
   });
   return attemptKey === req.idempotencyKey ? json(200, body) : alreadyPaid();
+}
+
+/**
+ * A fenced, conditional update of one order (`#status` names its status): refused with StaleTokenError
+ * for a holder whose lease was overtaken.
+ */
+async function updateOrder(
+  deps: PaymentDeps,
+  lease: Lease,
+  orderId: string,
+  update: string,
+  condition: string,
+  values: Record<string, string>,
+  names: Record<string, string> = {},
+): Promise<void> {
+  await sendFenced(
+    deps.db,
+    lease,
+    new UpdateCommand({
+      TableName: deps.ordersTable,
+      Key: { orderId },
+      UpdateExpression: update,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: { '#status': 'status', ...names },
+      ExpressionAttributeValues: values,
+    }),
+  );
 }
 
 async function readOrder(deps: PaymentDeps, orderId: string): Promise<Order | undefined> {

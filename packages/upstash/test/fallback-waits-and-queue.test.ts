@@ -3,7 +3,14 @@ import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseChannel, type UpstashLockStore, upstashKeyNames, upstashStore } from '../src/index.js';
 import { PLAIN_SCRIPT, PLAIN_SCRIPT_SHA1, SCRIPT, SCRIPT_SHA1 } from '../src/scripts.js';
-import { freshKey, freshOwner, type Services, sleep, startServices } from './support/services.js';
+import {
+  freshKey,
+  freshOwner,
+  type Services,
+  sleep,
+  startServices,
+  subscribers,
+} from './support/services.js';
 
 let services: Services;
 const stores: UpstashLockStore[] = [];
@@ -52,17 +59,6 @@ async function hold(store: UpstashLockStore, key: string, ttlMs = 10_000) {
   const result = await store.acquire({ key, owner, ttlMs });
   if (!result.acquired) throw new Error(`expected to acquire ${key}`);
   return { owner, token: result.token };
-}
-
-async function subscribers(channel: string, expected: number): Promise<number> {
-  let count = -1;
-  for (let i = 0; i < 40; i++) {
-    const reply = (await services.admin.exec(['PUBSUB', 'NUMSUB', channel])) as unknown[];
-    count = Number(reply[1]);
-    if (count === expected) return count;
-    await sleep(25);
-  }
-  return count;
 }
 
 describe('EVALSHA, EVAL and the plain script', () => {
@@ -154,7 +150,7 @@ describe('waitForRelease', () => {
     expect(await services.admin.get(upstashKeyNames(key).lock)).toBe(o1);
     // W2 (not queued, e.g. its eligibility lapsed) has the key's subscription open and is told "held".
     const opener = w2.waitForRelease(key, 400);
-    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
     const answer = await w2.acquire({ key, owner: freshOwner(), ttlMs: 10_000 });
     expect(answer.acquired).toBe(false);
     const started = Date.now();

@@ -2,7 +2,14 @@ import { createLocker, FENCE_STEP, type LockStore } from '@leasehold/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseChannel, type UpstashLockStore, upstashKeyNames, upstashStore } from '../src/index.js';
 import { sha1hex } from '../src/scripts.js';
-import { freshKey, freshOwner, type Services, sleep, startServices } from './support/services.js';
+import {
+  freshKey,
+  freshOwner,
+  type Services,
+  sleep,
+  startServices,
+  subscribers,
+} from './support/services.js';
 
 let services: Services;
 const stores: UpstashLockStore[] = [];
@@ -28,16 +35,6 @@ function client(): { store: UpstashLockStore; acquires: () => number } {
 }
 
 const queueLength = async (key: string) => Number(await services.admin.zcard(upstashKeyNames(key).queue));
-
-/** Subscribers the server has on `channel` (PUBSUB NUMSUB), polled until there is one or 2 s passed. */
-async function subscribers(channel: string): Promise<number> {
-  let count = 0;
-  for (let i = 0; i < 40 && count !== 1; i++) {
-    if (i > 0) await sleep(50);
-    count = Number(((await services.admin.exec(['PUBSUB', 'NUMSUB', channel])) as unknown[])[1]);
-  }
-  return count;
-}
 
 describe('hand-over on release', () => {
   it('hands the lock to a waiter of another process with no request after its first attempt', async () => {
@@ -71,7 +68,7 @@ describe('hand-over on release', () => {
       const b = client();
       const held = await a.acquire(key, { ttlMs: 5_000 });
       const waiting = createLocker({ store: b.store }).acquire(key, { ttlMs: 5_000, waitMs: 5_000 });
-      expect(await subscribers(releaseChannel(key))).toBe(1);
+      expect(await subscribers(services, releaseChannel(key))).toBe(1);
       await held.release();
       const lease = await waiting;
       expect(lease.token).toBe(held.token + FENCE_STEP);

@@ -2,7 +2,14 @@ import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { releaseChannel, type UpstashLockStore, upstashStore } from '../src/index.js';
 import { SUBSCRIPTION_SILENCE_MS } from '../src/store.js';
-import { freshKey, freshOwner, type Services, sleep, startServices } from './support/services.js';
+import {
+  freshKey,
+  freshOwner,
+  type Services,
+  sleep,
+  startServices,
+  subscribers,
+} from './support/services.js';
 
 let services: Services;
 let store: UpstashLockStore;
@@ -22,18 +29,6 @@ async function acquireToken(key: string, ttlMs = 10_000): Promise<{ owner: strin
   return { owner, token: result.token };
 }
 
-/** Subscribers the server still has on `channel` (PUBSUB NUMSUB), polled until `expected` or 2 s. */
-async function subscribers(channel: string, expected: number): Promise<number> {
-  let count = -1;
-  for (let i = 0; i < 40; i++) {
-    const reply = (await services.admin.exec(['PUBSUB', 'NUMSUB', channel])) as unknown[];
-    count = Number(reply[1]);
-    if (count === expected) return count;
-    await sleep(50);
-  }
-  return count;
-}
-
 describe('release notifications', () => {
   it('publishes the released token on the key channel, seen by a real subscriber', async () => {
     const key = freshKey();
@@ -43,7 +38,7 @@ describe('release notifications', () => {
     const messages: unknown[] = [];
     subscriber.on('message', ({ message }) => messages.push(message));
     try {
-      expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+      expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
       // A failed release (wrong owner) publishes nothing.
       expect(await store.release({ key, owner: freshOwner(), token: lease.token })).toBe(false);
       expect(await store.release({ key, ...lease })).toBe(true);
@@ -60,11 +55,11 @@ describe('release notifications', () => {
     const other = upstashStore({ url: services.url, token: services.token });
     const started = Date.now();
     const waiting = store.waitForRelease(key, 10_000);
-    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
     expect(await other.release({ key, ...lease })).toBe(true);
     await waiting;
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect(await subscribers(releaseChannel(key), 0)).toBe(0);
+    expect(await subscribers(services, releaseChannel(key), 0)).toBe(0);
   });
 
   it('resolves after the timeout when nothing is released, and closes the stream', async () => {
@@ -73,7 +68,7 @@ describe('release notifications', () => {
     const started = Date.now();
     await store.waitForRelease(key, 300);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
-    expect(await subscribers(releaseChannel(key), 0)).toBe(0);
+    expect(await subscribers(services, releaseChannel(key), 0)).toBe(0);
   });
 
   it('resolves promptly when its signal aborts, and closes the stream', async () => {
@@ -82,11 +77,11 @@ describe('release notifications', () => {
     const controller = new AbortController();
     const started = Date.now();
     const waiting = store.waitForRelease(key, 10_000, controller.signal);
-    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
     controller.abort();
     await waiting;
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect(await subscribers(releaseChannel(key), 0)).toBe(0);
+    expect(await subscribers(services, releaseChannel(key), 0)).toBe(0);
   });
 
   it('waits on for a timeout beyond the timer limit (2^31 - 1 ms) instead of resolving at once', async () => {
@@ -97,7 +92,7 @@ describe('release notifications', () => {
     const waiting = store.waitForRelease(key, 2 ** 40, controller.signal).then(() => {
       settled = true;
     });
-    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
     await sleep(100);
     expect(settled).toBe(false);
     controller.abort();
@@ -125,17 +120,17 @@ describe('release notifications', () => {
     const lease = await acquireToken(key);
     const own = upstashStore({ url: services.url, token: services.token });
     const first = own.waitForRelease(key, 20_000);
-    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
     // The stream ends from the server's side (its Redis subscription is killed, the endpoint ends the
     // response): @upstash/redis tells no listener, and the store's channel looks alive.
     await services.admin.exec(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
-    expect(await subscribers(releaseChannel(key), 0)).toBe(0);
+    expect(await subscribers(services, releaseChannel(key), 0)).toBe(0);
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + SUBSCRIPTION_SILENCE_MS + 1 });
     try {
       const second = own.waitForRelease(key, 20_000);
       // The silent channel ended its waits and a new subscription took over.
       await first;
-      expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+      expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
       const released = performance.now();
       expect(await store.release({ key, ...lease })).toBe(true);
       await second;
@@ -152,10 +147,10 @@ describe('release notifications', () => {
     const own = upstashStore({ url: services.url, token: services.token });
     const started = Date.now();
     const waiting = own.waitForRelease(key, 10_000);
-    expect(await subscribers(releaseChannel(key), 1)).toBe(1);
+    expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
     await own.close();
     await waiting;
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect(await subscribers(releaseChannel(key), 0)).toBe(0);
+    expect(await subscribers(services, releaseChannel(key), 0)).toBe(0);
   });
 });

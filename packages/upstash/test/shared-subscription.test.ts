@@ -5,8 +5,8 @@ import {
   freshKey,
   freshOwner,
   type Services,
-  sleep,
   startServices,
+  subscribers,
 } from './support/services.js';
 
 let services: Services;
@@ -28,16 +28,6 @@ async function numsub(channel: string): Promise<number> {
   return Number(reply[1]);
 }
 
-async function waitForNumsub(channel: string, expected: number): Promise<number> {
-  let count = -1;
-  for (let i = 0; i < 40; i++) {
-    count = await numsub(channel);
-    if (count === expected) return count;
-    await sleep(25);
-  }
-  return count;
-}
-
 async function hold(s: UpstashLockStore, key: string) {
   const owner = freshOwner();
   const result = await s.acquire({ key, owner, ttlMs: 10_000 });
@@ -54,7 +44,7 @@ describe('release subscriptions shared between waits', () => {
     try {
       const a = store.waitForRelease(key, 10_000);
       const b = store.waitForRelease(key, 10_000);
-      expect(await waitForNumsub(channel, 1)).toBe(1);
+      expect(await subscribers(services, channel, 1)).toBe(1);
       expect(await other.release({ key, ...first })).toBe(true);
       await Promise.all([a, b]);
       // The next holder, and a new wait right away: the stream is still open, no new subscription.
@@ -69,14 +59,14 @@ describe('release subscriptions shared between waits', () => {
       seen.restore();
     }
     // Nobody waits any more: the stream closes after the linger.
-    expect(await waitForNumsub(channel, 0)).toBe(0);
+    expect(await subscribers(services, channel, 0)).toBe(0);
   });
 
   it('resolves at once when the holder it was told about has already announced its release', async () => {
     const key = freshKey();
     const holder = await hold(other, key);
     const opener = store.waitForRelease(key, 10_000); // opens the key's subscription
-    expect(await waitForNumsub(releaseChannel(key), 1)).toBe(1);
+    expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
     // This store is told "held by token N"; the release of N is announced before the wait begins.
     const answer = await store.acquire({ key, owner: freshOwner(), ttlMs: 10_000 });
     expect(answer.acquired).toBe(false);
@@ -91,7 +81,7 @@ describe('release subscriptions shared between waits', () => {
     const key = freshKey();
     const first = await hold(other, key);
     const opener = store.waitForRelease(key, 10_000);
-    expect(await waitForNumsub(releaseChannel(key), 1)).toBe(1);
+    expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
     expect(await other.release({ key, ...first })).toBe(true);
     await opener;
     await hold(other, key); // a newer holder: token N + FENCE_STEP

@@ -30,6 +30,17 @@ export async function startServices(): Promise<Services> {
   return { url, token, admin, local, restartRedis: () => redis.restart(), stop: () => local.stop() };
 }
 
+/** Subscribers the server has on `channel` (PUBSUB NUMSUB), polled until `expected` or 2 s passed. */
+export async function subscribers(services: Services, channel: string, expected = 1): Promise<number> {
+  let count = -1;
+  for (let i = 0; i < 80; i++) {
+    count = Number(((await services.admin.exec(['PUBSUB', 'NUMSUB', channel])) as unknown[])[1]);
+    if (count === expected) return count;
+    await sleep(25);
+  }
+  return count;
+}
+
 /** A fresh lock key per test, so tests never see each other's state. */
 export const freshKey = (label = 'k'): string => `test:${label}:${randomUUID()}`;
 
