@@ -115,7 +115,7 @@ export interface Locker {
   /**
    * Acquire, run `fn` while auto-extending the lease, always release. Resolves with `fn`'s result;
    * rejects with `fn`'s own error if it threw (never hidden by a release error), or with
-   * {@link LockLostError} if the lease was lost before `fn` settled (not if `fn` released it itself).
+   * {@link LockLostError} if the lease was lost before `fn` settled.
    */
   withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options?: WithLockOptions): Promise<T>;
   /** The key's current state in the store, for operators. */
@@ -477,8 +477,7 @@ export function createLocker(options: LockerOptions): Locker {
         // (`release-failed`), never thrown: `fn`'s own error, if any, goes on unchanged.
         await lease[dispose]();
       }
-      // Released by the callback itself: its own choice, not a loss.
-      if (lost && lost !== 'released') throw new LockLostError(key, lease.token, lost);
+      if (lost) throw new LockLostError(key, lease.token, lost);
       return value;
     },
     async inspect(key) {
