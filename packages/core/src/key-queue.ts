@@ -126,10 +126,7 @@ export const exit = <W, P>(gates: Gates<W, P>, key: string, acquired: boolean, h
   dispatch(gates, key, g);
 };
 
-/**
- * Records what the active waiter learned about the holder, who holds the key until `until` (monotonic;
- * Infinity when the store did not say: held until an answer says otherwise).
- */
+/** Records what the active waiter learned about the holder, who holds the key until `until` (monotonic). */
 export const contended = <W, P>(gates: Gates<W, P>, key: string, holder: HolderInfo, until: number): void => {
   const g = gates.get(key)!;
   g.holder = holder;

@@ -370,8 +370,9 @@ export function createLocker(options: LockerOptions): Locker {
           // Queued: the store may hand the lock over with a token above the holder's (see waitForRelease).
           if (queueMs > 0 && holderToken) claim = { owner, above: holderToken };
           // Known held until the reported expiry, counted from the send time (never later than the truth);
-          // with no expiry reported, until an answer says otherwise (queued waiters time out on time).
-          contended(queues, key, holder, sentAt + (holder.remainingMs ?? Infinity));
+          // with no expiry reported, until the next answer is due (this waiter asks again within
+          // retryMaxMs): queued waiters time out on time, and a store failure after it lapses on its own.
+          contended(queues, key, holder, sentAt + (holder.remainingMs ?? retryMaxMs));
           emit?.({
             type: 'contended',
             key,

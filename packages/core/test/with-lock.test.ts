@@ -49,6 +49,18 @@ describe('withLock', () => {
     expect(events.map((e) => e.type)).toContain('release-failed');
   });
 
+  it('rejects with LockLostError when the lease was taken before the callback released it', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    const result = locker.withLock('k', async (lease) => {
+      store.steal('k'); // another client takes the key over; not noticed yet
+      const freed = await lease.release(); // the store says: not yours
+      expect(freed).toBe(false);
+      return 'paid';
+    });
+    await expect(result).rejects.toBeInstanceOf(LockLostError);
+  });
+
   it('releases even when the callback throws', async () => {
     const store = memoryStore();
     const locker = createLocker({ store });
