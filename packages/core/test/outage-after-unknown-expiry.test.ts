@@ -17,33 +17,39 @@ const noExpiryStore = () => {
   return store;
 };
 
+/**
+ * A key held elsewhere with its expiry not reported: x times out on it (held at the time); then the
+ * holder goes away and the store fails y's request and the next one (z's, left in flight).
+ */
+async function outageAfterUnknownExpiry() {
+  fakeTimers();
+  const store = noExpiryStore();
+  store.takeOver('k', 60_000, 'other');
+  store.latencyMs = 20;
+  const locker = createLocker({ store, retryBaseMs: 5, retryMaxMs: 10 });
+  const settled = async (p: Promise<unknown>) => {
+    let done = false;
+    void p.finally(() => (done = true));
+    while (!done) await vi.advanceTimersByTimeAsync(1);
+    return p;
+  };
+  const x = locker.acquire('k', { waitMs: 30 }).catch((e: unknown) => e);
+  const y = locker.acquire('k', { waitMs: 60_000 }).catch((e: unknown) => e);
+  const z = locker.acquire('k', { waitMs: 60_000 }).catch((e: unknown) => e);
+  expect(await settled(x)).toBeInstanceOf(LockTimeoutError);
+  store.lose('k');
+  store.failNext(2);
+  expect(await settled(y)).toBeInstanceOf(StoreError); // the last outcome: a store failure
+  return { locker, z };
+}
+
 describe('a holder reported without its expiry, then a store outage', () => {
   afterEach(() => {
     vi.useRealTimers();
   });
 
   it('tryAcquire during the outage waits for the request ahead instead of answering "held"', async () => {
-    fakeTimers();
-    const store = noExpiryStore();
-    store.takeOver('k', 60_000, 'other'); // held elsewhere, expiry not reported
-    store.latencyMs = 20;
-    const locker = createLocker({ store, retryBaseMs: 5, retryMaxMs: 10 });
-    let xDone = false;
-    const x = locker
-      .acquire('k', { waitMs: 30 })
-      .catch((e: unknown) => e)
-      .finally(() => (xDone = true));
-    const y = locker.acquire('k', { waitMs: 60_000 }).catch((e: unknown) => e);
-    const z = locker.acquire('k', { waitMs: 60_000 }).catch((e: unknown) => e);
-    while (!xDone) await vi.advanceTimersByTimeAsync(1);
-    expect(await x).toBeInstanceOf(LockTimeoutError); // correct: held at the time
-    // The holder goes away and the store goes down for the next two requests (y's and z's).
-    store.lose('k');
-    store.failNext(2);
-    let yDone = false;
-    void y.finally(() => (yDone = true));
-    while (!yDone) await vi.advanceTimersByTimeAsync(1);
-    expect(await y).toBeInstanceOf(StoreError); // the last outcome: a store failure, not an answer
+    const { locker, z } = await outageAfterUnknownExpiry();
     // z's request is in flight (it will fail too). Nothing is known to hold the key: tryAcquire should
     // wait for z's outcome and then make its own attempt (the key is free), not answer "held" at once.
     let tResult: unknown = 'pending';
@@ -60,26 +66,7 @@ describe('a holder reported without its expiry, then a store outage', () => {
   });
 
   it('a queued acquire whose wait runs out during the outage gets no LockTimeoutError', async () => {
-    fakeTimers();
-    const store = noExpiryStore();
-    store.takeOver('k', 60_000, 'other');
-    store.latencyMs = 20;
-    const locker = createLocker({ store, retryBaseMs: 5, retryMaxMs: 10 });
-    let xDone = false;
-    const x = locker
-      .acquire('k', { waitMs: 30 })
-      .catch((e: unknown) => e)
-      .finally(() => (xDone = true));
-    const y = locker.acquire('k', { waitMs: 60_000 }).catch((e: unknown) => e);
-    const z = locker.acquire('k', { waitMs: 60_000 }).catch((e: unknown) => e);
-    while (!xDone) await vi.advanceTimersByTimeAsync(1);
-    expect(await x).toBeInstanceOf(LockTimeoutError); // held at the time
-    store.lose('k');
-    store.failNext(2);
-    let yDone = false;
-    void y.finally(() => (yDone = true));
-    while (!yDone) await vi.advanceTimersByTimeAsync(1);
-    expect(await y).toBeInstanceOf(StoreError);
+    const { locker, z } = await outageAfterUnknownExpiry();
     // A waiter whose short wait runs out while z's request (doomed) is in flight.
     const w = locker.acquire('k', { waitMs: 5 }).catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(200);
