@@ -6,6 +6,7 @@ import { PLAIN_SCRIPT, PLAIN_SCRIPT_SHA1, SCRIPT, SCRIPT_SHA1 } from '../src/scr
 import {
   freshKey,
   freshOwner,
+  hold,
   type Services,
   sleep,
   startServices,
@@ -52,13 +53,6 @@ function loggedStore(): { store: UpstashLockStore; calls: string[] } {
   const store = upstashStore({ redis });
   stores.push(store);
   return { store, calls };
-}
-
-async function hold(store: UpstashLockStore, key: string, ttlMs = 10_000) {
-  const owner = freshOwner();
-  const result = await store.acquire({ key, owner, ttlMs });
-  if (!result.acquired) throw new Error(`expected to acquire ${key}`);
-  return { owner, token: result.token };
 }
 
 describe('EVALSHA, EVAL and the plain script', () => {

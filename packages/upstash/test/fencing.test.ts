@@ -2,7 +2,7 @@ import { FENCE_STEP } from '@leasehold/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type UpstashLockStore, upstashKeyNames, upstashStore } from '../src/index.js';
 import { FLOOR_LAG_MS } from '../src/scripts.js';
-import { freshKey, freshOwner, type Services, sleep, startServices } from './support/services.js';
+import { freshKey, freshOwner, hold, type Services, sleep, startServices } from './support/services.js';
 
 let services: Services;
 let store: UpstashLockStore;
@@ -14,12 +14,7 @@ afterAll(async () => {
   await services?.stop();
 });
 
-async function acquireToken(key: string, ttlMs = 5_000): Promise<{ owner: string; token: number }> {
-  const owner = freshOwner();
-  const result = await store.acquire({ key, owner, ttlMs });
-  if (!result.acquired) throw new Error(`expected to acquire ${key}`);
-  return { owner, token: result.token };
-}
+const acquireToken = (key: string, ttlMs = 5_000) => hold(store, key, ttlMs);
 
 describe('fencing tokens', () => {
   it('start from the clock floor (epoch ms x 1000) and stay safe integers', async () => {

@@ -5,6 +5,7 @@ import { SUBSCRIPTION_SILENCE_MS } from '../src/store.js';
 import {
   freshKey,
   freshOwner,
+  hold,
   type Services,
   sleep,
   startServices,
@@ -22,17 +23,10 @@ afterAll(async () => {
   await services?.stop();
 });
 
-async function acquireToken(key: string, ttlMs = 10_000): Promise<{ owner: string; token: number }> {
-  const owner = freshOwner();
-  const result = await store.acquire({ key, owner, ttlMs });
-  if (!result.acquired) throw new Error(`expected to acquire ${key}`);
-  return { owner, token: result.token };
-}
-
 describe('release notifications', () => {
   it('publishes the released token on the key channel, seen by a real subscriber', async () => {
     const key = freshKey();
-    const lease = await acquireToken(key);
+    const lease = await hold(store, key);
     const client = new Redis({ url: services.url, token: services.token });
     const subscriber = client.subscribe<unknown>(releaseChannel(key));
     const messages: unknown[] = [];
@@ -51,7 +45,7 @@ describe('release notifications', () => {
 
   it('wakes a waiter as soon as another store releases the key, then closes the stream', async () => {
     const key = freshKey();
-    const lease = await acquireToken(key);
+    const lease = await hold(store, key);
     const other = upstashStore({ url: services.url, token: services.token });
     const started = Date.now();
     const waiting = store.waitForRelease(key, 10_000);
@@ -64,7 +58,7 @@ describe('release notifications', () => {
 
   it('resolves after the timeout when nothing is released, and closes the stream', async () => {
     const key = freshKey();
-    await acquireToken(key);
+    await hold(store, key);
     const started = Date.now();
     await store.waitForRelease(key, 300);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
@@ -73,7 +67,7 @@ describe('release notifications', () => {
 
   it('resolves promptly when its signal aborts, and closes the stream', async () => {
     const key = freshKey();
-    await acquireToken(key);
+    await hold(store, key);
     const controller = new AbortController();
     const started = Date.now();
     const waiting = store.waitForRelease(key, 10_000, controller.signal);
@@ -86,7 +80,7 @@ describe('release notifications', () => {
 
   it('waits on for a timeout beyond the timer limit (2^31 - 1 ms) instead of resolving at once', async () => {
     const key = freshKey();
-    await acquireToken(key);
+    await hold(store, key);
     const controller = new AbortController();
     let settled = false;
     const waiting = store.waitForRelease(key, 2 ** 40, controller.signal).then(() => {
@@ -117,7 +111,7 @@ describe('release notifications', () => {
 
   it('renews a subscription that carried nothing for a while: a stream that ended unannounced', async () => {
     const key = freshKey();
-    const lease = await acquireToken(key);
+    const lease = await hold(store, key);
     const own = upstashStore({ url: services.url, token: services.token });
     const first = own.waitForRelease(key, 20_000);
     expect(await subscribers(services, releaseChannel(key), 1)).toBe(1);
@@ -143,7 +137,7 @@ describe('release notifications', () => {
 
   it('ends pending waits on close()', async () => {
     const key = freshKey();
-    await acquireToken(key);
+    await hold(store, key);
     const own = upstashStore({ url: services.url, token: services.token });
     const started = Date.now();
     const waiting = own.waitForRelease(key, 10_000);

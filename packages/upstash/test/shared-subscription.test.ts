@@ -4,6 +4,7 @@ import {
   countRequests,
   freshKey,
   freshOwner,
+  hold,
   type Services,
   startServices,
   subscribers,
@@ -26,13 +27,6 @@ afterAll(async () => {
 async function numsub(channel: string): Promise<number> {
   const reply = (await services.admin.exec(['PUBSUB', 'NUMSUB', channel])) as unknown[];
   return Number(reply[1]);
-}
-
-async function hold(s: UpstashLockStore, key: string) {
-  const owner = freshOwner();
-  const result = await s.acquire({ key, owner, ttlMs: 10_000 });
-  if (!result.acquired) throw new Error(`expected to acquire ${key}`);
-  return { owner, token: result.token };
 }
 
 describe('release subscriptions shared between waits', () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
+import type { LockStore } from '@leasehold/core';
 import { type LocalStores, startLocalStores } from '@leasehold/local';
 import { Redis } from '@upstash/redis';
 import { expect } from 'vitest';
@@ -28,6 +29,18 @@ export async function startServices(): Promise<Services> {
   const { url, token } = upstash;
   const admin = new Redis({ url, token, automaticDeserialization: false, enableAutoPipelining: false });
   return { url, token, admin, local, restartRedis: () => redis.restart(), stop: () => local.stop() };
+}
+
+/** Acquires `key` in `store` as a fresh owner, or throws: the owner and token, for release or assertions. */
+export async function hold(
+  store: LockStore,
+  key: string,
+  ttlMs = 10_000,
+): Promise<{ owner: string; token: number }> {
+  const owner = freshOwner();
+  const result = await store.acquire({ key, owner, ttlMs });
+  if (!result.acquired) throw new Error(`expected to acquire ${key}`);
+  return { owner, token: result.token };
 }
 
 /** Subscribers the server has on `channel` (PUBSUB NUMSUB), polled until `expected` or 2 s passed. */
