@@ -30,7 +30,11 @@ describe.each<SoakStore>(['dynamodb', 'upstash'])('%s under faults', (store) => 
     expect(stats.validityEventsChecked).toBeGreaterThan(0);
     expect(stats.refusals).toBeGreaterThan(0);
     // DynamoDB: every resource item was read back, and held every acknowledged fenced write.
-    if (store === 'dynamodb') expect(stats.resourcesChecked).toBe(6);
+    if (store === 'dynamodb') {
+      expect(stats.resourcesChecked).toBe(6);
+      // Each acknowledged write was looked for by its id, not only counted.
+      expect(stats.writesTraced).toBeGreaterThan(0);
+    }
     expect(stats.pausesPastTtl).toBeGreaterThanOrEqual(3);
     expect(stats.staleWritesAfterPause).toBeGreaterThan(0);
     expect(stats.killsChecked).toBeGreaterThanOrEqual(3);

@@ -587,7 +587,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     history.ops.push(...pendingReleases.values());
     history.writes.push(...resource.writes);
-    // DynamoDB: read back how many fenced writes each resource item applied (durable-writes).
+    // DynamoDB: read back which fenced writes each resource item applied (durable-writes).
     if (directClient && dynamo) {
       const states: ResourceState[] = [];
       for (const key of keys) {
@@ -598,7 +598,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
             ConsistentRead: true,
           }),
         );
-        states.push({ resource: `ddb:${key}`, appliedWrites: Number(Item?.writes?.N ?? 0) });
+        states.push({
+          resource: `ddb:${key}`,
+          appliedWrites: Number(Item?.writes?.N ?? 0),
+          appliedIds: Item?.writeIds?.SS ?? [],
+        });
       }
       Object.assign(history, { resourceStates: states });
     }

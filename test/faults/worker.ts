@@ -104,11 +104,15 @@ async function post(path: string, body: unknown): Promise<Record<string, unknown
   return (await res.json()) as Record<string, unknown>;
 }
 
+let writeSeq = 0;
+
 /** A DynamoDB item of the user's own, written with `sendFenced` (DynamoDB runs only). */
 async function fencedItemWrite(key: string, lease: Lease): Promise<void> {
   const d = cfg.dynamodb;
   if (dynamo === undefined || d === undefined) return;
   const sentAt = sharedNow();
+  // The id goes into a string set on the item, so that durable-writes can look for this very write.
+  const writeId = `${id}#${++writeSeq}`;
   let outcome: 'accepted' | 'rejected' | 'unknown';
   try {
     await sendFenced(
@@ -117,9 +121,9 @@ async function fencedItemWrite(key: string, lease: Lease): Promise<void> {
       new UpdateItemCommand({
         TableName: d.resourceTable,
         Key: { pk: { S: key } },
-        UpdateExpression: 'SET #w = :w ADD #n :one',
-        ExpressionAttributeNames: { '#w': 'writer', '#n': 'writes' },
-        ExpressionAttributeValues: { ':w': { S: id }, ':one': { N: '1' } },
+        UpdateExpression: 'SET #w = :w ADD #n :one, #i :id',
+        ExpressionAttributeNames: { '#w': 'writer', '#n': 'writes', '#i': 'writeIds' },
+        ExpressionAttributeValues: { ':w': { S: id }, ':one': { N: '1' }, ':id': { SS: [writeId] } },
       }),
     );
     outcome = 'accepted';
@@ -134,6 +138,7 @@ async function fencedItemWrite(key: string, lease: Lease): Promise<void> {
     sentAt,
     receivedAt: sharedNow(),
     outcome,
+    id: writeId,
   });
 }
 

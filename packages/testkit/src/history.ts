@@ -66,6 +66,8 @@ export interface WriteRecord {
   readonly outcome: 'accepted' | 'rejected' | 'unknown';
   /** Position in the resource's own log, for resources that apply writes one at a time. */
   readonly seq?: number;
+  /** A unique id the write carries into the resource, so that its final state can be searched for it. */
+  readonly id?: string;
 }
 
 /** A worker frozen (SIGSTOP) from `from` to `to` (SIGCONT). */
@@ -104,12 +106,16 @@ export interface LostAnswerRecord {
 }
 
 /**
- * What a resource holds at the end of a run: how many writes it applied (a counter each write bumps).
- * An acknowledged write must be among them; retried writes may add more.
+ * What a resource holds at the end of a run: how many writes it applied (a counter each write bumps)
+ * and, when writes carry ids, which ones. An acknowledged write must be among them; retried writes may
+ * add more to the count. The ids are what make the check exact: with a count alone, one write applied
+ * twice (a retry after a lost answer) hides another that was lost.
  */
 export interface ResourceState {
   readonly resource: string;
   readonly appliedWrites: number;
+  /** The ids (`WriteRecord.id`) of the writes the resource applied, each once however often applied. */
+  readonly appliedIds?: readonly string[];
 }
 
 export interface History {
@@ -195,6 +201,8 @@ export interface CheckStats {
   validityEventsChecked: number;
   /** Resources whose final state was read back (durable-writes). */
   resourcesChecked: number;
+  /** Acknowledged writes with an id, searched for in their resource's final state (durable-writes). */
+  writesTraced: number;
   /** Refused acquires (named-holders). */
   refusals: number;
   overlapsExcusedByStateLoss: number;
@@ -238,6 +246,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     heldObservations: 0,
     validityEventsChecked: 0,
     resourcesChecked: 0,
+    writesTraced: 0,
     refusals: 0,
     overlapsExcusedByStateLoss: 0,
     killsChecked: 0,
@@ -650,7 +659,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
   }
 
   // ---- durable-writes: every acknowledged write is in the resource's final state -------------------
-  for (const { resource, appliedWrites } of history.resourceStates ?? []) {
+  for (const { resource, appliedWrites, appliedIds } of history.resourceStates ?? []) {
     stats.resourcesChecked++;
     const acknowledged = history.writes.filter((w) => w.resource === resource && w.outcome === 'accepted');
     if (appliedWrites < acknowledged.length) {
@@ -658,6 +667,19 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
         check: 'durable-writes',
         message: `${resource}: ${acknowledged.length} writes acknowledged, only ${appliedWrites} applied (an acknowledged write was lost)`,
       });
+    }
+    if (appliedIds === undefined) continue;
+    const applied = new Set(appliedIds);
+    for (const w of acknowledged) {
+      if (w.id === undefined) continue;
+      stats.writesTraced++;
+      if (!applied.has(w.id)) {
+        violations.push({
+          check: 'durable-writes',
+          at: w.receivedAt,
+          message: `${resource}: ${w.worker}'s write ${w.id} (token ${w.token}) was acknowledged but is not in the final state (lost)`,
+        });
+      }
     }
   }
 
@@ -700,7 +722,7 @@ export function formatCheckResult(result: CheckResult, maxViolations = 20): stri
     'holder-validity': `${s.heldObservations} observations, ${s.validityEventsChecked} grants/extensions`,
     'exclusive-validity': `${s.leases} leases, ${s.overlapsExcusedByStateLoss} overlaps after state loss`,
     'kill-takeover': `${s.killsChecked} kills, slowest takeover ${Math.round(s.maxTakeoverMs)} ms`,
-    'durable-writes': `${s.resourcesChecked} resources read back`,
+    'durable-writes': `${s.resourcesChecked} resources read back, ${s.writesTraced} writes traced`,
     'named-holders': `${s.refusals} refusals`,
     'lost-answers': `${s.lostAnswers} lost grants: ${s.lostAnswersHeldByCaller} held by caller, ${s.lostAnswersOrphaned} orphaned (${s.lostAnswersExpired} seen to expire)`,
   };

@@ -486,6 +486,35 @@ describe('checkHistory', () => {
       expect(failing(h)).toEqual(['durable-writes']);
     });
 
+    it('fails when an acknowledged write is missing although another was applied twice', () => {
+      // A count of 2 covers both acknowledged writes; only the ids show that w2 was lost and w1 retried.
+      const h = withDdbWrites();
+      h.writes.push({
+        resource: 'ddb:k',
+        worker: 'B',
+        token: 11,
+        sentAt: 240,
+        receivedAt: 250,
+        outcome: 'accepted',
+        id: 'w2',
+      });
+      h.writes[h.writes.length - 3] = { ...h.writes[h.writes.length - 3]!, id: 'w1' };
+      const resourceStates = [{ resource: 'ddb:k', appliedWrites: 2, appliedIds: ['w1'] }];
+      const result = checkHistory({ ...h, resourceStates }, { ttlMs: TTL });
+      expect(result.violations.map((v) => v.check)).toEqual(['durable-writes']);
+      expect(result.violations[0]?.message).toContain('w2');
+      expect(result.stats.writesTraced).toBe(2);
+    });
+
+    it('passes when every acknowledged write id is applied, retries included', () => {
+      const h = withDdbWrites();
+      h.writes[h.writes.length - 2] = { ...h.writes[h.writes.length - 2]!, id: 'w1' };
+      const resourceStates = [{ resource: 'ddb:k', appliedWrites: 3, appliedIds: ['w1', 'w0'] }];
+      const result = checkHistory({ ...h, resourceStates }, { ttlMs: TTL });
+      expect(result.violations).toEqual([]);
+      expect(result.stats.writesTraced).toBe(1);
+    });
+
     it('is reported as not checked when no final state was read', () => {
       const result = checkHistory(withDdbWrites(), { ttlMs: TTL });
       expect(result.skipped).toContain('durable-writes');
