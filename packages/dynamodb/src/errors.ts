@@ -119,8 +119,9 @@ export function toStoreError(err: unknown, context: ErrorContext): StoreError {
     ids.some((id) => typeof id === 'string' && pattern.test(id)),
   ) ?? ['unknown', 'unexpected error'];
 
-  // For an Error: `${name}: ${message}`.
-  let detail = String(err);
+  // For an Error: `${name}: ${message}`. A signature mismatch is answered with the canonical request,
+  // whose x-amz-security-token header holds the session token of temporary credentials: a secret.
+  let detail = String(err).replace(/(security-token[:=])[^\s&']+/gi, '$1<redacted>');
   // Longest first: a secret may contain another (a release nonce starts with the owner id).
   for (const secret of [...(context.secrets ?? [])].sort((a, b) => b.length - a.length))
     if (secret !== '') detail = detail.replaceAll(secret, '<redacted>');

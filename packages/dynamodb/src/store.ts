@@ -39,7 +39,7 @@ export interface DynamoDbStoreOptions {
    * Upper bound for one store call in ms, the SDK's retries included; past it the call fails with a
    * `StoreError` of kind `'timeout'` (outcome unknown). Default: none, the client's own settings apply —
    * note that the SDK's `requestHandler: { requestTimeout }` only logs a warning unless
-   * `throwOnRequestTimeout: true` is set as well.
+   * `throwOnRequestTimeout: true` is set as well. At most 2 147 483 647 (what a timer can hold).
    */
   readonly requestTimeoutMs?: number;
   /** Wall clock in epoch ms, for tests and clock-offset experiments. Default `Date.now`. */
@@ -126,9 +126,11 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
     'an integer >= 0',
   );
   check(
-    requestTimeoutMs === undefined || (Number.isSafeInteger(requestTimeoutMs) && requestTimeoutMs > 0),
+    // A timer cannot hold more than 2^31 - 1 ms: Node fires a longer one after 1 ms.
+    requestTimeoutMs === undefined ||
+      (Number.isSafeInteger(requestTimeoutMs) && requestTimeoutMs > 0 && requestTimeoutMs < 2 ** 31),
     'requestTimeoutMs',
-    'an integer > 0',
+    'an integer from 1 to 2147483647',
   );
   check(typeof clock === 'function', 'now', CLOCK);
 

@@ -342,6 +342,10 @@ describe('validation', () => {
       ['ttlAttributeGraceSeconds', { client, tableName, ttlAttributeGraceSeconds: -1 }],
       ['requestTimeoutMs', { client, tableName, requestTimeoutMs: 0 }],
       ['requestTimeoutMs', { client, tableName, requestTimeoutMs: 1.5 }],
+      // Past 2^31 - 1 ms, Node's timers fire after 1 ms (every call would time out); past 2^32 - 1,
+      // AbortSignal.timeout throws a RangeError on every call.
+      ['requestTimeoutMs', { client, tableName, requestTimeoutMs: 2 ** 31 }],
+      ['requestTimeoutMs', { client, tableName, requestTimeoutMs: Number.MAX_SAFE_INTEGER }],
       ['now', { client, tableName, now: 5 }],
       ['options', null],
     ];
@@ -356,5 +360,14 @@ describe('validation', () => {
       expect((thrown as InvalidArgumentError).argument).toBe(argument);
     }
     expect(dynamoDbStore({ client, tableName }).name).toBe('dynamodb');
+  });
+
+  it('a requestTimeoutMs as long as a timer can hold bounds the calls without cutting them short', async () => {
+    const patient = dynamoDbStore({ client, tableName, requestTimeoutMs: 2 ** 31 - 1 });
+    const key = newKey();
+    const owner = ownerId();
+    const token = await acquired(patient, key, owner);
+    await expect(patient.extend({ key, owner, token, ttlMs: 10_000 })).resolves.toBe(true);
+    await expect(patient.release({ key, owner, token })).resolves.toBe(true);
   });
 });

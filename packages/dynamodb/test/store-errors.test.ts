@@ -182,6 +182,42 @@ describe('store errors from real failures', () => {
     },
   );
 
+  it('a signature mismatch never puts the session token into the message', async () => {
+    // Temporary credentials (Lambda, SSO, assumed roles) carry a session token, which the SDK signs as
+    // the x-amz-security-token header. A signature DynamoDB does not accept (a proxy rewriting headers,
+    // a secret key not matching its key id) is answered with the canonical request it computed:
+    // that header and its value included.
+    const sessionToken = 'IQoJb3JpZ2luX2VjEXAMPLE/SESSION+token//////////wEaCXVzLWVhc3QtMSJHMEUC==';
+    const client = localClient({
+      endpoint: proxy.endpoint,
+      maxAttempts: 1,
+      credentials: { ...dynamoDbLocal().credentials, sessionToken },
+    });
+    const store = dynamoDbStore({ client, tableName: 'leasehold-locks' });
+    const answer = () => ({
+      kind: 'respond' as const,
+      status: 400,
+      body: JSON.stringify({
+        __type: 'com.amazon.coral.service#InvalidSignatureException',
+        message: `The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:${new URL(proxy.endpoint).host}\nx-amz-date:20261207T120000Z\nx-amz-security-token:${sessionToken}\nx-amz-target:DynamoDB_20120810.UpdateItem\n\ncontent-type;host;x-amz-date;x-amz-security-token;x-amz-target\n0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n20261207T120000Z\n20261207/us-east-1/dynamodb/aws4_request\nfedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210'\n`,
+      }),
+    });
+    proxy.inject(answer(), answer(), answer(), answer());
+    const errors = await failures(store);
+    expect(proxy.seen).toHaveLength(4);
+    for (const err of errors) {
+      const e = expectStoreError(err, 'bad-credentials', false);
+      expect((e.cause as Error).name).toBe('InvalidSignatureException');
+      expect((e.cause as Error).message).toContain(sessionToken);
+      expect(e.message).not.toContain(sessionToken);
+      expect(e.message).not.toContain('IQoJb3JpZ2lu');
+      expect(e.message).toContain('x-amz-security-token:<redacted>');
+      // The rest of the answer stays, for debugging the signature.
+      expect(e.message).toContain('x-amz-target:DynamoDB_20120810.UpdateItem');
+    }
+    client.destroy();
+  });
+
   it('a server error past the SDK retries is retryable, not "held"', async () => {
     const client = localClient({ endpoint: proxy.endpoint, maxAttempts: 2 });
     const store = dynamoDbStore({ client, tableName: 'leasehold-locks' });
