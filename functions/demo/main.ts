@@ -119,6 +119,7 @@ async function runStore(
     invocations: totalPayments + FROZEN_HOLDERS * 2 + BOOKING_ATTEMPTS + ORDERS,
     orders: ORDERS + FROZEN_HOLDERS,
     chargesPerOrder: [...storms.map((s) => s.charges), ...frozen.map((f) => f.charges)],
+    replayMismatches: storms.filter((s) => !s.consistentReplies || !s.retryMatches).length,
     seats: SEATS,
     seatsBooked: seats.booked,
     doubleBookings: seats.doubleBooked,

@@ -7,6 +7,11 @@ export interface StoreReport {
   readonly orders: number;
   /** Charges recorded per order: must be exactly 1 for every order. */
   readonly chargesPerOrder: number[];
+  /**
+   * Orders whose replays broke idempotency: a 200 for a key that did not pay, 200s with different
+   * bodies, or a retry with the paying key not answered with the same body. Must be 0.
+   */
+  readonly replayMismatches: number;
   readonly seats: number;
   readonly seatsBooked: number;
   readonly doubleBookings: number;
@@ -25,6 +30,10 @@ export function violations(r: StoreReport): string[] {
   const bad = r.chargesPerOrder.filter((c) => c !== 1).length;
   if (bad > 0)
     out.push(`${r.store}: ${bad} order(s) not charged exactly once (${r.chargesPerOrder.join(', ')})`);
+  if (r.replayMismatches > 0)
+    out.push(
+      `${r.store}: ${r.replayMismatches} order(s) replayed inconsistently to the same idempotency key`,
+    );
   if (r.doubleBookings > 0) out.push(`${r.store}: ${r.doubleBookings} seat(s) double-booked`);
   if (r.seatsBooked !== r.seats) out.push(`${r.store}: ${r.seatsBooked} of ${r.seats} seats booked`);
   if (r.staleWritesAccepted > 0) out.push(`${r.store}: ${r.staleWritesAccepted} stale write(s) accepted`);

@@ -6,7 +6,12 @@ import type { InvocationContext } from '../shared/invocation.js';
 import { isOvertaken, withLockOptions } from '../shared/lock-errors.js';
 import type { LockSettings } from '../shared/lock-store.js';
 import type { Logger } from '../shared/logger.js';
-import { type Charge, IdempotencyKeyReusedError, type PaymentProvider } from './provider.js';
+import {
+  type Charge,
+  ChargeDeclinedError,
+  IdempotencyKeyReusedError,
+  type PaymentProvider,
+} from './provider.js';
 import type { PaymentRequest } from './validate.js';
 
 /** An order as stored in the orders table. `attemptKey` is the idempotency key of the charge in flight. */
@@ -60,6 +65,9 @@ export async function pay(
         'this idempotencyKey was used for a different payment',
       );
     }
+    if (err instanceof ChargeDeclinedError) {
+      return errorResponse(402, 'payment_declined', 'the charge was declined; nothing was charged');
+    }
     if (overtaken) {
       // We were overtaken (a pause past the lease): whoever holds the newer token decided. Report it.
       log.warn('payment lease lost; answering from the order state', { error: err });
@@ -102,21 +110,29 @@ async function payUnderLock(
       lease.signal,
     );
   } catch (err) {
-    if (!(err instanceof IdempotencyKeyReusedError)) throw err;
-    // The provider refused the key outright (it belongs to another payment): nothing was charged with
-    // it for this order. Undo the claim, or every later request would resume this key and be refused.
+    const declined = err instanceof ChargeDeclinedError;
+    if (!declined && !(err instanceof IdempotencyKeyReusedError)) throw err;
+    // The provider refused the key outright (it belongs to another payment, or it declined the charge):
+    // nothing was charged with it for this order, and it would be refused again. Undo the claim, or every
+    // later request would resume this key and be refused forever. The condition also accepts the undo
+    // already made (our claim set the fence to our token, so only we can have reset it since): the SDK's
+    // resend of an undo applied but unanswered, which would otherwise read as "payment in progress".
     await updateOrder(
       deps,
       lease,
       req.orderId,
       'SET #status = :pending REMOVE attemptKey',
-      '#status = :charging AND attemptKey = :key',
+      '(#status = :charging AND attemptKey = :key) OR (#status = :pending AND attribute_not_exists(attemptKey))',
       states,
     );
-    log.warn('charge refused: idempotency key of another payment; claim undone', {
-      resumed: attemptKey !== req.idempotencyKey,
-    });
-    // A resumed attempt's key was refused, not this request's: pay with this request's own key.
+    log.warn(
+      declined
+        ? 'charge declined; claim undone'
+        : 'charge refused: idempotency key of another payment; claim undone',
+      { resumed: attemptKey !== req.idempotencyKey },
+    );
+    // A resumed attempt's key was refused, not this request's: pay with this request's own key (a new
+    // attempt: after a decline, the customer may have fixed the cause).
     if (attemptKey !== req.idempotencyKey) return payUnderLock(deps, req, lease, log);
     throw err;
   }

@@ -21,6 +21,19 @@ export class IdempotencyKeyReusedError extends Error {
   }
 }
 
+/**
+ * The provider refused the charge outright (a card declined, insufficient funds): nothing was charged
+ * with this key, and the provider answers the same key the same way again (idempotent PSPs replay a
+ * refusal too). Throw it from your provider only for such a definite refusal — for an outcome you do not
+ * know (a timeout, a 5xx), throw anything else: the attempt then stays open and is resumed with its key.
+ */
+export class ChargeDeclinedError extends Error {
+  constructor() {
+    super('the charge was declined');
+    this.name = 'ChargeDeclinedError';
+  }
+}
+
 /** The payment service provider. Swap the local one for Stripe/Adyen; keep the idempotency key. */
 export interface PaymentProvider {
   charge(request: ChargeRequest, signal?: AbortSignal): Promise<Charge>;

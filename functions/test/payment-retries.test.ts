@@ -15,6 +15,7 @@ import {
 } from '../local/index.js';
 import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
 import type { PaymentDeps } from '../payment/payment-service.js';
+import { ChargeDeclinedError, type PaymentProvider } from '../payment/provider.js';
 import { createLogger } from '../shared/logger.js';
 
 let local: LocalStores;
@@ -150,5 +151,97 @@ describe('payment: a claim applied but unanswered (the SDK resends it)', () => {
     expect(res.statusCode).toBe(200);
     expect(await data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
     expect(await data.chargesFor(orderId)).toHaveLength(1);
+  });
+});
+
+/**
+ * A provider that declines while the customer's card is refused, as a PSP does: idempotent by key, so a
+ * key it declined is declined again (nothing was charged with it); otherwise the local provider charges.
+ */
+function decliningProvider(card: { ok: boolean }) {
+  const declined = new Set<string>();
+  return (inner: PaymentProvider): PaymentProvider => ({
+    async charge(request, signal) {
+      if (!card.ok) declined.add(request.idempotencyKey);
+      if (declined.has(request.idempotencyKey)) throw new ChargeDeclinedError();
+      return inner.charge(request, signal);
+    },
+  });
+}
+
+describe('payment: a declined charge', () => {
+  it('answers 402 and leaves the order payable with a new key', async () => {
+    const card = { ok: false };
+    const declining = decliningProvider(card);
+    const handler = paymentHandler((d) => ({ ...d, provider: declining(d.provider) }));
+    const orderId = uid('order-declined');
+    await data.seedOrder(orderId, 1_000, 'EUR');
+    const first = uid('key-first');
+    const declined = await handler(payEvent(orderId, first), lambdaContext());
+    expect(JSON.parse(declined.body)).toMatchObject({ error: 'payment_declined' });
+    expect(declined.statusCode).toBe(402);
+    expect(await data.order(orderId)).toMatchObject({ status: 'pending' });
+    // The same key again: the provider declines it again (nothing was charged), still 402.
+    expect((await handler(payEvent(orderId, first), lambdaContext())).statusCode).toBe(402);
+
+    // The customer fixes the card and pays again with a new key: it must go through, charged once.
+    card.ok = true;
+    const second = uid('key-second');
+    const paid = await handler(payEvent(orderId, second), lambdaContext());
+    expect(JSON.parse(paid.body)).toMatchObject({ status: 'paid', idempotencyKey: second });
+    expect(paid.statusCode).toBe(200);
+    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect((await handler(payEvent(orderId, first), lambdaContext())).statusCode).toBe(409);
+  });
+
+  it('left in charging by a crashed request is given up, and the next request pays with its own key', async () => {
+    const card = { ok: false };
+    const declining = decliningProvider(card);
+    const handler = paymentHandler((d) => ({ ...d, provider: declining(d.provider) }));
+    const orderId = uid('order-declined-crash');
+    await data.seedOrder(orderId, 1_000, 'EUR');
+    const first = uid('key-first');
+    // The first request's charge is declined, and it crashes before it can say so (its claim stays).
+    const crashing = paymentHandler((d) => {
+      const inner = declining(d.provider);
+      return {
+        ...d,
+        provider: {
+          async charge(request, signal) {
+            await inner.charge(request, signal).catch(() => undefined);
+            throw new Error('the function crashed');
+          },
+        },
+      };
+    });
+    expect((await crashing(payEvent(orderId, first), lambdaContext())).statusCode).toBe(500);
+    expect(await data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: first });
+
+    card.ok = true;
+    const second = uid('key-second');
+    const paid = await handler(payEvent(orderId, second), lambdaContext());
+    expect(JSON.parse(paid.body)).toMatchObject({ status: 'paid', idempotencyKey: second });
+    expect(paid.statusCode).toBe(200);
+    expect(await data.chargesFor(orderId)).toHaveLength(1);
+  });
+});
+
+describe('payment: an undone claim applied but unanswered (the SDK resends the undo)', () => {
+  it('still answers the refusal, and the order stays payable', async () => {
+    // The second UpdateItem on the orders table (the undo after the refusal) is applied, its answer is
+    // lost, and the AWS SDK resends it.
+    const card = { ok: false };
+    const declining = decliningProvider(card);
+    const handler = paymentHandler((d) => ({
+      ...d,
+      db: lossyDb(tables.orders, 2),
+      provider: declining(d.provider),
+    }));
+    const orderId = uid('order-retry-undo');
+    await data.seedOrder(orderId, 1_000, 'EUR');
+    const res = await handler(payEvent(orderId, uid('key')), lambdaContext());
+    expect(JSON.parse(res.body)).toMatchObject({ error: 'payment_declined' });
+    expect(res.statusCode).toBe(402);
+    expect(await data.order(orderId)).toMatchObject({ status: 'pending' });
   });
 });
