@@ -33,8 +33,9 @@ export interface UpstashEndpointOptions {
   /**
    * Accept Upstash's `allow-key-locking` script flag, as Upstash does: it is taken out of the script's
    * shebang before redis-server (which refuses it) sees the script, and `EVALSHA` of the script as
-   * sent runs the script as stored. `false` passes scripts through unchanged, as a plain Redis behind
-   * a REST proxy answers. Default `true`.
+   * sent runs the script as stored. Its rules are kept as Upstash keeps them: a command in the script
+   * that names a key not passed in `KEYS`, or `FLUSHDB` / `FLUSHALL`, fails the script. `false` passes
+   * scripts through unchanged, as a plain Redis behind a REST proxy answers. Default `true`.
    */
   upstashScriptFlags?: boolean;
 }
@@ -122,13 +123,41 @@ const SHEBANG_FLAGS = /^(#!lua[^\n]*?) flags=(\S*)/;
 /** Script flags only Upstash knows: redis-server refuses a shebang that names one. */
 const UPSTASH_FLAGS = new Set(['allow-key-locking']);
 
-/** `script` without the flags only Upstash knows, or undefined when it names none. */
+/**
+ * Upstash's rules for a script with `allow-key-locking` (https://upstash.com/docs/redis/features/key-locking),
+ * as Lua put in front of the script's first line (on that line, so that line numbers in errors stay):
+ * `redis.call` and `redis.pcall` refuse a command that names a key not passed in `KEYS` (the keys
+ * redis-server's `COMMAND GETKEYS` finds in it, as Upstash locks only those) and the database-wide
+ * `FLUSHDB` / `FLUSHALL`, failing the script with Upstash's error text. A key must equal one in `KEYS`:
+ * the strictest form the docs give (newer pages also let a key through that shares the hash tag of a
+ * declared one), so a script that passes here passes on Upstash.
+ */
+const KEY_LOCKING_GUARD =
+  'local redis=(function(o)local d={}for _,k in ipairs(KEYS)do d[k]=1 end ' +
+  'local function g(f)return function(...)' +
+  `local c=string.lower(tostring((...)))if c=='flushdb'or c=='flushall'then ` +
+  `error({err="ERR "..string.upper(c).." is not allowed in Lua scripts when 'allow-key-locking' flag is set"})end ` +
+  `local r=o.pcall('COMMAND','GETKEYS',...)if type(r)=='table'and not r.err then for _,k in ipairs(r)do ` +
+  `if not d[k]then error({err="ERR Dynamic keys are not allowed in Lua scripts when 'allow-key-locking' flag is set. Key was: "..k})end end end ` +
+  'return f(...)end end ' +
+  'return setmetatable({call=g(o.call),pcall=g(o.pcall)},{__index=o})end)(redis);';
+
+/**
+ * `script` without the flags only Upstash knows, or undefined when it names none. A script that had
+ * `allow-key-locking` gets {@link KEY_LOCKING_GUARD}.
+ */
 function withoutUpstashFlags(script: string): string | undefined {
   const shebang = SHEBANG_FLAGS.exec(script);
   const flags = shebang?.[2]?.split(',') ?? [];
   const kept = flags.filter((flag) => !UPSTASH_FLAGS.has(flag));
   if (!shebang || kept.length === flags.length) return undefined;
-  return `${shebang[1]}${kept.length ? ` flags=${kept.join(',')}` : ''}${script.slice(shebang[0].length)}`;
+  const rest = script.slice(shebang[0].length);
+  const lineEnd = rest.indexOf('\n');
+  const body =
+    lineEnd < 0
+      ? `${rest}\n${KEY_LOCKING_GUARD}`
+      : `${rest.slice(0, lineEnd + 1)}${KEY_LOCKING_GUARD}${rest.slice(lineEnd + 1)}`;
+  return `${shebang[1]}${kept.length ? ` flags=${kept.join(',')}` : ''}${body}`;
 }
 
 /**
@@ -375,7 +404,8 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
     }
     if (!this.authorized(req)) {
       req.resume();
-      sendError(res, 401, 'Unauthorized');
+      // Upstash's text (docs: redis/troubleshooting/http_unauthorized).
+      sendError(res, 401, 'WRONGPASS invalid or missing auth token');
       return;
     }
     const path = (req.url ?? '/').split('?')[0] ?? '/';

@@ -170,7 +170,7 @@ describe('Upstash endpoint: wire format', () => {
 });
 
 describe('Upstash endpoint: authentication', () => {
-  it('rejects a wrong token with 401 {"error":"Unauthorized"} and does not echo it', async () => {
+  it('rejects a wrong token with 401 {"error":"WRONGPASS invalid or missing auth token"}, as Upstash, and does not echo it', async () => {
     const secret = 'wrong-token-value-123';
     const response = await fetch(`${endpoint.url}/`, {
       method: 'POST',
@@ -179,7 +179,7 @@ describe('Upstash endpoint: authentication', () => {
     });
     expect(response.status).toBe(401);
     const text = await response.text();
-    expect(JSON.parse(text)).toEqual({ error: 'Unauthorized' });
+    expect(JSON.parse(text)).toEqual({ error: 'WRONGPASS invalid or missing auth token' });
     expect(text).not.toContain(secret);
     expect(text).not.toContain(TOKEN);
   });
@@ -192,7 +192,7 @@ describe('Upstash endpoint: authentication', () => {
 
   it('makes @upstash/redis throw on a bad token', async () => {
     const bad = new Redis({ url: endpoint.url, token: 'bad', retry: false, enableAutoPipelining: false });
-    await expect(bad.get('k')).rejects.toThrow(/Unauthorized/);
+    await expect(bad.get('k')).rejects.toThrow(/^WRONGPASS invalid or missing auth token/);
   });
 });
 
@@ -341,6 +341,36 @@ describe('Upstash endpoint: Lua scripts', () => {
     // Other flags stay: a no-writes script that writes is still refused.
     const readOnly = `#!lua flags=no-writes,allow-key-locking\nreturn redis.call('SET', KEYS[1], 'v')`;
     await expect(redis.eval(readOnly, ['lua:ro'], [])).rejects.toThrow(/Write commands are not allowed/);
+  });
+
+  it('keeps the rules of allow-key-locking: every key a command names must be in KEYS, by EVAL and by EVALSHA', async () => {
+    // Upstash docs (redis/features/key-locking): "Every key passed to redis.call must appear in KEYS
+    // ... Otherwise the engine rejects the command".
+    const dynamic = `#!lua flags=allow-key-locking\n--${Date.now()}\nredis.call('SET', KEYS[1], 'v')\nreturn redis.call('GET', KEYS[1] .. ':other')`;
+    const refused =
+      /ERR Dynamic keys are not allowed in Lua scripts when 'allow-key-locking' flag is set\. Key was: lua:kl:other/;
+    await expect(redis.eval(dynamic, ['lua:kl'], [])).rejects.toThrow(refused);
+    const sha = createHash('sha1').update(dynamic).digest('hex');
+    await expect(redis.evalsha(sha, ['lua:kl'], [])).rejects.toThrow(refused);
+    // Declared, the same keys are fine (whether passed to call or pcall), and so are commands with no key.
+    expect(await redis.eval(dynamic, ['lua:kl', 'lua:kl:other'], [])).toBeNull();
+    const declared = `#!lua flags=allow-key-locking\nlocal r = redis.pcall('ZADD', KEYS[1], 'NX', 1, 'm')\nredis.call('PUBLISH', 'lua:kl:chan', 'x')\nreturn {r, redis.sha1hex('')}`;
+    expect(await redis.eval(declared, ['lua:kl:z'], [])).toEqual([
+      1,
+      'da39a3ee5e6b4b0d3255bfef95601890afd80709',
+    ]);
+    await expect(
+      redis.eval(`#!lua flags=allow-key-locking\nreturn redis.pcall('HSET', 'lua:kl:h', 'f', 'v')`, [], []),
+    ).rejects.toThrow(/Dynamic keys are not allowed .* Key was: lua:kl:h/);
+    await expect(redis.eval(`#!lua flags=allow-key-locking\nredis.call('FLUSHALL')`, [], [])).rejects.toThrow(
+      /FLUSHALL is not allowed/,
+    );
+    // Without the flag, Upstash takes the global lock: any key goes.
+    expect(await redis.eval(`return redis.call('GET', 'lua:kl:undeclared')`, [], [])).toBeNull();
+    // Line numbers in the script's own errors are those of the script as sent.
+    await expect(
+      redis.eval(`#!lua flags=allow-key-locking\nlocal a = 1\nreturn nil + a`, [], []),
+    ).rejects.toThrow(/user_script:3:/);
   });
 
   it('passes the flag to redis-server unchanged with upstashScriptFlags: false, as a plain Redis behind a REST proxy', async () => {
