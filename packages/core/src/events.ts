@@ -36,7 +36,8 @@ export type LockEvent =
     };
 
 /**
- * Receives {@link LockEvent}s; exceptions it throws are swallowed so observers can't break locking.
+ * Receives {@link LockEvent}s; exceptions it throws (and an async listener's rejections) are swallowed so
+ * observers can't break locking.
  *
  * @example
  * ```ts

@@ -24,14 +24,18 @@ export interface Expiries {
  */
 export const expiries = (): Expiries => {
   const due = new Map<() => void, number>();
-  /** The time of the earliest timer still to run (others, armed earlier for later times, may be left). */
+  /** The time of the earliest timer still to run, and that timer. */
   let armedFor = Infinity;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const arm = (at: number) => {
     if (at < armedFor) {
+      // The timer armed before is cleared unless it is due: left, each would wait out its whole time
+      // (a long lease held while short ones come and go set one such timer per short TTL, each as long
+      // as the long lease). One due in this very millisecond runs, as this one, if `at` has passed
+      // already, runs in the next one at the soonest; its spare sweep finds nothing.
+      if (armedFor > now()) clearTimeout(timer);
       armedFor = at;
-      // The timer armed before is not cleared: it may be due in this very millisecond, and this one, if
-      // `at` has passed already, runs in the next one at the soonest. A spare sweep finds nothing.
-      unrefTimeout(() => sweep(at), at - now());
+      timer = unrefTimeout(() => sweep(at), at - now());
     }
   };
   const sweep = (at: number) => {

@@ -227,9 +227,8 @@ export const leaseMaker = (
       return newLease(key, token + 1, owner, storeToken, wantTtl, wantDeadline, () => true, 0, validUntil);
     };
 
-    const doExtend = async (ttlMs?: number): Promise<void> => {
-      // Bad input is refused before anything is sent, and the lease stays as it was.
-      let ms = ttlMs === undefined ? ttl : validTtl(ttlMs, driftMs);
+    /** One extension, its TTL `ms` already validated. */
+    const doExtend = async (ms = ttl): Promise<void> => {
       assertHeld();
       const sentAt = now();
       const untilDeadline = floor(deadline - sentAt);
@@ -328,7 +327,10 @@ export const leaseMaker = (
         expireIfDue();
         return lost ? 0 : max(0, floor(validUntil - now()));
       },
-      extend(ttlMs) {
+      async extend(ttlMs) {
+        // Bad input is refused before anything is sent or counted as in flight (which would stop a release
+        // from passing the lease on), and the lease stays as it was.
+        if (ttlMs !== undefined) validTtl(ttlMs, driftMs);
         // One at a time: concurrent extensions answered out of order would leave the lease counting on a
         // longer one that the store had already overwritten with a shorter one.
         const run = extensions++ ? lastExtension.then(() => doExtend(ttlMs)) : doExtend(ttlMs);

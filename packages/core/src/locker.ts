@@ -130,8 +130,13 @@ const NOTIFIED_RECHECK_MS = 1_000;
 /** How long a queued waiter stays eligible for a hand-over after its wait slice: its next attempt's trip. */
 const QUEUE_SLACK_MS = 250;
 
+// `throwIfAborted` too: a polyfilled signal without it (the `abort-controller` package) failed with a
+// TypeError instead of an InvalidArgumentError.
 const isSignal = (s: unknown) =>
-  isObject(s) && typeof s.aborted === 'boolean' && isFunction(s.addEventListener);
+  isObject(s) &&
+  typeof s.aborted === 'boolean' &&
+  isFunction(s.addEventListener) &&
+  isFunction(s.throwIfAborted);
 const isContext = (c: unknown) => isObject(c) && isFunction(c.getRemainingTimeInMillis);
 const CONTEXT = 'a Lambda context, whose getRemainingTimeInMillis() returns ms';
 /** tryAcquire's "someone holds it" while queued behind another call of this locker. */
@@ -183,7 +188,8 @@ export function createLocker(options: LockerOptions): Locker {
     listener &&
     ((event) => {
       try {
-        listener(event);
+        // An async listener's rejection is swallowed too: unhandled, it would end a Node process.
+        (listener(event) as unknown as Promise<void> | undefined)?.catch?.(noop);
       } catch {
         // Observers must not break locking.
       }
@@ -330,6 +336,9 @@ export function createLocker(options: LockerOptions): Locker {
       });
     try {
       for (;;) {
+        // Aborted as its turn came in the queue: nothing more is sent (a listener on an aborted signal
+        // would never fire, and the caller would wait for the store's answer).
+        signal?.throwIfAborted();
         sentAt = now();
         leaseTtl = min(ttl, floor(deadline - sentAt));
         if (leaseTtl <= driftMs(leaseTtl)) throw new LockTimeoutError(key, waited(sentAt), attempt, holder);

@@ -106,6 +106,21 @@ describe('acquire, tryAcquire and extend at the edges', () => {
     await second.release();
   });
 
+  it('an extend() refused as bad input does not stop the release that follows from passing the lease on', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store, ttlMs: 5_000 });
+    const first = await locker.acquire('k');
+    const waiting = locker.acquire('k');
+    const refused = first.extend(0).catch((e: unknown) => e); // bad input: nothing sent, nothing counted
+    expect(await first.release()).toBe(true);
+    const second = await waiting;
+    expect(await refused).toBeInstanceOf(InvalidArgumentError);
+    // Passed on (was: counted as an extension in flight, so released in the store and granted afresh).
+    expect(second.token).toBe(first.token + 1);
+    expect(store.calls).toMatchObject({ acquire: 1, extend: 0, release: 0 });
+    await second.release();
+  });
+
   it('an abort signal abandons acquire promptly even while the head request is stuck in the store', async () => {
     const store = memoryStore();
     const acquire = store.acquire.bind(store);
@@ -130,6 +145,32 @@ describe('acquire, tryAcquire and extend at the edges', () => {
     expect(sent).toBe(2);
     expect(store.calls.release).toBe(1);
     await lease.release();
+  });
+
+  it('a queued waiter aborted in the turn that lets it through sends no store request', async () => {
+    const store = memoryStore();
+    const controller = new AbortController();
+    const locker = createLocker({
+      store,
+      ttlMs: 1_000,
+      // Aborts the waiter in the very turn the release lets it through (as a signal tied to something
+      // that ends at that moment would).
+      onEvent: (e) => {
+        if (e.type === 'released') controller.abort(new Error('gave up'));
+      },
+    });
+    const first = await locker.acquire('k');
+    // A TTL the held lease cannot cover half of: not passed on; it goes to the store after the release.
+    const waiting = locker
+      .acquire('k', { ttlMs: 10_000, signal: controller.signal })
+      .catch((e: unknown) => e);
+    await sleep(5);
+    expect(await first.release()).toBe(true);
+    expect(await waiting).toMatchObject({ message: 'gave up' });
+    // Was 2: a request sent after the abort, its answer awaited (the abort listener never fires on a
+    // signal aborted already), and its grant handed back.
+    expect(store.calls).toMatchObject({ acquire: 1, release: 1 });
+    expect((await locker.inspect('k')).held).toBe(false);
   });
 
   it("a queued waiter's LockTimeoutError does not report a previous holder when this locker holds the key", async () => {

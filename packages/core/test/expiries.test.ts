@@ -59,6 +59,19 @@ describe('expiries', () => {
     expect(ran.sort()).toEqual(['on time', 'overdue']);
   });
 
+  it('clears the timer an earlier expiry replaces: short leases ending while a long one is held leave none behind', () => {
+    const { due } = setup();
+    due.set(() => {}, performance.now() + 3_600_000);
+    for (let i = 0; i < 100; i++) {
+      const short = () => {};
+      due.set(short, performance.now() + 1_000);
+      vi.advanceTimersByTime(10);
+      due.delete(short);
+      vi.advanceTimersByTime(1_000); // its timer runs, finds nothing, arms the long one's again
+      expect(vi.getTimerCount()).toBe(1); // was i + 2: one hour-long timer more per short lease
+    }
+  });
+
   it('sets one timer, not one per lease, for leases of one TTL that end before they run out', () => {
     const { due } = setup();
     const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');

@@ -99,6 +99,17 @@ describe('input validation', () => {
     expect(store.calls.acquire).toBe(0);
   });
 
+  it('rejects a polyfilled signal without throwIfAborted as bad input, before any store call', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    // The shape of the `abort-controller` package's signal: no throwIfAborted, no reason.
+    const signal = { aborted: false, addEventListener() {}, removeEventListener() {} };
+    const error = await locker.acquire('k', { signal: signal as never }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError); // was TypeError: signal.throwIfAborted is not a function
+    expect(error).toMatchObject({ argument: 'signal' });
+    expect(store.calls.acquire).toBe(0);
+  });
+
   it('rejects a missing or malformed store and a non-function callback', async () => {
     expect(() => createLocker(undefined as never)).toThrow(InvalidArgumentError);
     expect(() => createLocker({ store: {} as never })).toThrow(/LockStore/);
