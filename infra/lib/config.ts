@@ -18,6 +18,8 @@ export type ContextKey = (typeof CONTEXT_KEYS)[number];
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
+/** What Secrets Manager accepts as a secret name: 1-512 ASCII letters, digits and / _ + = . @ - */
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
 /** Reads one context value as a trimmed string; `undefined` when unset or empty. */
 function text(get: (key: ContextKey) => unknown, key: ContextKey): string | undefined {
@@ -109,6 +111,17 @@ export function validateUpstash(config: {
   const hasArn = config.tokenSecretArn !== undefined;
   if (hasName === hasArn) {
     throw new Error('upstash needs exactly one of tokenSecretName and tokenSecretArn');
+  }
+  if (hasName && config.tokenSecretName!.startsWith('arn:')) {
+    throw new Error(
+      'upstash.tokenSecretName is an ARN: pass it as upstashTokenSecretArn (tokenSecretArn) instead; as a ' +
+        "name it would give the functions a grant on a secret that doesn't exist",
+    );
+  }
+  if (hasName && !SECRET_NAME.test(config.tokenSecretName!)) {
+    throw new Error(
+      `upstash.tokenSecretName is not a valid secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -): "${config.tokenSecretName}"`,
+    );
   }
   if (hasArn && !SECRET_ARN.test(config.tokenSecretArn!)) {
     throw new Error(

@@ -44,6 +44,7 @@ export interface LeaseholdExamplesStackProps extends StackProps {
   readonly upstash?: UpstashProps;
   /**
    * Removal policy of the business tables (orders, charges, seats) and the log groups.
+   * Retained tables also get DynamoDB deletion protection; `RemovalPolicy.DESTROY` turns it off.
    * @default RemovalPolicy.RETAIN - `cdk destroy` leaves them (and their data) in place
    */
   readonly dataRemovalPolicy?: RemovalPolicy;
@@ -113,7 +114,8 @@ export class LeaseholdExamplesStack extends Stack {
     const apiAuth = props.apiAuth ?? 'iam';
     if (props.upstash) validateUpstash(props.upstash);
 
-    // ---- Tables: on demand, point-in-time recovery, encrypted with the AWS managed key (aws/dynamodb).
+    // ---- Tables: on demand, point-in-time recovery, encrypted with the AWS managed key (aws/dynamodb),
+    // deletion protection on every table the stack retains.
     const table = (
       tableId: string,
       partitionKey: string,
@@ -130,6 +132,10 @@ export class LeaseholdExamplesStack extends Stack {
         pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
         encryption: TableEncryption.AWS_MANAGED,
         removalPolicy: removal,
+        // A table kept on stack deletion is kept from every other DeleteTable too (console, CLI, scripts):
+        // it holds orders, charges or seats. A table deleted with the stack cannot be protected, or DynamoDB
+        // refuses the delete and `cdk destroy` fails.
+        deletionProtection: removal !== RemovalPolicy.DESTROY,
       });
     this.lockTable = table(
       'LockTable',
@@ -323,8 +329,9 @@ export class LeaseholdExamplesStack extends Stack {
       Validations.of(f).acknowledge({
         id: 'AwsSolutions-L1',
         reason:
-          'nodejs22.x is pinned on purpose: the SDK supports Node >= 20 and the handlers are tested on ' +
-          'Node 22; move to the next LTS runtime deliberately, after running the test suite on it.',
+          'nodejs22.x is pinned on purpose: the bundles are built for it (esbuild target node22) and the ' +
+          'packages support Node >= 20; moving to nodejs24.x is a deliberate change of runtime and bundle ' +
+          'target together, after running the test suite on Node 24.',
       });
     }
     if (apiAuth === 'none') {

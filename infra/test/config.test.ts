@@ -66,4 +66,18 @@ describe('Upstash props validation', () => {
       validateUpstash({ restUrl: 'https://x.upstash.io', tokenSecretArn: ARN.slice(0, -7) }),
     ).toThrow(/complete secret ARN/);
   });
+
+  it('refuses an ARN (or any other invalid name) given as the secret name', () => {
+    // The grant would be built as arn:…:secret:<the ARN>-?????? and match nothing: every cold start would
+    // then fail with AccessDenied (503 on every request) after a deploy that looked fine.
+    expect(() => validateUpstash({ restUrl: 'https://x.upstash.io', tokenSecretName: ARN })).toThrow(
+      /upstashTokenSecretArn/,
+    );
+    expect(() => validateUpstash({ restUrl: 'https://x.upstash.io', tokenSecretName: 'has space' })).toThrow(
+      /secret name/,
+    );
+    expect(() =>
+      validateUpstash({ restUrl: 'https://x.upstash.io', tokenSecretName: 'leasehold/upstash_token+=.@-1' }),
+    ).not.toThrow();
+  });
 });

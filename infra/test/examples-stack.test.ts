@@ -93,6 +93,16 @@ describe('tables', () => {
       expect(all[id]).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
     }
   });
+
+  it('turns on deletion protection for the retained business tables, not for the destroyable lock table', () => {
+    // Retain only covers stack deletion; a DeleteTable from the console, the CLI or a script would still
+    // drop the orders and charges (Security Hub DynamoDB.6, AWS Config dynamodb-table-deletion-protection-enabled).
+    for (const id of [ids.orders, ids.charges, ids.seats]) {
+      expect(propsOf(id).DeletionProtectionEnabled).toBe(true);
+    }
+    // The lock table is deleted with the stack: protection would make `cdk destroy` fail (DELETE_FAILED).
+    expect(propsOf(ids.lock).DeletionProtectionEnabled).not.toBe(true);
+  });
 });
 
 describe('functions', () => {
@@ -337,6 +347,11 @@ describe('cdk-nag AwsSolutions', () => {
     for (const s of suppressions) {
       expect(s.reason.length).toBeGreaterThan(60);
       expect(s.reason).toMatch(/nodejs22\.x/);
+      // The reason must be checkable: it names the bundle target that goes with the deployed runtime,
+      // not a Node version the test suite may not run on (it runs on whatever Node >= 20 is installed).
+      const major = String(propsOf(ids.payment).Runtime).match(/^nodejs(\d+)\.x$/)![1];
+      expect(s.reason).toContain(`esbuild target node${major}`);
+      expect(s.reason).not.toMatch(/tested on/);
     }
   });
 

@@ -135,10 +135,15 @@ describe('public API, destroyable data and debug logs (-c apiAuth=none -c dataRe
   });
 
   it('deletes every table and log group with the stack and sets LOG_LEVEL=debug', () => {
-    const all = resources(publicApi.template) as Record<string, { Type: string; DeletionPolicy?: string }>;
+    const all = resources(publicApi.template) as Record<
+      string,
+      { Type: string; DeletionPolicy?: string; Properties?: Record<string, unknown> }
+    >;
     for (const r of Object.values(all)) {
       if (r.Type === 'AWS::DynamoDB::Table' || r.Type === 'AWS::Logs::LogGroup')
         expect(r.DeletionPolicy).toBe('Delete');
+      // DynamoDB refuses to delete a protected table, which would leave `cdk destroy` in DELETE_FAILED.
+      if (r.Type === 'AWS::DynamoDB::Table') expect(r.Properties?.DeletionProtectionEnabled).not.toBe(true);
     }
     const { payment, booking } = fnIds(publicApi);
     expect(env(publicApi, payment).LOG_LEVEL).toBe('debug');
