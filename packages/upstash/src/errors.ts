@@ -13,8 +13,9 @@ export type Operation = 'acquire' | 'extend' | 'release' | 'inspect';
  */
 export type Kind = 'unreachable' | 'bad-credentials' | 'throttled' | 'timeout' | 'bad-response' | 'unknown';
 
+/** Also fetch refusing the token as a header value (a control or non-Latin-1 character in it). */
 const CREDENTIALS =
-  /WRONGPASS|NOAUTH|NOPERM|unauthori[sz]ed|invalid (auth )?token|missing auth|\b401\b|forbidden/i;
+  /WRONGPASS|NOAUTH|NOPERM|unauthori[sz]ed|invalid (auth )?token|missing auth|\b401\b|forbidden|header value|ByteString/i;
 const THROTTLED =
   /max ((daily |monthly )?requests? limit|concurrent connections)|rate.?limit|too many requests|\b429\b|throttl/i;
 const NETWORK =
@@ -29,7 +30,9 @@ const GATEWAY =
  * Redis / HTTP error text, at most 200 characters of it:
  * - without the serialized command that `@upstash/redis` appends (`, command was: [...]` holds the
  *   owner id and, for `EVAL`, the script), nor any other quoted script text (cut at its `--lh` tag,
- *   with everything after it, such as the arguments);
+ *   with everything after it, such as the arguments), nor a quoted `Bearer` header value (fetch
+ *   quotes it when it refuses it: the REST token of a client the user passed in, which the store
+ *   does not know);
  * - with every secret (owner id, REST token) replaced by `[redacted]`;
  * - for a fetch failure, with its cause and system error code (`fetch failed: connect ECONNREFUSED …`).
  *
@@ -63,6 +66,7 @@ export function toStoreError(
   if (code && !detail.includes(code)) detail += ` (${code})`;
   detail = detail
     .replace(/(, command was:|#!lua |--lh ).*|^Command (\d+ \[ ?\w+ ?\] )?failed:/gis, '')
+    .replace(/Bearer [^"]*/gi, 'Bearer [redacted]')
     .replace(/\s+/g, ' ')
     .trim();
   for (const secret of secrets) if (secret) detail = detail.replaceAll(secret, '[redacted]');

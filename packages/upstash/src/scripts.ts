@@ -63,7 +63,10 @@ export const FLOOR_LAG_MS = 10_000;
  *    (server clock) and its token (the fence counter's value, which is the latest token issued, i.e.
  *    the holder's), `0` if unknown. With `n` > 0 the owner is queued for a hand-over by RELEASE: it
  *    keeps its place in the queue if it was queued already, and stays eligible until `a + n` (client
- *    clocks: a skew only shifts how long a waiter that vanished can still be handed the lock; the sum
+ *    clocks, compared with the releasing client's: a waiter whose clock runs ahead can be handed the
+ *    lock that much longer after it vanished; one whose clock runs more than `n` behind is never
+ *    eligible, so a release drops it from the queue without waking it when it hands the lock to the
+ *    next waiter, and it gets the lock only by finding it free at one of its own checks; the sum
  *    has 13 digits, which Lua's `%.14g` number formatting writes exactly). Each queue key expires a
  *    second after the latest eligibility registered in it (a registration only ever pushes the expiry
  *    out, never pulls it in under an earlier waiter still eligible), so a key nobody waits for leaves

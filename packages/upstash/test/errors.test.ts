@@ -72,6 +72,22 @@ describe('store errors against the real endpoint', () => {
     }
   });
 
+  // A token with a control or non-Latin-1 character inside (pasted over two lines, a stray byte from
+  // a secrets file): fetch refuses the Authorization header and its TypeError quotes the whole header
+  // value. The store does not know a user client's token, so the text itself must be cut. Nothing was
+  // sent: the token is at fault (not retryable), the database was never "unreachable".
+  it.each(['\n', '\r', '\u0000', '\u2028'])(
+    'never echoes a user client token that fetch refuses as a header value (%j inside), and calls it bad-credentials',
+    async (char) => {
+      const token = `tok-${freshOwner()}${char}${freshOwner()}`;
+      const owner = freshOwner();
+      const redis = new Redis({ url: services.url, token, retry: false, enableAutoPipelining: false });
+      const err = await rejection(upstashStore({ redis }).acquire({ key: freshKey(), owner, ttlMs: 1_000 }));
+      expect(err).toMatchObject({ kind: 'bad-credentials', retryable: false });
+      expectNoSecrets(err, secretTexts(...token.split(char), owner));
+    },
+  );
+
   it('reports a closed port as unreachable and retryable', async () => {
     const owner = freshOwner();
     const token = `token-${freshOwner()}`;
