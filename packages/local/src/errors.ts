@@ -51,3 +51,48 @@ export class LocalPrerequisiteError extends Error {
     this.prerequisite = prerequisite;
   }
 }
+
+/**
+ * Thrown when a local service process was started but did not come up: it exited early (for example
+ * because its port was taken), or did not answer within its start timeout. The message says which
+ * service, on which port, what happened, and ends with the last lines the process wrote.
+ *
+ * @example
+ * ```ts
+ * import { LocalStartError, startRedisServer } from '@leasehold/local';
+ *
+ * try {
+ *   await startRedisServer({ port: 6379 });
+ * } catch (error) {
+ *   if (error instanceof LocalStartError && error.portInUse) console.error(`port ${error.port} is taken`);
+ *   throw error;
+ * }
+ * ```
+ */
+export class LocalStartError extends Error {
+  /** Which service failed: `'dynamodb'` or `'redis'`. */
+  readonly service: 'dynamodb' | 'redis';
+  /** The port it was started on. */
+  readonly port: number;
+  /** The last lines the process wrote to stdout and stderr (indented), or `''` if it never ran. */
+  readonly output: string;
+
+  /**
+   * @param service - which service failed.
+   * @param port - the port it was started on.
+   * @param problem - what happened, e.g. "redis-server exited before it answered PING (code 1)".
+   * @param output - the last lines of the process's output, if it ran.
+   */
+  constructor(service: 'dynamodb' | 'redis', port: number, problem: string, output = '') {
+    super(output === '' ? problem : `${problem}. Last output:\n${output}`);
+    this.name = 'LocalStartError';
+    this.service = service;
+    this.port = port;
+    this.output = output;
+  }
+
+  /** True if the process reported that its port was already in use. */
+  get portInUse(): boolean {
+    return /address already in use|BindException|port \d+ is already in use/i.test(this.message);
+  }
+}

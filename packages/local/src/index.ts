@@ -14,7 +14,7 @@
  * @packageDocumentation
  */
 export { type DynamoDbLocal, type DynamoDbLocalOptions, startDynamoDbLocal } from './dynamodb.js';
-export { type LocalPrerequisite, LocalPrerequisiteError } from './errors.js';
+export { type LocalPrerequisite, LocalPrerequisiteError, LocalStartError } from './errors.js';
 export { type RedisServer, type RedisServerOptions, startRedisServer } from './redis.js';
 export {
   LOCAL_ENV,

@@ -53,6 +53,8 @@ export interface ManagedChild {
 }
 
 const live = new Set<ChildProcess>();
+/** Watchdogs of live children, killed before them so that they never act on a reused pid. */
+const watchdogs = new Map<ChildProcess, ChildProcess>();
 const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 let exitHookInstalled = false;
 let signalHooksInstalled = false;
@@ -60,6 +62,14 @@ let signalHooksInstalled = false;
 const exitCleanups = new Set<() => void>();
 
 function killAllNow(): void {
+  for (const watchdog of watchdogs.values()) {
+    try {
+      watchdog.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  watchdogs.clear();
   for (const child of live) {
     try {
       child.kill('SIGKILL');
@@ -123,6 +133,13 @@ function removeSignalHooks(): void {
 
 function forget(child: ChildProcess): void {
   live.delete(child);
+  const watchdog = watchdogs.get(child);
+  watchdogs.delete(child);
+  try {
+    watchdog?.kill('SIGKILL');
+  } catch {
+    // already gone
+  }
   if (live.size === 0) removeSignalHooks();
 }
 
@@ -132,11 +149,46 @@ function unrefStream(stream: unknown): void {
 }
 
 /**
+ * What a watchdog runs: it waits for end-of-file on its stdin, which comes when this process is gone
+ * (even after SIGKILL, when no exit hook can run), then kills the service process and removes its
+ * directory. While this process lives the service pid cannot be reused: only we can reap it, and we
+ * kill the watchdog as soon as we do.
+ */
+const WATCHDOG_SCRIPT = 'read _; kill -9 "$1" 2>/dev/null; [ -z "$2" ] || rm -rf -- "$2"';
+
+function startWatchdog(pid: number, cleanupDir: string | undefined): ChildProcess | undefined {
+  if (process.platform === 'win32') return undefined;
+  try {
+    const watchdog = spawn(
+      '/bin/sh',
+      ['-c', WATCHDOG_SCRIPT, 'leasehold-watchdog', String(pid), cleanupDir ?? ''],
+      {
+        stdio: ['pipe', 'ignore', 'ignore'],
+      },
+    );
+    watchdog.on('error', () => {}); // best effort: no /bin/sh, no watchdog
+    watchdog.stdin?.on('error', () => {});
+    watchdog.unref();
+    unrefStream(watchdog.stdin);
+    return watchdog;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Spawns a service process. Resolves once it has started; rejects with the spawn error (e.g.
  * ENOENT) if it could not be started. The child and its pipes are `unref`'d so that they never keep
- * this process alive on their own; they are killed when this process exits.
+ * this process alive on their own; they are killed when this process exits, and by a watchdog
+ * process if this process is killed without a chance to clean up (SIGKILL). The watchdog also
+ * removes `cleanupDir`, if given, in that case.
  */
-export async function spawnManaged(command: string, args: string[], cwd?: string): Promise<ManagedChild> {
+export async function spawnManaged(
+  command: string,
+  args: string[],
+  cwd?: string,
+  cleanupDir?: string,
+): Promise<ManagedChild> {
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(cwd === undefined ? {} : { cwd }),
@@ -163,6 +215,8 @@ export async function spawnManaged(command: string, args: string[], cwd?: string
   if (pid === undefined) throw new Error(`${command} started without a pid`);
   live.add(child);
   installHooks();
+  const watchdog = startWatchdog(pid, cleanupDir);
+  if (watchdog !== undefined) watchdogs.set(child, watchdog);
 
   let exitInfo: ChildExit | undefined;
   const exited = new Promise<ChildExit>((resolve) => {

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalPrerequisiteError } from './errors.js';
+import { LocalPrerequisiteError, LocalStartError } from './errors.js';
 import {
   delay,
   findFreePort,
@@ -11,7 +11,7 @@ import {
   spawnManaged,
   validatePort,
 } from './process.js';
-import { RespConnection, RespSimple } from './resp.js';
+import { RespConnection } from './resp.js';
 
 /**
  * Options for {@link startRedisServer}.
@@ -65,7 +65,12 @@ export interface RedisServer {
 const HOST = '127.0.0.1';
 const DEFAULT_START_TIMEOUT_MS = 15_000;
 
-async function pingOnce(port: number): Promise<boolean> {
+/**
+ * Asks the redis-server on `port` for its process id (`INFO server`): undefined if nothing answers.
+ * A port that was taken between probing and binding may be answered by another redis-server, so
+ * the answer must come from our own process.
+ */
+async function answeringPid(port: number): Promise<number | undefined> {
   let conn: RespConnection | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -73,10 +78,12 @@ async function pingOnce(port: number): Promise<boolean> {
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), 1_000);
     });
-    const reply = await Promise.race([conn.send(['PING']), timeout]);
-    return reply instanceof RespSimple && reply.value === 'PONG';
+    const reply = await Promise.race([conn.send(['INFO', 'server']), timeout]);
+    if (!Buffer.isBuffer(reply)) return undefined;
+    const match = /^process_id:(\d+)\r?$/m.exec(reply.toString('latin1'));
+    return match === null ? undefined : Number(match[1]);
   } catch {
-    return false;
+    return undefined;
   } finally {
     clearTimeout(timer);
     conn?.close();
@@ -107,7 +114,7 @@ async function spawnRedis(
   ];
   let child: ManagedChild;
   try {
-    child = await spawnManaged(binary, args, dir);
+    child = await spawnManaged(binary, args, dir, dir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EACCES') {
@@ -125,33 +132,26 @@ async function spawnRedis(
   for (;;) {
     if (child.hasExited()) {
       const exit = await child.exited;
-      throw new RedisStartError(
-        `redis-server exited before it answered PING (code ${String(exit.code)}, signal ${String(exit.signal)}). Last output:\n${child.outputTail()}`,
+      throw new LocalStartError(
+        'redis',
         port,
+        `redis-server exited before it answered (code ${String(exit.code)}, signal ${String(exit.signal)})`,
+        child.outputTail(),
       );
     }
-    if (await pingOnce(port)) return child;
+    // Another redis-server answering on this port (it took the port first) does not count: ours
+    // will exit with "Address already in use".
+    if ((await answeringPid(port)) === child.pid) return child;
     if (Date.now() > deadline) {
       await child.stop();
-      throw new RedisStartError(
-        `redis-server did not answer PING on ${HOST}:${port} within ${timeoutMs} ms. Last output:\n${child.outputTail()}`,
+      throw new LocalStartError(
+        'redis',
         port,
+        `redis-server did not answer on ${HOST}:${port} within ${timeoutMs} ms`,
+        child.outputTail(),
       );
     }
     await delay(30);
-  }
-}
-
-class RedisStartError extends Error {
-  constructor(
-    message: string,
-    readonly port: number,
-  ) {
-    super(message);
-  }
-
-  get portInUse(): boolean {
-    return /address already in use/i.test(this.message);
   }
 }
 
@@ -239,7 +239,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         return new LocalRedisServer(child, port, dir, binary, timeoutMs, cancelDirCleanup);
       } catch (error) {
         // A free port can be taken between probing and binding: try another one.
-        const retry = error instanceof RedisStartError && error.portInUse && options.port === undefined;
+        const retry = error instanceof LocalStartError && error.portInUse && options.port === undefined;
         if (!retry || attempt >= 3) throw error;
       }
     }

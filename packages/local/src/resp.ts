@@ -36,7 +36,8 @@ class ProtocolError extends Error {}
 
 /**
  * Incremental RESP2 parser. Feed it socket chunks; it calls `onReply` for each complete reply.
- * While a large bulk string is arriving it does not re-parse on every chunk.
+ * While a large bulk string is arriving it does not re-parse on every chunk, and the elements of a
+ * large array already received are kept, not parsed again when the next chunk arrives.
  */
 export class RespParser {
   private buffer: Buffer = EMPTY;
@@ -45,6 +46,8 @@ export class RespParser {
   /** Total bytes needed before a parse attempt can make progress. */
   private needed = 0;
   private missing = 0;
+  /** Arrays (outermost first) whose elements are still arriving. */
+  private readonly open: Array<{ items: RespValue[]; count: number }> = [];
 
   constructor(private readonly onReply: (value: RespValue) => void) {}
 
@@ -64,10 +67,23 @@ export class RespParser {
       const parsed = this.parseAt(offset);
       if (parsed === undefined) break;
       offset = parsed.next;
-      this.onReply(parsed.value);
+      if ('count' in parsed) this.open.push({ items: [], count: parsed.count });
+      else this.complete(parsed.value);
     }
     this.needed = this.missing - offset;
     this.buffer = offset >= this.buffer.length ? EMPTY : this.buffer.subarray(offset);
+  }
+
+  /** Adds a complete value to the innermost open array, closing arrays that are then full. */
+  private complete(value: RespValue): void {
+    let done = value;
+    for (let top = this.open.at(-1); top !== undefined; top = this.open.at(-1)) {
+      top.items.push(done);
+      if (top.items.length < top.count) return;
+      this.open.pop();
+      done = top.items;
+    }
+    this.onReply(done);
   }
 
   private incomplete(needed: number): undefined {
@@ -75,7 +91,10 @@ export class RespParser {
     return undefined;
   }
 
-  private parseAt(pos: number): { value: RespValue; next: number } | undefined {
+  /** Parses one scalar, or the header of a non-empty array (`count`: its elements follow). */
+  private parseAt(
+    pos: number,
+  ): { value: RespValue; next: number } | { count: number; next: number } | undefined {
     const buf = this.buffer;
     if (pos >= buf.length) return this.incomplete(pos + 1);
     const lineEnd = buf.indexOf(CRLF, pos + 1);
@@ -100,16 +119,10 @@ export class RespParser {
       case 0x2a /* * */:
         {
           const count = Number.parseInt(buf.toString('latin1', pos + 1, lineEnd), 10);
+          if (Number.isNaN(count)) throw new ProtocolError('invalid RESP array length');
           if (count < 0) return { value: null, next };
-          const items: RespValue[] = [];
-          let cursor = next;
-          for (let i = 0; i < count; i++) {
-            const item = this.parseAt(cursor);
-            if (item === undefined) return undefined;
-            items.push(item.value);
-            cursor = item.next;
-          }
-          return { value: items, next: cursor };
+          if (count === 0) return { value: [], next };
+          return { count, next };
         }
       default:
         throw new ProtocolError(`unexpected RESP type byte 0x${(type ?? 0).toString(16)}`);

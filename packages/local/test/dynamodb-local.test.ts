@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -10,7 +11,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJavaMajorVersion } from '../src/dynamodb.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../src/index.js';
-import { isAlive, portAcceptsConnections, settlesWithin } from './helpers.js';
+import { childPids, isAlive, javaTmpDir, portAcceptsConnections, settlesWithin } from './helpers.js';
 
 describe('startDynamoDbLocal', () => {
   let ddb: DynamoDbLocal;
@@ -119,14 +120,20 @@ describe('startDynamoDbLocal', () => {
 });
 
 describe('DynamoDbLocal.stop', () => {
-  it('kills the java process and frees the port', async () => {
+  it('kills the java process, its watchdog and its temp directory, and frees the port', async () => {
+    const before = childPids();
     const ddb = await startDynamoDbLocal();
     const { pid, port } = ddb;
+    const dir = javaTmpDir(pid);
+    expect(dir).toMatch(/leasehold-dynamodb-/);
+    expect(existsSync(dir!)).toBe(true);
     expect(await portAcceptsConnections(port)).toBe(true);
-    await ddb.stop();
+    await Promise.all([ddb.stop(), ddb.stop()]);
     expect(() => process.kill(pid, 0)).toThrow();
     expect(isAlive(pid)).toBe(false);
     expect(await portAcceptsConnections(port)).toBe(false);
+    expect(existsSync(dir!)).toBe(false);
+    expect(childPids()).toEqual(before);
     await ddb.stop();
   });
 });

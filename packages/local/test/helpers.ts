@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 
 /**
@@ -56,4 +56,26 @@ export async function eventually(
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/** Pids of the live (non-zombie) child processes of this process, from /proc (Linux). */
+export function childPids(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) === process.pid && state !== 'Z') pids.push(Number(name));
+    } catch {
+      // exited while listing
+    }
+  }
+  return pids;
+}
+
+/** The value of `-Djava.io.tmpdir=` on a running java's command line. */
+export function javaTmpDir(pid: number): string | undefined {
+  const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  return args.find((arg) => arg.startsWith('-Djava.io.tmpdir='))?.slice('-Djava.io.tmpdir='.length);
 }

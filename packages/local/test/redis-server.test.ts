@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedisServer } from '../src/index.js';
 import { RespConnection, RespError, RespSimple } from '../src/resp.js';
-import { isAlive, portAcceptsConnections, settlesWithin } from './helpers.js';
+import { childPids, isAlive, portAcceptsConnections, settlesWithin } from './helpers.js';
 
 async function withConnection<T>(port: number, fn: (conn: RespConnection) => Promise<T>): Promise<T> {
   const conn = await RespConnection.open('127.0.0.1', port);
@@ -96,6 +96,15 @@ describe('RedisServer.stop', () => {
     expect(() => process.kill(pid, 0)).toThrow();
     expect(await portAcceptsConnections(port)).toBe(false);
     await server.stop();
+  });
+
+  it('leaves no process behind (its watchdog neither) after stop(), also when stopped concurrently', async () => {
+    const before = childPids();
+    const server = await startRedisServer();
+    await server.restart();
+    expect(childPids().length).toBe(before.length + 2); // redis-server and its watchdog
+    await Promise.all([server.stop(), server.stop()]);
+    expect(childPids()).toEqual(before);
   });
 
   it('stops a paused server too', async () => {

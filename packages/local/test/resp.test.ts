@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { encodeCommand, RespError, RespParser, RespSimple, type RespValue } from '../src/resp.js';
 
 function parseAll(chunks: Buffer[]): RespValue[] {
@@ -59,6 +59,38 @@ describe('RESP2 parsing', () => {
     expect(replies).toHaveLength(2);
     expect(Buffer.compare(replies[0] as Buffer, payload)).toBe(0);
     expect(replies[1]).toEqual(new RespSimple('OK'));
+  });
+
+  it('parses a large array arriving in many chunks without re-parsing the elements it already has', () => {
+    // Like LRANGE/KEYS/HGETALL of a big key: 200 000 elements, 2.6 MB, in 64 KiB socket reads.
+    const count = 200_000;
+    const parts = [Buffer.from(`*${count}\r\n`)];
+    for (let i = 0; i < count; i++) parts.push(Buffer.from(`$7\r\nv${String(i).padStart(6, '0')}\r\n`));
+    parts.push(Buffer.from('+OK\r\n'));
+    const wire = Buffer.concat(parts);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < wire.length; i += 65_536) chunks.push(wire.subarray(i, i + 65_536));
+    // Counts the work done, not the time taken: each element should be parsed about once.
+    const parseAt = vi.spyOn(RespParser.prototype as unknown as { parseAt: () => unknown }, 'parseAt');
+    try {
+      const replies = parseAll(chunks);
+      expect(replies).toHaveLength(2);
+      const array = replies[0] as Buffer[];
+      expect(array).toHaveLength(count);
+      expect(array[0]).toEqual(Buffer.from('v000000'));
+      expect(array[count - 1]).toEqual(Buffer.from(`v${String(count - 1).padStart(6, '0')}`));
+      expect(replies[1]).toEqual(new RespSimple('OK'));
+      expect(parseAt.mock.calls.length).toBeLessThan(2 * count);
+    } finally {
+      parseAt.mockRestore();
+    }
+  });
+
+  it('parses nested and empty arrays split at every byte', () => {
+    const wire = Buffer.from('*3\r\n*0\r\n*2\r\n*1\r\n:7\r\n$-1\r\n*-1\r\n*1\r\n*1\r\n+x\r\n');
+    const expected = [[[], [[7n], null], null], [[new RespSimple('x')]]];
+    expect(parseAll([wire])).toEqual(expected);
+    expect(parseAll(bytewise(wire))).toEqual(expected);
   });
 
   it('rejects bytes that are not RESP2', () => {
