@@ -327,10 +327,14 @@ export const leaseMaker = (
         expireIfDue();
         return lost ? 0 : max(0, floor(validUntil - now()));
       },
-      async extend(ttlMs) {
+      extend(ttlMs) {
         // Bad input is refused before anything is sent or counted as in flight (which would stop a release
         // from passing the lease on), and the lease stays as it was.
-        if (ttlMs !== undefined) validTtl(ttlMs, driftMs);
+        try {
+          if (ttlMs !== undefined) validTtl(ttlMs, driftMs);
+        } catch (error) {
+          return Promise.reject(error);
+        }
         // One at a time: concurrent extensions answered out of order would leave the lease counting on a
         // longer one that the store had already overwritten with a shorter one.
         const run = extensions++ ? lastExtension.then(() => doExtend(ttlMs)) : doExtend(ttlMs);
@@ -338,6 +342,8 @@ export const leaseMaker = (
         // awaited the extension and then releases finds none in flight (and can pass the lease on).
         const settled = () => void extensions--;
         lastExtension = run.then(settled, settled);
+        // `run` itself, not an async function's copy of it: `lastExtension` handles its rejection, so an
+        // extension the caller checks only later (or never) is no unhandled rejection.
         return run;
       },
       release,

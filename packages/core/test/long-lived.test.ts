@@ -3,7 +3,7 @@
  * whose failures escape.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLocker } from '../src/index.js';
+import { createLocker, LockLostError } from '../src/index.js';
 import { memoryStore } from './support/memory-store.js';
 
 afterEach(() => {
@@ -42,6 +42,24 @@ describe('a long-lived locker', () => {
       const lease = await locker.acquire('k');
       expect(await lease.release()).toBe(true);
       await new Promise((r) => setTimeout(r, 20)); // unhandled rejections are reported after a tick
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+    expect(unhandled).toEqual([]);
+  });
+
+  it('raises no unhandled rejection for an extension whose failure the caller checks only later', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const store = memoryStore();
+      store.latencyMs = 5;
+      const lease = await createLocker({ store }).acquire('k');
+      const extending = lease.extend(); // answered after the release below: it fails as released
+      expect(await lease.release()).toBe(true);
+      await new Promise((r) => setTimeout(r, 20)); // unhandled rejections are reported after a tick
+      await expect(extending).rejects.toThrow(LockLostError);
     } finally {
       process.off('unhandledRejection', record);
     }
