@@ -3,13 +3,14 @@
  * and without its store SDK, and the time a fresh `node` process takes to import the full bundle.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { median } from './stats.js';
+import { median, runOrder } from './stats.js';
 
 const run = promisify(execFile);
 const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,6 +22,11 @@ export interface BundleSpec {
   readonly sdk: readonly string[];
   readonly source: string;
 }
+
+/** The floors release as in the bench (contenders.ts): EVALSHA of the precomputed SHA-1, EVAL after NOSCRIPT. */
+const RELEASE_SHA1 = createHash('sha1')
+  .update("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
+  .digest('hex');
 
 const LEASEHOLD_HANDLER = `export const handler = (event, context) =>
   locker.withLock(event.key, async (lease) => ({ token: lease.token }), { context });`;
@@ -37,10 +43,11 @@ export const BUNDLES: readonly BundleSpec[] = [
     source: `import Redis from 'ioredis';
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true });
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+const SHA = '${RELEASE_SHA1}';
 export const handler = async (event) => {
   const owner = crypto.randomUUID();
   if ((await redis.set(event.key, owner, 'PX', 10000, 'NX')) !== 'OK') return { held: true };
-  await redis.eval(RELEASE, 1, event.key, owner);
+  await redis.evalsha(SHA, 1, event.key, owner).catch((e) => /NOSCRIPT/.test(e.message) ? redis.eval(RELEASE, 1, event.key, owner) : Promise.reject(e));
   return { held: false };
 };`,
   },
@@ -59,10 +66,11 @@ export const handler = (event) => redlock.using([event.key], 10000, async () => 
     source: `import { Redis } from '@upstash/redis';
 const redis = new Redis({ url: process.env.UPSTASH_REDIS_REST_URL ?? 'http://127.0.0.1:1', token: process.env.UPSTASH_REDIS_REST_TOKEN ?? 't' });
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+const SHA = '${RELEASE_SHA1}';
 export const handler = async (event) => {
   const owner = crypto.randomUUID();
   if ((await redis.set(event.key, owner, { nx: true, px: 10000 })) !== 'OK') return { held: true };
-  await redis.eval(RELEASE, [event.key], [owner]);
+  await redis.evalsha(SHA, [event.key], [owner]).catch((e) => /NOSCRIPT/.test(e.message) ? redis.eval(RELEASE, [event.key], [owner]) : Promise.reject(e));
   return { held: false };
 };`,
   },
@@ -224,12 +232,13 @@ export async function measureBundles(
     await writeFile(join(outDir, `${spec.id}.without-sdk.mjs`), without);
     built.push({ spec, file, without, full, inputs });
   }
-  // Round by round, every bundle once in a rotating order (as the uncontended cycles): load from
-  // elsewhere on the machine then hits each bundle alike instead of whichever was timed during it.
+  // Round by round, every bundle once, in an order shuffled per round (seeded: the same every run):
+  // load from elsewhere on the machine then hits each bundle alike instead of whichever was timed
+  // during it, and no bundle always runs right after the same other one (the page cache and CPU caches
+  // it leaves warm, e.g. the same store SDK).
   const runs = built.map((): number[] => []);
   for (let round = 0; round < importRuns; round++) {
-    for (let i = 0; i < built.length; i++) {
-      const index = (i + round) % built.length;
+    for (const index of runOrder(built.length, round)) {
       runs[index]!.push(await timeImport(built[index]!.file));
     }
   }

@@ -46,6 +46,11 @@ const kb = (bytes: number | undefined) =>
   bytes === undefined ? '—' : (bytes / 1024).toFixed(bytes < 10_240 ? 2 : 1);
 const reqs = (n: number | null | undefined) =>
   n === undefined ? '—' : n === null ? 'n/a' : Number.isInteger(n) ? String(n) : n.toFixed(2);
+/** The first acquire / extend / release of a fresh client after a script-cache flush, e.g. `2/1/1`. */
+const firstCall = (r: ContenderResult['requests']) =>
+  r?.first
+    ? [r.first.acquire, r.first.extend, r.first.release].map((n) => (n === null ? '-' : reqs(n))).join('/')
+    : '—';
 
 export function evaluateTargets(results: readonly ContenderResult[], settings: SettingsLike): Checks {
   const checks: Checks = [];
@@ -54,11 +59,11 @@ export function evaluateTargets(results: readonly ContenderResult[], settings: S
     const floor = results.find((r) => r.store === store && r.role === 'floor');
     const peers = results.filter((r) => r.store === store && r.role === 'peer');
     if (!ours) continue;
-    // A round trip as the hot key sees it: the floor's own loop of acquire → work → release (one client,
-    // no contention) is work + 2 RT. Back-to-back requests (the uncontended cycle) are a bit faster on
-    // this machine: an idle millisecond between requests costs wake-ups in every process on the path.
-    const serial = floor?.hotOneProcess?.perSecond ?? floor?.uncontended?.serialPerSecond;
-    // The floor's own handoff (one client: release, then acquire at once) is 2 RT, measured directly.
+    // A round trip as the hot key sees it: the floor's own handoff in the hot-key harness (one client:
+    // release, then acquire at once, each section ~workMs of CPU work) is 2 RT, measured directly.
+    // Back-to-back requests (the uncontended cycle) can differ on this machine: an idle millisecond
+    // between requests costs wake-ups in every process on the path. Both are shown.
+    const serial = floor?.uncontended?.serialPerSecond;
     const twoRt =
       floor?.hotOneProcess?.handoffP50 ??
       (serial === undefined ? undefined : 1000 / serial - settings.workMs);
@@ -67,8 +72,10 @@ export function evaluateTargets(results: readonly ContenderResult[], settings: S
     checks.push({
       target: 'store requests per uncontended acquire / extend / release',
       store,
-      measured: req ? `${reqs(req.acquire)} / ${reqs(req.extend)} / ${reqs(req.release)}` : '—',
-      limit: 'exactly 1 / 1 / 1',
+      measured: req
+        ? `${reqs(req.acquire)} / ${reqs(req.extend)} / ${reqs(req.release)} (first call: ${firstCall(req)})`
+        : '—',
+      limit: 'exactly 1 / 1 / 1 (steady state)',
       pass: req ? req.acquire === 1 && req.extend === 1 && req.release === 1 : null,
     });
     const ratio =
@@ -82,7 +89,9 @@ export function evaluateTargets(results: readonly ContenderResult[], settings: S
       limit: '<= 1.15x',
       pass: ratio === undefined ? null : ratio <= 1.15,
     });
-    const ideal = serial;
+    // The issue's formula, 1/(work + 2 RT), from the RT above (not the floor row's sections/s, which
+    // also holds the harness's own time per section and so is a lower, easier yardstick).
+    const ideal = twoRt === undefined ? undefined : 1000 / (settings.workMs + twoRt);
     const idealBackToBack =
       twoRtBackToBack === undefined ? undefined : 1000 / (settings.workMs + twoRtBackToBack);
     const one = ours.hotOneProcess;
@@ -175,12 +184,25 @@ export function renderReport(
     `local services: redis-server (TCP), the Upstash-compatible REST endpoint of @leasehold/local over it, DynamoDB Local`,
     '',
     `Uncontended acquire + release, ms (floor = the raw store calls any lock needs; x floor = p50 / floor p50);`,
-    `store requests per acquire / extend / release, counted at a pass-through proxy;`,
+    `store requests per acquire / extend / release, counted at a pass-through proxy: steady state, and (1st call) the first`,
+    `acquire/extend/release of a fresh client on a server whose Lua script cache was just flushed (EVALSHA -> NOSCRIPT -> EVAL);`,
     `serial/s = one client looping acquire -> ${s.workMs} ms of work -> release (no contention: 1/(work + 2 RT))`,
   );
   out.push(
     table(
-      ['store', 'contender', 'kind', 'p50', 'p99', 'x floor', 'acq req', 'ext req', 'rel req', 'serial/s'],
+      [
+        'store',
+        'contender',
+        'kind',
+        'p50',
+        'p99',
+        'x floor',
+        'acq req',
+        'ext req',
+        'rel req',
+        '1st call',
+        'serial/s',
+      ],
       sorted.map((r) => {
         const floor = floorOf(r.store)?.uncontended?.cycleP50;
         const u = r.uncontended;
@@ -194,6 +216,7 @@ export function renderReport(
           reqs(r.requests?.acquire),
           reqs(r.requests?.extend),
           reqs(r.requests?.release),
+          firstCall(r.requests),
           f0(u?.serialPerSecond),
         ];
       }),
@@ -204,10 +227,10 @@ export function renderReport(
     '',
     `Hot key: ${s.waiters} waiters, each section ~${s.workMs} ms of CPU work, leases of ${s.hotTtlMs} ms, best of ${s.hotRuns} runs of ${s.hotMs} ms;`,
     `handoff = release called -> next holder's acquire resolved, ms; req/sect = store requests (HTTP requests or Redis`,
-    `commands) sent by all waiters per section. Peers retry every ${s.peerRetryDelayMs} ms (faster than their defaults).`,
+    `commands) sent by all waiters during the run per section granted during it. Peers retry every ${s.peerRetryDelayMs} ms (faster than their defaults).`,
     `Across processes: x-proc = the handoffs whose next holder runs in another process (p50 ms, share of all handoffs);`,
     `min/max = sections done by the least and the most served process (fairness).`,
-    `A floor row is ONE client looping acquire -> work -> release alone: 1/(work + 2 RT), the yardstick.`,
+    `A floor row is ONE client looping acquire -> work -> release alone; its handoff p50 is the 2 RT of the targets below.`,
   );
   out.push(
     table(
@@ -297,7 +320,8 @@ export function renderReport(
   out.push(
     '',
     'Targets. RT = one store round trip = half the handoff p50 of the floor row of the hot-key table (one client: release,',
-    "then acquire at once); 1/(work + 2 RT) = that row's sections/s. In parentheses: against the back-to-back floor cycle.",
+    `then acquire at once); 1/(work + 2 RT) computed from it with work = ${s.workMs} ms. In parentheses: against the back-to-back`,
+    'floor cycle (uncontended p50 = 2 RT). Request counts are judged in the steady state; the first call is shown.',
   );
   out.push(
     table(

@@ -18,6 +18,56 @@ export function median(values: readonly number[]): number {
   return percentile(values, 50);
 }
 
+const permutationCache = new Map<number, number[][]>();
+
+/** Every ordering of 0 … n-1 (n! of them), in lexicographic order. */
+export function permutations(n: number): number[][] {
+  let all = permutationCache.get(n);
+  if (!all) {
+    all = [[]];
+    for (let k = 0; k < n; k++) {
+      all = all.flatMap((p) =>
+        Array.from({ length: p.length + 1 }, (_, at) => [...p.slice(0, at), k, ...p.slice(at)]),
+      );
+    }
+    all.sort((a, b) => {
+      for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+      return 0;
+    });
+    permutationCache.set(n, all);
+  }
+  return all;
+}
+
+/**
+ * The order in which `n` contenders run in round `round`. Up to 5 contenders: round by round through
+ * every permutation, so that over n! rounds each contender runs at each position, and right after each
+ * other contender, equally often (a plain rotation keeps who-follows-whom fixed: with [A, B, C] rotated,
+ * B always runs right after A, and so always in whatever state A leaves caches, sockets and the
+ * services). More than 5: a shuffle seeded by the round (deterministic, every position alike on average).
+ */
+export function runOrder(n: number, round: number): number[] {
+  if (n <= 5) {
+    const all = permutations(n);
+    return all[round % all.length]!;
+  }
+  const order = Array.from({ length: n }, (_, i) => i);
+  // mulberry32, seeded by the round
+  let seed = (round + 1) * 0x9e3779b9;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
 /** Busy-waits `ms`: the "work" inside a critical section, on the CPU like real work. */
 export function busyWork(ms: number): void {
   const until = performance.now() + ms;

@@ -7,7 +7,7 @@ import { subscribe } from 'node:diagnostics_channel';
 import { Redis as IORedis } from 'ioredis';
 import { contender, type Endpoints, type LockClient } from './contenders.js';
 import { type CountingProxy, startHttpCountingProxy, startRespCountingProxy } from './proxy.js';
-import { busyWork, percentile, sharedNow } from './stats.js';
+import { busyWork, percentile, runOrder, sharedNow, sleep } from './stats.js';
 
 export interface LatencyTask {
   readonly task: 'latency';
@@ -35,13 +35,23 @@ export interface CountTask {
   readonly cycles: number;
 }
 
-export interface Requests {
+export interface OperationCounts {
   readonly acquire: number;
   /** null: the contender has no explicit extend. */
   readonly extend: number | null;
   readonly release: number;
   /** What the proxy saw per operation, by request or command name. */
   readonly detail: Record<string, Record<string, number>>;
+}
+
+/** Store requests per operation: steady state (averaged over the counted cycles), and the first call. */
+export interface Requests extends OperationCounts {
+  /**
+   * The first acquire, extend and release of a fresh client (a new process), on a server whose Lua
+   * script cache was just flushed (`SCRIPT FLUSH`; DynamoDB has none): what a cold start after a
+   * failover or a flush pays, e.g. an `EVALSHA` answered `NOSCRIPT` and then `EVAL`.
+   */
+  readonly first: OperationCounts;
 }
 
 export interface HotKeyTask {
@@ -69,6 +79,8 @@ export interface HotKeyOutput {
   readonly errors: string[];
   /** Store requests this process sent between the start and the cut-off (HTTP requests or Redis commands). */
   readonly requests: number;
+  /** Store requests this process sent between the start and the end of the run (the deadline). */
+  readonly requestsInRun: number;
 }
 
 export type Task = LatencyTask | CountTask | HotKeyTask;
@@ -111,9 +123,9 @@ async function latency(task: LatencyTask): Promise<Record<string, Latency>> {
   const sectionMs = clients.map(() => 0);
   let sections = 0;
   for (let i = 0; i < task.cycles; i++) {
-    // The order rotates too: no contender always runs first (or right after another's release).
-    for (let n = 0; n < clients.length; n++) {
-      const j = (i + n) % clients.length;
+    // The order changes too, through every permutation: no contender always runs first, or always
+    // right after the same other contender's release.
+    for (const j of runOrder(clients.length, i)) {
       const client = clients[j]!;
       const s = samples[j]!;
       const t0 = performance.now();
@@ -126,8 +138,8 @@ async function latency(task: LatencyTask): Promise<Record<string, Latency>> {
       s.release.push(t2 - t1);
     }
     if (i % 2 === 1) continue;
-    sections++;
-    for (const [j, client] of clients.entries()) {
+    for (const j of runOrder(clients.length, sections++)) {
+      const client = clients[j]!;
       const t = performance.now();
       const held = await client.acquire(key(j), 10_000);
       busyWork(task.workMs);
@@ -167,45 +179,67 @@ async function count(task: CountTask): Promise<Requests> {
     proxy = await startHttpCountingProxy(task.endpoints.dynamoEndpoint);
     endpoints = { ...task.endpoints, dynamoEndpoint: proxy.url };
   }
+  if (c.store !== 'dynamodb') {
+    // Every contender's first call sees the same server: one whose script cache is empty (the
+    // Upstash-compatible endpoint runs on the same redis-server). Not through the proxy.
+    const admin = new IORedis({ host: '127.0.0.1', port: task.endpoints.redisPort });
+    await admin.script('FLUSH');
+    admin.disconnect();
+  }
   const client = await c.create(endpoints);
   const key = `bench:count:${c.id}`;
+  await sleep(100); // connection set-up (e.g. ioredis's ready check) is not an operation
+  const counts = () => {
+    const detail: Record<string, Record<string, number>> = { acquire: {}, extend: {}, release: {} };
+    const totals = { acquire: 0, extend: 0, release: 0 };
+    let extendable = true;
+    const add = (op: keyof typeof totals) => {
+      totals[op] += proxy.total();
+      for (const [name, n] of Object.entries(proxy.counts()))
+        detail[op]![name] = (detail[op]![name] ?? 0) + n;
+      proxy.reset();
+    };
+    const cycle = async () => {
+      const held = await client.acquire(key, 10_000);
+      add('acquire');
+      if (held.extend) {
+        await held.extend(10_000);
+        add('extend');
+      } else {
+        extendable = false;
+      }
+      await held.release();
+      add('release');
+    };
+    const result = (cycles: number): OperationCounts => {
+      for (const op of Object.values(detail))
+        for (const name of Object.keys(op)) op[name] = op[name]! / cycles;
+      return {
+        acquire: totals.acquire / cycles,
+        extend: extendable ? totals.extend / cycles : null,
+        release: totals.release / cycles,
+        detail,
+      };
+    };
+    return { cycle, result };
+  };
+  proxy.reset();
+  const firstCounts = counts();
+  await firstCounts.cycle();
+  const first = firstCounts.result(1);
+  // Warm-up, then the steady state.
   for (let i = 0; i < 3; i++) {
     const held = await client.acquire(key, 10_000);
     await held.extend?.(10_000);
     await held.release();
   }
-  await new Promise((resolve) => setTimeout(resolve, 50)); // let stray background requests land
-  const totals = { acquire: 0, extend: 0, release: 0 };
-  const detail: Record<string, Record<string, number>> = { acquire: {}, extend: {}, release: {} };
-  const add = (op: keyof typeof totals) => {
-    totals[op] += proxy.total();
-    for (const [name, n] of Object.entries(proxy.counts())) detail[op]![name] = (detail[op]![name] ?? 0) + n;
-    proxy.reset();
-  };
-  let extendable = true;
+  await sleep(50); // let stray background requests land
   proxy.reset();
-  for (let i = 0; i < task.cycles; i++) {
-    const held = await client.acquire(key, 10_000);
-    add('acquire');
-    if (held.extend) {
-      await held.extend(10_000);
-      add('extend');
-    } else {
-      extendable = false;
-    }
-    await held.release();
-    add('release');
-  }
+  const steady = counts();
+  for (let i = 0; i < task.cycles; i++) await steady.cycle();
   await client.close();
   await proxy.close();
-  for (const op of Object.values(detail))
-    for (const name of Object.keys(op)) op[name] = op[name]! / task.cycles;
-  return {
-    acquire: totals.acquire / task.cycles,
-    extend: extendable ? totals.extend / task.cycles : null,
-    release: totals.release / task.cycles,
-    detail,
-  };
+  return { ...steady.result(task.cycles), first };
 }
 
 async function hotKey(
@@ -229,6 +263,15 @@ async function hotKey(
   const cutoff = AbortSignal.timeout(Math.max(1, Math.ceil(deadline + task.graceMs - sharedNow())));
   const sections: Section[] = [];
   const errors: string[] = [];
+  // Requests sent up to the deadline, for requests per section over the same window as sections/s
+  // (after it, waiters still blocked keep polling, or withdraw, until they get their turn or the cut-off).
+  let requestsInRun: number | undefined;
+  const endOfRun = setTimeout(
+    () => {
+      requestsInRun = requestsSent - sentBefore;
+    },
+    Math.max(0, deadline - sharedNow()),
+  );
   const waiter = async () => {
     while (sharedNow() < deadline && !cutoff.aborted) {
       try {
@@ -250,7 +293,9 @@ async function hotKey(
   const all = Promise.all(Array.from({ length: task.waiters }, waiter));
   // Waiters still blocked at the cut-off (peers cannot be aborted) are abandoned.
   await Promise.race([all, new Promise((resolve) => cutoff.addEventListener('abort', resolve))]);
-  return { sections, errors, requests: requestsSent - sentBefore };
+  clearTimeout(endOfRun);
+  const requests = requestsSent - sentBefore;
+  return { sections, errors, requests, requestsInRun: requestsInRun ?? requests };
 }
 
 async function worker(): Promise<void> {
