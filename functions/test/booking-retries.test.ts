@@ -1,25 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { type LocalStores, startLocalStores } from '@leasehold/local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BookingDeps } from '../booking/booking-service.js';
 import { bookingDepsFromEnv, createBookingHandler } from '../booking/handler.js';
 import {
-  createLocalTables,
   httpEvent,
-  LocalData,
+  type LocalData,
   type LocalEndpoints,
   type LocalTables,
   type LockStoreKind,
   lambdaContext,
   localFunctionEnv,
-  localTableNames,
 } from '../local/index.js';
 import type { LockSettings } from '../shared/lock-store.js';
 import { createLogger } from '../shared/logger.js';
+import { type LocalSetup, startLocalSetup } from './support/local-setup.js';
 
-let local: LocalStores;
+let setup: LocalSetup;
 let endpoints: LocalEndpoints;
 let tables: LocalTables;
 let data: LocalData;
@@ -27,30 +25,12 @@ const uid = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
-  local = await startLocalStores({ services: ['dynamodb', 'upstash'] });
-  const { dynamodb, upstash } = local;
-  if (!dynamodb || !upstash) throw new Error('the local stores did not start');
-  endpoints = {
-    dynamodb: { endpoint: dynamodb.endpoint, region: dynamodb.region, credentials: dynamodb.credentials },
-    upstash: { url: upstash.url, token: upstash.token },
-  };
-  tables = localTableNames(randomUUID().slice(0, 8));
-  await createLocalTables(endpoints, tables);
-  const env = localFunctionEnv(endpoints, tables, 'dynamodb');
-  for (const name of [
-    'AWS_ENDPOINT_URL_DYNAMODB',
-    'AWS_REGION',
-    'AWS_ACCESS_KEY_ID',
-    'AWS_SECRET_ACCESS_KEY',
-  ]) {
-    process.env[name] = env[name];
-  }
-  data = new LocalData(endpoints, tables);
+  setup = await startLocalSetup(['dynamodb', 'upstash']);
+  ({ endpoints, tables, data } = setup);
 }, 120_000);
 
 afterAll(async () => {
-  data?.close();
-  await local?.stop();
+  await setup?.stop();
 });
 
 const bookEvent = (eventId: string, seatId: string, userId: string) =>

@@ -1,24 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type LocalStores, startLocalStores } from '@leasehold/local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createLocalTables,
   httpEvent,
-  LocalData,
+  type LocalData,
   type LocalEndpoints,
   type LocalTables,
   lambdaContext,
   localFunctionEnv,
-  localTableNames,
 } from '../local/index.js';
 import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
 import type { PaymentDeps } from '../payment/payment-service.js';
 import { ChargeDeclinedError, type PaymentProvider } from '../payment/provider.js';
 import { createLogger } from '../shared/logger.js';
+import { type LocalSetup, startLocalSetup } from './support/local-setup.js';
 
-let local: LocalStores;
+let setup: LocalSetup;
 let endpoints: LocalEndpoints;
 let tables: LocalTables;
 let data: LocalData;
@@ -26,29 +24,12 @@ const quiet = createLogger({}, 'error', () => undefined);
 const uid = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
-  local = await startLocalStores({ services: ['dynamodb'] });
-  const { dynamodb } = local;
-  if (!dynamodb) throw new Error('DynamoDB Local did not start');
-  endpoints = {
-    dynamodb: { endpoint: dynamodb.endpoint, region: dynamodb.region, credentials: dynamodb.credentials },
-  };
-  tables = localTableNames(randomUUID().slice(0, 8));
-  await createLocalTables(endpoints, tables);
-  const env = localFunctionEnv(endpoints, tables, 'dynamodb');
-  for (const name of [
-    'AWS_ENDPOINT_URL_DYNAMODB',
-    'AWS_REGION',
-    'AWS_ACCESS_KEY_ID',
-    'AWS_SECRET_ACCESS_KEY',
-  ]) {
-    process.env[name] = env[name];
-  }
-  data = new LocalData(endpoints, tables);
+  setup = await startLocalSetup(['dynamodb']);
+  ({ endpoints, tables, data } = setup);
 }, 120_000);
 
 afterAll(async () => {
-  data?.close();
-  await local?.stop();
+  await setup?.stop();
 });
 
 const paymentHandler = (wrap: (deps: PaymentDeps) => PaymentDeps = (d) => d) =>

@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import { type LocalService, startLocalStores } from '@leasehold/local';
+import {
+  createLocalTables,
+  LocalData,
+  type LocalEndpoints,
+  type LocalTables,
+  localFunctionEnv,
+  localTableNames,
+} from '../../local/index.js';
+
+/** What a handler test runs on: local stores, fresh tables, and a client to read them. */
+export interface LocalSetup {
+  readonly endpoints: LocalEndpoints;
+  readonly tables: LocalTables;
+  readonly data: LocalData;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the local stores, creates a fresh set of tables and points this process's AWS environment at
+ * DynamoDB Local, as the handlers read it from `process.env` (the Lambda runtime's way).
+ */
+export async function startLocalSetup(services: Array<Extract<LocalService, 'dynamodb' | 'upstash'>>) {
+  const local = await startLocalStores({ services });
+  const { dynamodb, upstash } = local;
+  if (!dynamodb || (services.includes('upstash') && !upstash))
+    throw new Error('the local stores did not start');
+  const endpoints: LocalEndpoints = {
+    dynamodb: { endpoint: dynamodb.endpoint, region: dynamodb.region, credentials: dynamodb.credentials },
+    ...(upstash && { upstash: { url: upstash.url, token: upstash.token } }),
+  };
+  const tables = localTableNames(randomUUID().slice(0, 8));
+  await createLocalTables(endpoints, tables);
+  const env = localFunctionEnv(endpoints, tables, 'dynamodb');
+  for (const name of [
+    'AWS_ENDPOINT_URL_DYNAMODB',
+    'AWS_REGION',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+  ]) {
+    process.env[name] = env[name];
+  }
+  const data = new LocalData(endpoints, tables);
+  return {
+    endpoints,
+    tables,
+    data,
+    async stop() {
+      data.close();
+      await local.stop();
+    },
+  } satisfies LocalSetup;
+}
