@@ -31,7 +31,13 @@ export interface LockStore {
    */
   extend(request: StoreExtendRequest): Promise<boolean>;
 
-  /** Free a lease held by `owner` with `token` and keep the fence; `false` when it was not held any more. */
+  /**
+   * Free a lease held by `owner` with `token` and keep the fence; `false` when it was not held any more.
+   *
+   * An owner id names one lease: core never uses it for another grant, so a store may recognise the
+   * lease (here and in {@link LockStore.extend}) by `owner` alone; `token` is there for stores that
+   * check it too.
+   */
   release(request: StoreLeaseRequest): Promise<boolean>;
 
   /** Read the key's state for operators; never reveals the owner id. */

@@ -1,9 +1,13 @@
 import {
   createLocker,
+  FENCE_STEP,
   type Lease,
   LockLostError,
   type LockStore,
   LockTimeoutError,
+  MAX_DURATION_MS,
+  MAX_KEY_BYTES,
+  type StoreAcquireResult,
   StoreError,
 } from '@leasehold/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +37,76 @@ export interface ConformanceHarness {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let keySeq = 0;
 const uniqueKey = (label: string) => `conf:${label}:${Date.now().toString(36)}:${keySeq++}`;
+/** A lease's owner id as core makes them: a random UUID, a secret. */
+const newOwner = (): string => crypto.randomUUID();
+
+/** A lease as the store knows it: what extend and release name. */
+interface StoreLease {
+  readonly key: string;
+  readonly owner: string;
+  readonly token: number;
+}
+
+/** One acquire of `key` by a new (or the given) owner, which the store must grant. */
+async function grant(store: LockStore, key: string, ttlMs = 5_000, owner = newOwner()): Promise<StoreLease> {
+  const result = await store.acquire({ key, owner, ttlMs });
+  if (!result.acquired) throw new Error(`"${key}" refused, expected granted: ${JSON.stringify(result)}`);
+  return { key, owner, token: result.token };
+}
+
+/** Asks for `key` every 10 ms (one owner, as core's attempts do) until granted, for at most 5 s. */
+async function grantOnceFree(store: LockStore, key: string, ttlMs = 5_000): Promise<StoreLease> {
+  const owner = newOwner();
+  const giveUpAt = performance.now() + 5_000;
+  for (;;) {
+    const result = await store.acquire({ key, owner, ttlMs });
+    if (result.acquired) return { key, owner, token: result.token };
+    if (performance.now() > giveUpAt) throw new Error(`"${key}" still refused after 5 s`);
+    await sleep(10);
+  }
+}
+
+/** Reads `key` every 10 ms until the store reports it free, for at most 5 s. */
+async function untilFree(store: LockStore, key: string): Promise<void> {
+  const giveUpAt = performance.now() + 5_000;
+  while ((await store.inspect(key)).held) {
+    if (performance.now() > giveUpAt) throw new Error(`"${key}" still held after 5 s`);
+    await sleep(10);
+  }
+}
+
+/**
+ * A refusal, and what it says of the holder, when it says it: exactly the holder's token, and no more
+ * time than the holder's lease of `holderTtlMs` has.
+ */
+function expectRefusal(result: StoreAcquireResult, holderToken: number, holderTtlMs: number): void {
+  expect(result.acquired).toBe(false);
+  if (result.acquired) return;
+  if (result.holderToken !== undefined) expect(result.holderToken).toBe(holderToken);
+  if (result.holderRemainingMs !== undefined) {
+    expect(result.holderRemainingMs).toBeGreaterThanOrEqual(0);
+    expect(result.holderRemainingMs).toBeLessThanOrEqual(holderTtlMs);
+  }
+}
+
+/** Every text an error carries: message, stack, and its causes' (a few levels). */
+function errorText(err: unknown): string {
+  const texts: string[] = [];
+  let e = err as { message?: unknown; stack?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; depth < 5 && e; depth++, e = e.cause as typeof e) {
+    texts.push(String(e), String(e.message), String(e.stack));
+  }
+  return texts.join('\n');
+}
+
+/** A key of exactly `bytes` UTF-8 bytes: `head` (ASCII), then `fill` repeated, then ASCII padding and `tail`. */
+function keyOfBytes(head: string, fill: string, bytes: number, tail = ''): string {
+  const size = (s: string) => new TextEncoder().encode(s).length;
+  let key = head;
+  while (size(key) + size(fill) + tail.length <= bytes) key += fill;
+  while (size(key) + tail.length < bytes) key += '-';
+  return key + tail;
+}
 
 /**
  * Registers the store conformance suite (vitest `describe`/`it`) for one store. `setup` is called
@@ -187,6 +261,73 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         const free = await locker.inspect(key);
         expect(free.held).toBe(false);
       });
+
+      it('advance by at least FENCE_STEP per grant, across release and expiry (core hands out the tokens in between)', async () => {
+        const key = uniqueKey('step');
+        const a = harness.newStore();
+        const b = harness.newStore();
+        const tokens: number[] = [];
+        const first = await grant(a, key);
+        tokens.push(first.token);
+        expect(await a.release(first)).toBe(true);
+        const second = await grant(b, key, 150);
+        tokens.push(second.token);
+        const third = await grantOnceFree(a, key); // once the second ran out, un-released
+        tokens.push(third.token);
+        expect(await a.release(third)).toBe(true);
+        // Through core: a release passes the lease to a local waiter with the next token, no store request;
+        // the store's next grant is above that one too.
+        const locker = createLocker({ store: harness.newStore(), ttlMs: 5_000 });
+        const held = await locker.acquire(key);
+        tokens.push(held.token);
+        const queued = locker.acquire(key, { waitMs: 5_000 });
+        await sleep(20);
+        await held.release();
+        const passed = await queued;
+        expect(passed.token).toBeGreaterThan(held.token);
+        await passed.release();
+        const fourth = await grant(b, key);
+        expect(fourth.token).toBeGreaterThan(passed.token);
+        tokens.push(fourth.token);
+        expect(await b.release(fourth)).toBe(true);
+        for (let i = 1; i < tokens.length; i++) {
+          expect(tokens[i]! - tokens[i - 1]!).toBeGreaterThanOrEqual(FENCE_STEP);
+        }
+      });
+
+      it('are named exactly in a refusal, also after the key changed hands', async () => {
+        const key = uniqueKey('refusal');
+        const asker = harness.newStore();
+        const owner = newOwner();
+        const holders = harness.newStore();
+        const first = await grant(holders, key, 20_000);
+        expectRefusal(await asker.acquire({ key, owner, ttlMs: 1_000 }), first.token, 20_000);
+        expect(await holders.release(first)).toBe(true);
+        const second = await grant(holders, key, 3_000);
+        // Not the last token this client saw, nor the first holder's time: the current holder's.
+        expectRefusal(await asker.acquire({ key, owner, ttlMs: 1_000 }), second.token, 3_000);
+        expect(await holders.release(second)).toBe(true);
+      });
+
+      it('are kept by inspect once released, and inspect reveals the owner id in no field', async () => {
+        const key = uniqueKey('inspect-owner');
+        const owner = newOwner();
+        const store = harness.newStore();
+        const lease = await grant(store, key, 4_000, owner);
+        const state = await harness.newStore().inspect(key);
+        expect(JSON.stringify(state)).not.toContain(owner);
+        expect(state).toMatchObject({ key, held: true, token: lease.token });
+        expect(state.expiresAt).toBeGreaterThan(Date.now() - 100);
+        expect(state.expiresAt).toBeLessThanOrEqual(Date.now() + 4_000 + 100);
+        expect(state.remainingMs).toBeLessThanOrEqual(4_000);
+        expect(await store.release(lease)).toBe(true);
+        const free = await harness.newStore().inspect(key);
+        expect(JSON.stringify(free)).not.toContain(owner);
+        // The contract: the last token issued, held or not, while the store has it; expiry only when held.
+        expect(free).toMatchObject({ key, held: false, token: lease.token });
+        expect(free.expiresAt).toBeUndefined();
+        expect(free.remainingMs).toBeUndefined();
+      });
     });
 
     describe('leases', () => {
@@ -244,7 +385,8 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         const other = await harness.newStore().acquire({ key, owner: 'b2'.repeat(16), ttlMs: 5_000 });
         expect(other.acquired).toBe(false);
         if (retried.acquired && first.acquired) {
-          expect(retried.token).toBeGreaterThanOrEqual(first.token);
+          // The same grant (its token), or a new one above every token issued (FENCE_STEP up).
+          expect(retried.token === first.token || retried.token >= first.token + FENCE_STEP).toBe(true);
           expect(await store.release({ key, owner, token: retried.token })).toBe(true);
         }
       });
@@ -275,8 +417,173 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         }
         await lease.release();
       });
+
+      it('never cut a lease short by a repeated acquire of its owner with a shorter TTL (a late copy)', async () => {
+        const key = uniqueKey('late-acquire');
+        const store = harness.newStore();
+        const owner = newOwner();
+        const first = await grant(store, key, 30_000, owner);
+        const again = await store.acquire({ key, owner, ttlMs: 300 });
+        let token = first.token;
+        if (again.acquired) {
+          expect(again.token === first.token || again.token >= first.token + FENCE_STEP).toBe(true);
+          token = again.token;
+        } else {
+          // Refusing a copy that would shorten the lease is fine; naming another holder is not.
+          expectRefusal(again, first.token, 30_000);
+        }
+        expect((await harness.newStore().inspect(key)).remainingMs).toBeGreaterThan(25_000);
+        expect((await harness.newStore().acquire({ key, owner: newOwner(), ttlMs: 1_000 })).acquired).toBe(
+          false,
+        );
+        expect(await store.release({ key, owner, token })).toBe(true);
+      });
+
+      it('answer false and change nothing when extended or released after they ran out, were taken or released', async () => {
+        const key = uniqueKey('spent');
+        const store = harness.newStore();
+        const old = await grant(store, key, 150);
+        await untilFree(store, key);
+        // Ran out, nobody took it since: not revived, not "released".
+        expect(await store.extend({ ...old, ttlMs: 60_000 })).toBe(false);
+        expect((await store.inspect(key)).held).toBe(false);
+        expect(await store.release(old)).toBe(false);
+        // Taken by someone else: the old holder's calls leave the new lease as it is.
+        const other = harness.newStore();
+        const next = await grant(other, key, 20_000);
+        const before = await other.inspect(key);
+        expect(await store.extend({ ...old, ttlMs: 60_000 })).toBe(false);
+        expect(await store.release(old)).toBe(false);
+        const after = await other.inspect(key);
+        expect(after).toMatchObject({ held: true, token: next.token });
+        expect(after.remainingMs).toBeLessThanOrEqual(before.remainingMs!);
+        // Released: released once only, and not extended back to life.
+        expect(await other.release(next)).toBe(true);
+        expect(await other.release(next)).toBe(false);
+        expect(await other.extend({ ...next, ttlMs: 60_000 })).toBe(false);
+        expect((await store.inspect(key)).held).toBe(false);
+      });
     });
 
+    describe('keys and durations', () => {
+      it('keep keys of unusual characters and lengths (1 to MAX_KEY_BYTES UTF-8 bytes) apart', async () => {
+        const u = uniqueKey('keys');
+        const keys = [
+          '%', // one byte (shared with other runs on the same service: released below)
+          u,
+          `${u}:fence`,
+          `${u}:queue`,
+          `${u}:released`,
+          `${u}}:fence`,
+          `{${u}}`,
+          `${u} `,
+          `${u}A`,
+          `${u}a`,
+          `${u}/a?b#c%d\\e,f&g=h`,
+          `${u}~2F`,
+          `${u}%2F`,
+          `${u}\u00e9`, // é, precomposed
+          `${u}e\u0301`, // é, decomposed: another key
+          `${u}\t\n\u0000\u2028`,
+          `${u}\u{1F512}锁`,
+          keyOfBytes(u, 'k', MAX_KEY_BYTES, 'A'),
+          keyOfBytes(u, 'k', MAX_KEY_BYTES, 'B'), // the same but for the last byte
+          keyOfBytes(u, '\u00e9', MAX_KEY_BYTES), // 2-byte characters
+          keyOfBytes(u, '\u20ac', MAX_KEY_BYTES), // 3-byte characters
+          keyOfBytes(u, '\u{1F512}', MAX_KEY_BYTES), // 4-byte characters
+        ];
+        expect(new Set(keys).size).toBe(keys.length);
+        for (const key of keys)
+          expect(new TextEncoder().encode(key).length).toBeLessThanOrEqual(MAX_KEY_BYTES);
+        const store = harness.newStore();
+        const reader = harness.newStore();
+        // Every key granted at once (none held by another's grant), each with its own token.
+        const leases = await Promise.all(keys.map((key) => grantOnceFree(store, key, 10_000)));
+        const states = await Promise.all(keys.map((key) => reader.inspect(key)));
+        states.forEach((state, i) => {
+          expect(state, JSON.stringify(keys[i])).toMatchObject({
+            key: keys[i],
+            held: true,
+            token: leases[i]!.token,
+          });
+        });
+        // Releasing every other key frees those only.
+        const even = (i: number) => i % 2 === 0;
+        await Promise.all(
+          leases.map(async (lease, i) => even(i) && expect(await store.release(lease)).toBe(true)),
+        );
+        const after = await Promise.all(keys.map((key) => reader.inspect(key)));
+        after.forEach((state, i) => {
+          expect(state.held, JSON.stringify(keys[i])).toBe(!even(i));
+        });
+        // And a new grant of each key continues that key's own tokens.
+        const again = await Promise.all(
+          keys.map(async (key, i) => (even(i) ? grant(store, key, 10_000) : leases[i]!)),
+        );
+        again.forEach((lease, i) => {
+          if (even(i))
+            expect(lease.token - leases[i]!.token, JSON.stringify(keys[i])).toBeGreaterThanOrEqual(
+              FENCE_STEP,
+            );
+        });
+        await Promise.all(again.map(async (lease) => expect(await store.release(lease)).toBe(true)));
+      });
+      it('serve a new client whose first calls, on many keys, all come at once (a cold start)', async () => {
+        const store = harness.newStore();
+        const keys = Array.from({ length: 12 }, (_, i) => uniqueKey(`cold-${i}`));
+        const leases = await Promise.all(keys.map((key) => grant(store, key, 10_000)));
+        const states = await Promise.all(keys.map((key) => harness.newStore().inspect(key)));
+        states.forEach((state, i) => {
+          expect(state).toMatchObject({ key: keys[i], held: true, token: leases[i]!.token });
+        });
+        const released = await Promise.all(leases.map((lease) => store.release(lease)));
+        expect(released).toEqual(keys.map(() => true));
+      });
+      it('count TTLs in milliseconds, not whole seconds, for acquire, extend and refusals', async () => {
+        const key = uniqueKey('ms');
+        const store = harness.newStore();
+        // Bounds from this side's clock: never wrong, however late the answers come (a 5 ms tolerance for
+        // the stores' clocks); a store rounding up (2 s) or down (1 s) to whole seconds fails them.
+        const within = (remaining: number, ttlMs: number, since: number) => {
+          expect(remaining).toBeLessThanOrEqual(ttlMs);
+          expect(remaining).toBeGreaterThanOrEqual(ttlMs - (performance.now() - since) - 5);
+        };
+        let since = performance.now();
+        const lease = await grant(store, key, 1_900);
+        within((await store.inspect(key)).remainingMs!, 1_900, since);
+        const refused = await harness.newStore().acquire({ key, owner: newOwner(), ttlMs: 1_000 });
+        expect(refused.acquired).toBe(false);
+        if (!refused.acquired && refused.holderRemainingMs !== undefined) {
+          within(refused.holderRemainingMs, 1_900, since);
+        }
+        since = performance.now();
+        expect(await store.extend({ ...lease, ttlMs: 2_700 })).toBe(true);
+        within((await store.inspect(key)).remainingMs!, 2_700, since);
+        expect(await store.release(lease)).toBe(true);
+      });
+      it('grant leases of a few ms (what core asks near a Lambda deadline) up to one day', async () => {
+        const short = uniqueKey('ttl-3ms');
+        const store = harness.newStore();
+        // Core sends any whole TTL above its drift allowance: 3 ms is the shortest.
+        const tiny = await grant(store, short, 3);
+        const state = await store.inspect(short);
+        if (state.held) expect(state.remainingMs).toBeLessThanOrEqual(3);
+        const other = harness.newStore();
+        const next = await grantOnceFree(other, short);
+        expect(next.token).toBeGreaterThanOrEqual(tiny.token + FENCE_STEP);
+        expect(await other.release(next)).toBe(true);
+        const long = uniqueKey('ttl-day');
+        const since = performance.now();
+        const day = await grant(store, long, MAX_DURATION_MS);
+        const held = await store.inspect(long);
+        expect(held.remainingMs).toBeLessThanOrEqual(MAX_DURATION_MS);
+        expect(held.remainingMs).toBeGreaterThanOrEqual(MAX_DURATION_MS - (performance.now() - since) - 5);
+        expect(await store.extend({ ...day, ttlMs: MAX_DURATION_MS })).toBe(true);
+        expect(await store.extend({ ...day, ttlMs: 3 })).toBe(true); // never moved back
+        expect((await store.inspect(long)).remainingMs).toBeGreaterThan(MAX_DURATION_MS - 60_000);
+        expect(await store.release(day)).toBe(true);
+      });
+    });
     describe('waiting', () => {
       it('hands the lock to a waiter on another client promptly after release, not at expiry', async () => {
         const key = uniqueKey('prompt');
@@ -286,15 +593,140 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         await sleep(300);
         const releasedAt = performance.now();
         await holder.release();
-        const lease: Lease = await pending;
+        const lease = await pending;
         const handoff = performance.now() - releasedAt;
         expect(lease.token).toBeGreaterThan(holder.token);
         // The backoff is capped at 200 ms; the holder's lease had ~20 s left.
         expect(handoff).toBeLessThan(1_000);
         await lease.release();
       });
+      // The optional methods: a store without waitForRelease (core polls) cannot hand locks over either.
+      it('waitForRelease resolves soon after a release, at its timeout, and on abort, never rejecting for them', async () => {
+        const store = harness.newStore();
+        if (!store.waitForRelease) {
+          expect(store.withdraw).toBeUndefined();
+          return;
+        }
+        const holders = harness.newStore();
+        const [timedKey, releasedKey, abortedKey] = ['wait-timeout', 'wait-release', 'wait-abort'].map(
+          uniqueKey,
+        );
+        const [, released] = await Promise.all(
+          [timedKey, releasedKey, abortedKey].map((key) => grant(holders, key!, 20_000)),
+        );
+        /** How long the wait took and what it resolved with. */
+        const timed = async (wait: Promise<unknown>) => {
+          const start = performance.now();
+          const value = await wait;
+          return { ms: performance.now() - start, end: performance.now(), value };
+        };
+        const aborter = new AbortController();
+        const waits = Promise.all([
+          timed(store.waitForRelease(timedKey!, 600)),
+          timed(store.waitForRelease(releasedKey!, 20_000)),
+          timed(store.waitForRelease(abortedKey!, 20_000, aborter.signal)),
+        ]);
+        await sleep(300);
+        const releasedAt = performance.now();
+        expect(await holders.release(released!)).toBe(true);
+        aborter.abort(new Error('caller gave up'));
+        const abortedAt = performance.now();
+        const [timeout, release, abort] = await waits;
+        // At its timeout: not at once (core would spin on the store), not never (core would hang).
+        expect(timeout.ms).toBeGreaterThanOrEqual(300);
+        expect(timeout.ms).toBeLessThan(10_000);
+        expect(release.end - releasedAt).toBeLessThan(5_000); // its timeout was 20 s
+        expect(abort.end - abortedAt).toBeLessThan(5_000);
+        // Without a claim nothing is handed over: no token.
+        for (const { value } of [timeout, release, abort]) expect(value).toBeUndefined();
+        await store.close?.();
+      });
+      it("hands a lock over on release only above the holder's token and for the TTL the waiter asked", async () => {
+        const store = harness.newStore();
+        if (!store.waitForRelease) {
+          expect(store.withdraw).toBeUndefined();
+          return;
+        }
+        const key = uniqueKey('handover');
+        const holders = harness.newStore();
+        const holder = await grant(holders, key, 20_000);
+        const owner = newOwner();
+        const refused = await store.acquire({ key, owner, ttlMs: 20_000, queueMs: 10_000 });
+        expectRefusal(refused, holder.token, 20_000);
+        const above = (!refused.acquired && refused.holderToken) || holder.token;
+        const waiting = store.waitForRelease(key, 10_000, undefined, { owner, above });
+        await sleep(300);
+        expect(await holders.release(holder)).toBe(true);
+        const handed = await waiting;
+        // Handed over (a number), or not: then the waiter's next acquire finds the lock free or its own.
+        const token = typeof handed === 'number' ? handed : (await grant(store, key, 20_000, owner)).token;
+        expect(token).toBeGreaterThanOrEqual(holder.token + FENCE_STEP);
+        const state = await harness.newStore().inspect(key);
+        expect(state).toMatchObject({ held: true, token });
+        // Core counts the lease from the queued request's send time with the TTL it asked for.
+        expect(state.remainingMs).toBeGreaterThan(15_000);
+        expectRefusal(
+          await harness.newStore().acquire({ key, owner: newOwner(), ttlMs: 1_000, queueMs: 0 }),
+          token,
+          20_000,
+        );
+        expect(await store.extend({ key, owner, token, ttlMs: 20_000 })).toBe(true);
+        expect(await store.release({ key, owner, token })).toBe(true);
+        await store.close?.();
+      });
+      it('hands a lock over only to a waiter still queued: not one that asked without queueMs, withdrew or ran out', async () => {
+        const store = harness.newStore();
+        if (!store.waitForRelease) {
+          expect(store.withdraw).toBeUndefined();
+          return;
+        }
+        const holders = harness.newStore();
+        const reader = harness.newStore();
+        /** `key` is held, `waiter` asks for it (queued for `queueMs`) and then does `meanwhile`; the holder releases. */
+        const scenario = async (
+          label: string,
+          queueMs: number | undefined,
+          meanwhile: (key: string, owner: string) => Promise<unknown>,
+          afterRelease?: (key: string, owner: string) => Promise<unknown>,
+        ) => {
+          const key = uniqueKey(label);
+          const holder = await grant(holders, key, 20_000);
+          const owner = newOwner();
+          const request = { key, owner, ttlMs: 20_000 };
+          const refused = await store.acquire(queueMs === undefined ? request : { ...request, queueMs });
+          expect(refused.acquired).toBe(false);
+          await meanwhile(key, owner);
+          expect(await holders.release(holder)).toBe(true);
+          await afterRelease?.(key, owner);
+          // Free: nobody is left with a lock that no caller will ever use (it would block the key a TTL).
+          expect((await reader.inspect(key)).held, label).toBe(false);
+        };
+        const withdraw = (key: string, owner: string) => store.withdraw!(key, owner);
+        await Promise.all([
+          scenario('no-queue', undefined, async () => {}),
+          scenario('ran-out', 100, () => sleep(1_000)),
+          ...(store.withdraw
+            ? [
+                scenario('withdrew', 10_000, withdraw),
+                scenario('withdrew-late', 10_000, async () => {}, withdraw), // handed over, then withdrawn
+              ]
+            : []),
+        ]);
+        // Withdrawing an owner that is not queued leaves the holder's lease alone.
+        if (store.withdraw) {
+          const key = uniqueKey('withdraw-stranger');
+          const holder = await grant(holders, key, 20_000);
+          await store.withdraw(key, newOwner());
+          await store.withdraw(
+            key,
+            holder.owner.replace(/.$/, (c) => (c === '0' ? '1' : '0')),
+          );
+          expect(await reader.inspect(key)).toMatchObject({ held: true, token: holder.token });
+          expect(await holders.release(holder)).toBe(true);
+        }
+        await store.close?.();
+      });
     });
-
     describe('outage', () => {
       it('reports LockTimeoutError while up and StoreError once the service stops mid-test', async () => {
         const own = await setup();
@@ -303,11 +735,14 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
           const locker = (retryMaxMs = 50) =>
             createLocker({ store: own.newStore(), ttlMs: 10_000, retryBaseMs: 5, retryMaxMs });
           const lease = await locker().acquire(key);
+          // The store itself, without core (which wraps whatever a store throws in a StoreError).
+          const raw = own.newStore();
+          const rawLease = await grant(raw, uniqueKey('down-raw'), 30_000);
           await expect(locker().acquire(key, { waitMs: 150 })).rejects.toBeInstanceOf(LockTimeoutError);
           const waiter = locker();
           // A wait far longer than the failure takes to surface, yet short enough that a store reporting
           // its failure as "held" fails this test by LockTimeoutError well inside its time.
-          const waiting = waiter.acquire(key, { waitMs: 20_000 }).catch((e: unknown) => e);
+          const waiting = waiter.acquire(key, { waitMs: 20_000 }).catch((e) => e);
           await sleep(150);
           const stoppedAt = performance.now();
           await own.stopService();
@@ -317,11 +752,32 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
           expect(performance.now() - stoppedAt).toBeLessThan(30_000);
           const fresh = await locker()
             .acquire(uniqueKey('down'))
-            .catch((e: unknown) => e);
+            .catch((e) => e);
           expect(fresh).toBeInstanceOf(StoreError);
-          expect((fresh as StoreError).code).toBe('STORE_ERROR');
+          expect(fresh.code).toBe('STORE_ERROR');
           await expect(lease.extend()).rejects.toBeInstanceOf(StoreError);
           await expect(lease.release()).rejects.toBeInstanceOf(StoreError);
+          const asker = newOwner();
+          const calls: Array<[string, () => Promise<unknown>]> = [
+            ['acquire', () => raw.acquire({ key: rawLease.key, owner: asker, ttlMs: 1_000 })],
+            ['extend', () => raw.extend({ ...rawLease, ttlMs: 30_000 })],
+            ['release', () => raw.release(rawLease)],
+            ['inspect', () => raw.inspect(rawLease.key)],
+          ];
+          for (const [op, call] of calls) {
+            const error = await call().then(
+              (answer: unknown) => new Error(`answered ${JSON.stringify(answer)}`),
+              (e: unknown) => e,
+            );
+            // Rejected (never an answer such as "held"), with a StoreError of this store...
+            expect(error, op).toBeInstanceOf(StoreError);
+            const storeError = error as StoreError;
+            expect(storeError.store, op).toBe(raw.name);
+            // ... of a kind that says "retry later": the service is down, not misconfigured.
+            expect(storeError.retryable, `${op}: ${storeError.kind}`).toBe(true);
+            // ... and no secret in its message, stack or causes.
+            for (const secret of [asker, rawLease.owner]) expect(errorText(error), op).not.toContain(secret);
+          }
         } finally {
           await own.teardown();
         }

@@ -189,21 +189,23 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   const exec = (keys: string[], args: unknown[]): Promise<unknown> =>
     redis.evalsha(sha, keys, args).catch((err: unknown) => {
       if (!/\bNOSCRIPT\b/.test(message(err))) throw err;
-      return redis.eval(script, keys, args).catch((refused: unknown) => {
+      // The script this call sends: another call's refusal may switch the store's meanwhile.
+      const sent = script;
+      return redis.eval(sent, keys, args).catch((refused: unknown) => {
         const text = message(refused);
         // Refused before it ran (an unknown shebang flag, or no shebangs at all): only then is it safe
         // to send the other script. A server that says the flag "is set" knows it: that is Upstash
         // stopping the script, perhaps part-run, under the flag's rules ("Dynamic keys are not allowed
         // in Lua scripts when 'allow-key-locking' flag is set"), not a refusal.
         if (
-          script === PLAIN_SCRIPT ||
+          sent === PLAIN_SCRIPT ||
           !/shebang|allow-key-locking|near '#'/i.test(text) ||
           /flag is set/i.test(text)
         ) {
           throw refused;
         }
         [script, sha] = [PLAIN_SCRIPT, PLAIN_SCRIPT_SHA1];
-        return redis.eval(script, keys, args);
+        return redis.eval(PLAIN_SCRIPT, keys, args);
       });
     });
   /** How many times close() was called: a wait that started before one ends at once. */
