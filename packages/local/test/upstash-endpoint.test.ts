@@ -365,6 +365,24 @@ describe('Upstash endpoint: Lua scripts', () => {
     await expect(redis.eval(`#!lua flags=allow-key-locking\nredis.call('FLUSHALL')`, [], [])).rejects.toThrow(
       /FLUSHALL is not allowed/,
     );
+    // Commands whose key the guard knows without asking redis-server are held to the same rule: every
+    // key they name, in any spelling of the command, with a declared key beside an undeclared one.
+    for (const [call, key] of [
+      [`redis.call('DEL', KEYS[1], 'lua:kl:d2')`, 'lua:kl:d2'],
+      [`redis.call('EXISTS', KEYS[1], KEYS[1], 'lua:kl:e3')`, 'lua:kl:e3'],
+      [`redis.pcall('get', 'lua:kl:lower')`, 'lua:kl:lower'],
+      [`redis.call('INCRBY', 'lua:kl:i', KEYS[1])`, 'lua:kl:i'],
+      [`redis.call('SET', 'lua:kl:s', KEYS[1], 'PX', 100)`, 'lua:kl:s'],
+    ]) {
+      await expect(
+        redis.eval(`#!lua flags=allow-key-locking\nreturn ${call}`, ['lua:kl:d'], []),
+        call,
+      ).rejects.toThrow(new RegExp(`Dynamic keys are not allowed .* Key was: ${key} `));
+    }
+    // A declared key given as a number is a declared key.
+    expect(
+      await redis.eval(`#!lua flags=allow-key-locking\nreturn redis.call('GET', 7)`, ['7'], []),
+    ).toBeNull();
     // Without the flag, Upstash takes the global lock: any key goes.
     expect(await redis.eval(`return redis.call('GET', 'lua:kl:undeclared')`, [], [])).toBeNull();
     // Line numbers in the script's own errors are those of the script as sent.

@@ -47,7 +47,8 @@ export const FLOOR_LAG_MS = 10_000;
  *   to queue the owner if the lock is held, in ms (0: don't), `a` the client's epoch ms;
  * - RELEASE: `o` owner id, `x` its token, `s` the client's epoch ms.
  *
- * `r` is `redis.call`, `h` the holder, `e` whether the queue exists and `t` the token. The script reads
+ * `r` is `redis.call`, `g(k,m)` pushes key `k`'s expiry out to `m` ms from now (never back), `h` is the
+ * holder, `e` whether the queue exists and `t` the token. The script reads
  * only what the path it takes needs: an uncontended acquire or release is four calls (`GET`, `EXISTS`
  * and two writes), every extra call costing microseconds of Redis time on every operation. In order:
  *
@@ -112,10 +113,11 @@ export const SCRIPT = `#!lua flags=allow-key-locking
 --lh store v1
 local r,l,f,q,w,c=redis.call,unpack(KEYS)
 local o,x,s,n,a=unpack(ARGV)
+local function g(k,m)if r('PTTL',k)<m+0 then r('PEXPIRE',k,m)end end
 local h=r('GET',l)
 if not f then
 if h~=o then return 0 end
-if r('PTTL',l)<x+0 then r('PEXPIRE',l,x) end
+g(l,x)
 return 1
 end
 if not q then return{r('PTTL',l),tonumber(r('GET',f)) or 0} end
@@ -123,9 +125,8 @@ if h and h~=o and not c then
 if n+0>0 then
 r('ZADD',q,'NX',a,o)
 r('HSET',w,o,x..':'..a+n)
-for _,k in ipairs{q,w} do
-if r('PTTL',k)<n+1000 then r('PEXPIRE',k,n+1000) end
-end
+g(q,n+1000)
+g(w,n+1000)
 end
 return{0,r('PTTL',l),tonumber(r('GET',f)) or 0}
 end
@@ -162,7 +163,7 @@ end
 if h==o then
 t=tonumber(r('GET',f))
 if t then
-if r('PTTL',l)<x+0 then r('PEXPIRE',l,x) end
+g(l,x)
 return{1,t}
 end
 end
@@ -192,8 +193,8 @@ export const PLAIN_SCRIPT = SCRIPT.slice(SCRIPT.indexOf('\n') + 1);
  * (what `createScript` of `@upstash/redis` would cost at import). A test checks them against the
  * scripts: change them together.
  */
-export const SCRIPT_SHA1 = '8b1084eed8cea04dd019352486f98873adb4746b';
-export const PLAIN_SCRIPT_SHA1 = 'b327c11a03c64fba3ae5a917fbe67d906807b1cb';
+export const SCRIPT_SHA1 = '537112cdcfbbd0a3e70ae72aef9a76881a951e31';
+export const PLAIN_SCRIPT_SHA1 = 'bc2dc7e36afed4b23cecdee8e272309572d5bd16';
 
 /** Hex SHA-1 of a text (WebCrypto), as Lua's `redis.sha1hex` computes it. */
 export async function sha1hex(text: string): Promise<string> {
