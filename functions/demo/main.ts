@@ -16,6 +16,7 @@ import {
   localFunctionEnv,
   localTableNames,
   paymentStorm,
+  useLocalAwsEnv,
 } from '../local/index.js';
 import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
 import { createLogger } from '../shared/logger.js';
@@ -148,16 +149,7 @@ async function main(): Promise<number> {
     };
     const tables = localTableNames('demo');
     await createLocalTables(endpoints, tables);
-    // The handlers' AWS SDK clients find DynamoDB Local through the standard variables, as on Lambda.
-    const base = localFunctionEnv(endpoints, tables, 'dynamodb');
-    for (const name of [
-      'AWS_ENDPOINT_URL_DYNAMODB',
-      'AWS_REGION',
-      'AWS_ACCESS_KEY_ID',
-      'AWS_SECRET_ACCESS_KEY',
-    ]) {
-      process.env[name] = base[name];
-    }
+    useLocalAwsEnv(endpoints);
     console.log(
       `Local stores ready after ${elapsed()} (DynamoDB ${dynamodb.endpoint}, Upstash ${upstash.url})`,
     );

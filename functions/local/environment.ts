@@ -81,6 +81,18 @@ export function localFunctionEnv(
   return env;
 }
 
+/**
+ * Points this process's AWS SDK at DynamoDB Local through the standard variables, as a function's
+ * environment does on Lambda: handlers built in-process then find it with no local special case.
+ */
+export function useLocalAwsEnv(endpoints: LocalEndpoints): void {
+  const { endpoint, region, credentials } = endpoints.dynamodb;
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = endpoint;
+  process.env.AWS_REGION = region;
+  process.env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
+}
+
 /** Test/demo data access over the example tables. */
 export class LocalData {
   readonly db: DynamoDBDocumentClient;

@@ -5,8 +5,8 @@ import {
   LocalData,
   type LocalEndpoints,
   type LocalTables,
-  localFunctionEnv,
   localTableNames,
+  useLocalAwsEnv,
 } from '../../local/index.js';
 
 /** What a handler test runs on: local stores, fresh tables, and a client to read them. */
@@ -32,15 +32,7 @@ export async function startLocalSetup(services: Array<Extract<LocalService, 'dyn
   };
   const tables = localTableNames(randomUUID().slice(0, 8));
   await createLocalTables(endpoints, tables);
-  const env = localFunctionEnv(endpoints, tables, 'dynamodb');
-  for (const name of [
-    'AWS_ENDPOINT_URL_DYNAMODB',
-    'AWS_REGION',
-    'AWS_ACCESS_KEY_ID',
-    'AWS_SECRET_ACCESS_KEY',
-  ]) {
-    process.env[name] = env[name];
-  }
+  useLocalAwsEnv(endpoints);
   const data = new LocalData(endpoints, tables);
   return {
     endpoints,

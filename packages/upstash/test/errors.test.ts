@@ -8,6 +8,7 @@ import {
   expectNoSecrets,
   freshKey,
   freshOwner,
+  rejection,
   type Services,
   secretTexts,
   startServices,
@@ -20,15 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await services?.stop();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function closedPort(): Promise<number> {
   const server = createServer();

@@ -7,6 +7,7 @@ import {
   expectNoSecrets,
   freshKey,
   freshOwner,
+  rejection,
   type Services,
   secretTexts,
   startServices,
@@ -26,15 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await services?.stop();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 /**
  * A real @upstash/redis client on the local endpoint that records the scripts the store sends

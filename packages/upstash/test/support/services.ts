@@ -125,3 +125,13 @@ export function expectNoSecrets(err: unknown, secrets: readonly string[]): void 
     for (const view of views) expect(view).not.toContain(secret);
   }
 }
+
+/** What `promise` rejects with; fails the test when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
