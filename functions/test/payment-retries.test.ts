@@ -41,6 +41,16 @@ const paymentHandler = (wrap: (deps: PaymentDeps) => PaymentDeps = (d) => d) =>
 const payEvent = (orderId: string, idempotencyKey: string, amount = 1_000) =>
   httpEvent('POST', '/payments', 'POST /payments', { orderId, amount, currency: 'EUR', idempotencyKey });
 
+/** Pays `orderId` with a new key named `label`; it must be paid, with exactly one charge. Returns the key. */
+async function expectPaidOnce(handler: ReturnType<typeof paymentHandler>, orderId: string, label: string) {
+  const key = uid(label);
+  const res = await handler(payEvent(orderId, key), lambdaContext());
+  expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
+  expect(res.statusCode).toBe(200);
+  expect(await data.chargesFor(orderId)).toHaveLength(1);
+  return key;
+}
+
 describe('payment: a charge refused for a reused key', () => {
   it('answers 422 and leaves the order payable with a fresh key', async () => {
     const handler = paymentHandler();
@@ -60,11 +70,7 @@ describe('payment: a charge refused for a reused key', () => {
     expect(await data.chargesFor(orderB)).toHaveLength(0);
 
     // The customer pays B with a brand-new key: that must succeed and charge B exactly once.
-    const fresh = uid('key-fresh');
-    const res = await handler(payEvent(orderB, fresh), lambdaContext());
-    expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: fresh });
-    expect(res.statusCode).toBe(200);
-    expect(await data.chargesFor(orderB)).toHaveLength(1);
+    await expectPaidOnce(handler, orderB, 'key-fresh');
   });
 });
 
@@ -90,11 +96,7 @@ describe('payment: a resumed attempt whose key the provider refuses', () => {
       }),
     );
     db.destroy();
-    const own = uid('key-b');
-    const res = await handler(payEvent(orderB, own), lambdaContext());
-    expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: own });
-    expect(res.statusCode).toBe(200);
-    expect(await data.chargesFor(orderB)).toHaveLength(1);
+    await expectPaidOnce(handler, orderB, 'key-b');
     expect(await data.chargesFor(orderA)).toHaveLength(1);
   });
 });
@@ -167,11 +169,7 @@ describe('payment: a declined charge', () => {
 
     // The customer fixes the card and pays again with a new key: it must go through, charged once.
     card.ok = true;
-    const second = uid('key-second');
-    const paid = await handler(payEvent(orderId, second), lambdaContext());
-    expect(JSON.parse(paid.body)).toMatchObject({ status: 'paid', idempotencyKey: second });
-    expect(paid.statusCode).toBe(200);
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    await expectPaidOnce(handler, orderId, 'key-second');
     expect((await handler(payEvent(orderId, first), lambdaContext())).statusCode).toBe(409);
   });
 
@@ -199,11 +197,7 @@ describe('payment: a declined charge', () => {
     expect(await data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: first });
 
     card.ok = true;
-    const second = uid('key-second');
-    const paid = await handler(payEvent(orderId, second), lambdaContext());
-    expect(JSON.parse(paid.body)).toMatchObject({ status: 'paid', idempotencyKey: second });
-    expect(paid.statusCode).toBe(200);
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    await expectPaidOnce(handler, orderId, 'key-second');
   });
 });
 
