@@ -147,6 +147,16 @@ const KNOWN_KEYS: Record<string, 0 | 1 | 2> = {
 };
 
 /**
+ * A Lua condition true when the command name `c` is one of {@link KNOWN_KEYS} of that kind: plain
+ * comparisons of interned strings, so that no table is built on every script call.
+ */
+const knownWith = (kind: 0 | 1 | 2): string =>
+  Object.entries(KNOWN_KEYS)
+    .filter(([, k]) => k === kind)
+    .map(([name]) => `c=='${name}'`)
+    .join(' or ');
+
+/**
  * Upstash's rules for a script with `allow-key-locking` (https://upstash.com/docs/redis/features/key-locking),
  * as Lua put in front of the script's first line (on that line, so that line numbers in errors stay):
  * `redis.call` and `redis.pcall` refuse a command that names a key not passed in `KEYS` (the keys
@@ -160,14 +170,12 @@ const KNOWN_KEYS: Record<string, 0 | 1 | 2> = {
  * anything else (an undeclared key included) is decided by `COMMAND GETKEYS`, as before. Asking it
  * through `redis.pcall` cost ~10 µs of Redis time per call: an uncontended acquire + release of the
  * Upstash store ran ~3–5% slower through this endpoint than without the check. The checker is one
- * closure shared by `call` and `pcall`.
+ * closure shared by `call` and `pcall`, and it looks commands up by comparison, not in a table built
+ * on every script call.
  */
 const KEY_LOCKING_GUARD =
-  `local redis=(function(o)local d,n={},{${Object.entries(KNOWN_KEYS)
-    .map(([name, kind]) => `${name}=${kind}`)
-    .join(',')}}for _,k in ipairs(KEYS)do d[k]=1 end ` +
-  'local function v(...)local c,k=...local m=n[c]' +
-  `if m==0 or m and d[k]and(m==1 or select('#',...)==2)then return end ` +
+  'local redis=(function(o)local d={}for _,k in ipairs(KEYS)do d[k]=1 end ' +
+  `local function v(...)local c,k=...if ${knownWith(0)} or d[k]and(${knownWith(1)} or select('#',...)==2 and(${knownWith(2)}))then return end ` +
   `c=string.lower(tostring(c))if c=='flushdb'or c=='flushall'then ` +
   `error({err="ERR "..string.upper(c).." is not allowed in Lua scripts when 'allow-key-locking' flag is set"})end ` +
   `local r=o.pcall('COMMAND','GETKEYS',...)if type(r)=='table'and not r.err then for _,k in ipairs(r)do ` +

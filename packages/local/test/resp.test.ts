@@ -18,6 +18,14 @@ describe('RESP2 encoding', () => {
       '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n\u00c3\u00a9\r\n',
     );
   });
+
+  it('encodes binary arguments byte for byte, next to text ones', () => {
+    const encoded = encodeCommand(['SET', Buffer.from([0, 0xff, 13, 10]), '\u{1F512}']);
+    expect(encoded.toString('latin1')).toBe(
+      '*3\r\n$3\r\nSET\r\n$4\r\n\u0000\u00ff\r\n\r\n$4\r\n\u00f0\u009f\u0094\u0092\r\n',
+    );
+    expect(encodeCommand(['GET', '\u{1F512}'])).toEqual(Buffer.from('*2\r\n$3\r\nGET\r\n$4\r\n\u{1F512}\r\n'));
+  });
 });
 
 describe('RESP2 parsing', () => {
