@@ -46,7 +46,8 @@ export interface HolderInfo {
 }
 
 /**
- * The lock was held by someone else for the whole wait. This is contention, not an outage: a store
+ * The lock was held by someone else for the whole wait, or the Lambda invocation's deadline left too
+ * little time for a lease (then the message says so). This is contention, not an outage: a store
  * failure raises {@link StoreError} instead.
  *
  * @example
@@ -63,10 +64,20 @@ export class LockTimeoutError extends LeaseholdError {
   declare readonly attempts: number;
   declare readonly holder: HolderInfo;
 
-  constructor(key: string, waitedMs: number, attempts: number, holder: HolderInfo) {
+  /**
+   * `why` replaces "still held by another owner" when the wait ended for another reason (no time was
+   * left for a lease before the invocation deadline).
+   */
+  constructor(
+    key: string,
+    waitedMs: number,
+    attempts: number,
+    holder: HolderInfo,
+    why = 'still held by another owner',
+  ) {
     super(
       'LOCK_TIMEOUT',
-      `"${key}" still held by another owner after ${waitedMs} ms, ${attempts} attempt(s)${holder.remainingMs === undefined ? '' : `, holder has ${holder.remainingMs} ms left`}`,
+      `"${key}" ${why} after ${waitedMs} ms, ${attempts} attempt(s)${holder.remainingMs === undefined ? '' : `, holder has ${holder.remainingMs} ms left`}`,
     );
     this.name = 'LockTimeoutError';
     this.key = key;

@@ -341,7 +341,16 @@ export function createLocker(options: LockerOptions): Locker {
         signal?.throwIfAborted();
         sentAt = now();
         leaseTtl = min(ttl, floor(deadline - sentAt));
-        if (leaseTtl <= driftMs(leaseTtl)) throw new LockTimeoutError(key, waited(sentAt), attempt, holder);
+        if (leaseTtl <= driftMs(leaseTtl)) {
+          // Before any request, nobody is known to hold the key: the deadline alone stopped it.
+          throw new LockTimeoutError(
+            key,
+            waited(sentAt),
+            attempt,
+            holder,
+            attempt ? undefined : 'not tried: too close to the invocation deadline for a lease,',
+          );
+        }
         attempt++;
         // A caller that will wait asks to be queued for a hand-over until just after its next attempt.
         const queueMs =

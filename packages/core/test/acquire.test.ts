@@ -137,6 +137,31 @@ describe('acquire', () => {
     expect((await createLocker({ store: store }).inspect('k')).held).toBe(false);
   });
 
+  it('says it never tried, not that the key is held, when the Lambda deadline is too close for any lease', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    const error = await locker
+      .acquire('k', { context: { getRemainingTimeInMillis: () => 2 } })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockTimeoutError);
+    expect(error).toMatchObject({ attempts: 0, holder: {} });
+    expect((error as Error).message).toMatch(/^"k" not tried: too close to the invocation deadline/);
+    expect((error as Error).message).not.toMatch(/held by another owner/);
+    expect(store.calls.acquire).toBe(0);
+  });
+
+  it('still says "held by another owner" when the deadline comes after the store said the key is held', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    await locker.acquire('k', { ttlMs: 5_000 });
+    const error = await createLocker({ store })
+      .acquire('k', { context: { getRemainingTimeInMillis: () => 150 } })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockTimeoutError);
+    expect((error as LockTimeoutError).attempts).toBeGreaterThan(0);
+    expect((error as Error).message).toMatch(/^"k" still held by another owner after/);
+  });
+
   it("caps the lease at a Lambda invocation's remaining time", async () => {
     const store = memoryStore();
     const locker = createLocker({ store, ttlMs: 60_000 });

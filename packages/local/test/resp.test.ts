@@ -24,7 +24,9 @@ describe('RESP2 encoding', () => {
     expect(encoded.toString('latin1')).toBe(
       '*3\r\n$3\r\nSET\r\n$4\r\n\u0000\u00ff\r\n\r\n$4\r\n\u00f0\u009f\u0094\u0092\r\n',
     );
-    expect(encodeCommand(['GET', '\u{1F512}'])).toEqual(Buffer.from('*2\r\n$3\r\nGET\r\n$4\r\n\u{1F512}\r\n'));
+    expect(encodeCommand(['GET', '\u{1F512}'])).toEqual(
+      Buffer.from('*2\r\n$3\r\nGET\r\n$4\r\n\u{1F512}\r\n'),
+    );
   });
 });
 
