@@ -155,6 +155,7 @@ export const CHECKS = [
   'lost-answers',
   'durable-writes',
   'named-holders',
+  'live-holders',
 ] as const;
 export type CheckName = (typeof CHECKS)[number];
 
@@ -205,6 +206,12 @@ export interface CheckStats {
   writesTraced: number;
   /** Refused acquires (named-holders). */
   refusals: number;
+  /**
+   * Refusals checked against the lease they named (live-holders): its token was granted to a caller
+   * or seen in a lost answer, to a worker that was not killed (a killed worker's last extension may
+   * be missing from the history).
+   */
+  refusalsChecked: number;
   overlapsExcusedByStateLoss: number;
   killsChecked: number;
   /** Longest kill → next grant, in ms. */
@@ -248,6 +255,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     resourcesChecked: 0,
     writesTraced: 0,
     refusals: 0,
+    refusalsChecked: 0,
     overlapsExcusedByStateLoss: 0,
     killsChecked: 0,
     maxTakeoverMs: 0,
@@ -658,6 +666,60 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     }
   }
 
+  // ---- live-holders: a refusal names a lease still alive: not one released or run out before it ----
+  // A store that says "held" for a lock nobody holds any more blocks everyone for nothing: safe, but a
+  // stuck key (a release that answered `ok` without freeing, an expiry never applied). The lease the
+  // refusal named must not have been released (answered `ok`) before the refusal was sent, nor have
+  // seen its last grant or extension answered more than a TTL (plus the store's expiry slack) before
+  // it. Every store call's effect is over by its answer, and each sets the expiry to at most a TTL
+  // past it (DynamoDB writes it from the client's clock at sending). Tokens the history does not know
+  // (an acquire that failed but may have been applied) and those of killed workers (their last
+  // extension may be missing) are not checked.
+  const killed = new Set(history.kills.map((k) => k.worker));
+  const lastAlive = new Map<string, number>();
+  const unsure = new Set<string>();
+  const alive = (key: string, token: number, at: number, worker: string) => {
+    const id = `${key}\u0000${token}`;
+    lastAlive.set(id, Math.max(at, lastAlive.get(id) ?? at));
+    if (killed.has(worker)) unsure.add(id);
+  };
+  for (const g of grants) alive(g.key, g.token, g.receivedAt, g.worker);
+  for (const o of history.ops) {
+    if (o.op === 'extend' && o.token !== undefined) alive(o.key, o.token, o.receivedAt, o.worker);
+  }
+  const releasedAt = new Map<string, number>();
+  for (const o of history.ops) {
+    if (o.op !== 'release' || o.outcome !== 'ok' || o.token === undefined) continue;
+    const id = `${o.key}\u0000${o.token}`;
+    releasedAt.set(id, Math.min(o.receivedAt, releasedAt.get(id) ?? o.receivedAt));
+  }
+  for (const o of history.ops) {
+    const token = o.holderToken;
+    if (o.op !== 'acquire' || o.outcome !== 'refused' || token === undefined || !(token > 0)) continue;
+    const id = `${o.key}\u0000${token}`;
+    const last = lastAlive.get(id);
+    if (last === undefined || unsure.has(id)) continue;
+    stats.refusalsChecked++;
+    const released = releasedAt.get(id);
+    if (released !== undefined && o.sentAt > released + tol) {
+      fail({
+        check: 'live-holders',
+        key: o.key,
+        token,
+        at: o.sentAt,
+        message: `"${o.key}": ${o.worker}'s acquire was refused for token ${o.holderToken}, released ${Math.round(o.sentAt - released)} ms before it was sent`,
+      });
+    } else if (o.sentAt > last + ttl + expirySlack + tol) {
+      fail({
+        check: 'live-holders',
+        key: o.key,
+        token,
+        at: o.sentAt,
+        message: `"${o.key}": ${o.worker}'s acquire was refused for token ${o.holderToken}, ${Math.round(o.sentAt - last)} ms after its last grant or extension (TTL ${ttl} ms): it should have run out`,
+      });
+    }
+  }
+
   // ---- durable-writes: every acknowledged write is in the resource's final state -------------------
   for (const { resource, appliedWrites, appliedIds } of history.resourceStates ?? []) {
     stats.resourcesChecked++;
@@ -724,6 +786,7 @@ export function formatCheckResult(result: CheckResult, maxViolations = 20): stri
     'kill-takeover': `${s.killsChecked} kills, slowest takeover ${Math.round(s.maxTakeoverMs)} ms`,
     'durable-writes': `${s.resourcesChecked} resources read back, ${s.writesTraced} writes traced`,
     'named-holders': `${s.refusals} refusals`,
+    'live-holders': `${s.refusalsChecked} refusals checked against the lease they named`,
     'lost-answers': `${s.lostAnswers} lost grants: ${s.lostAnswersHeldByCaller} held by caller, ${s.lostAnswersOrphaned} orphaned (${s.lostAnswersExpired} seen to expire)`,
   };
   const lines = CHECKS.map((c) => {

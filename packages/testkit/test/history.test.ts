@@ -442,7 +442,8 @@ describe('checkHistory', () => {
         outcome: 'refused',
         holderToken: 12,
       });
-      expect(failing(h)).toEqual(['lost-answers']);
+      // live-holders, which checks every refusal against the lease it names, sees it too.
+      expect(failing(h)).toEqual(['lost-answers', 'live-holders']);
     });
   });
 
@@ -459,6 +460,87 @@ describe('checkHistory', () => {
         outcome: 'refused',
       });
       expect(failing(h)).toEqual(['named-holders']);
+    });
+  });
+
+  describe('live-holders', () => {
+    /** C's acquire refused at `sentAt`, naming token `holderToken`. */
+    const refusal = (sentAt: number, holderToken: number, worker = 'C') => ({
+      worker,
+      op: 'acquire' as const,
+      key: 'k',
+      owner: `${worker.toLowerCase()}1`,
+      sentAt,
+      receivedAt: sentAt + 4,
+      outcome: 'refused' as const,
+      holderToken,
+    });
+
+    it('passes refusals that name a lease still held (B holds token 11 until its release at 700)', () => {
+      const h = good();
+      h.ops.push(refusal(400, 11), refusal(698, 11));
+      const result = checkHistory(h, { ttlMs: TTL });
+      expect(result.violations).toEqual([]);
+      expect(result.stats.refusalsChecked).toBe(3);
+    });
+
+    it('fails when a refusal names a lease released before the refusal was sent', () => {
+      const h = good();
+      h.ops.push(refusal(720, 11));
+      expect(failing(h)).toEqual(['live-holders']);
+    });
+
+    /** D holds "j" with token 5 (granted at 0..5), never extended nor released: it runs out at ~505. */
+    const unreleased = () => {
+      const h = good();
+      h.ops.push({
+        worker: 'D',
+        op: 'acquire',
+        key: 'j',
+        owner: 'd1',
+        token: 5,
+        validMs: VALID,
+        sentAt: 0,
+        receivedAt: 5,
+        outcome: 'granted',
+      });
+      return h;
+    };
+
+    it('fails when a refusal names a lease whose last grant or extension ran out a TTL before', () => {
+      const late = unreleased();
+      late.ops.push({ ...refusal(508, 5), key: 'j' });
+      expect(failing(late)).toEqual(['live-holders']);
+      const inTime = unreleased();
+      inTime.ops.push({ ...refusal(505, 5), key: 'j' }); // within the TTL + tolerance of the answer
+      expect(failing(inTime)).toEqual([]);
+    });
+
+    it('allows the store its expiry slack (DynamoDB: clock skew margins)', () => {
+      const h = unreleased();
+      h.ops.push({ ...refusal(600, 5), key: 'j' });
+      expect(failing(h, { expirySlackMs: 100 })).toEqual([]);
+      expect(failing(h, { expirySlackMs: 50 })).toEqual(['live-holders']);
+    });
+
+    it('does not judge tokens it cannot follow: never granted to a caller, or held by a killed worker', () => {
+      const unknown = good();
+      unknown.ops.push(refusal(2_000, 99)); // an acquire that failed but was applied: token unknown
+      expect(failing(unknown)).toEqual([]);
+
+      // B never releases token 11 (last extended at 305): a refusal naming it at 1000 is late...
+      const h = good();
+      h.ops.splice(
+        h.ops.findIndex((o) => o.op === 'release' && o.token === 11),
+        1,
+      );
+      h.ops.push(refusal(1_000, 11));
+      const liveHolders = (history: History) =>
+        checkHistory(history, { ttlMs: TTL }).violations.filter((v) => v.check === 'live-holders');
+      expect(liveHolders(h)).toHaveLength(1);
+      // ... unless B was killed: an extension it sent just before may be missing from the history.
+      h.kills.push({ worker: 'B', at: 600, key: 'k', token: 11 });
+      expect(liveHolders(h)).toEqual([]);
     });
   });
 
