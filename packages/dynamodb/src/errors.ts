@@ -87,7 +87,8 @@ export function isConditionalCheckFailed(
 
 /**
  * Classify a failed DynamoDB call as a {@link StoreError} whose message says what to do. The original
- * error is kept as `cause`; messages never contain owner ids (pass them in `context.secrets`).
+ * error is kept as `cause`; neither the message nor the cause chain keeps owner ids (pass them in
+ * `context.secrets`) or a session token echoed by DynamoDB.
  *
  * Internal: exported from this module for tests, not from the package.
  *
@@ -121,10 +122,32 @@ export function toStoreError(err: unknown, context: ErrorContext): StoreError {
 
   // For an Error: `${name}: ${message}`. A signature mismatch is answered with the canonical request,
   // whose x-amz-security-token header holds the session token of temporary credentials: a secret.
-  let detail = String(err).replace(/(security-token[:=])[^\s&']+/gi, '$1<redacted>');
-  // Longest first: a secret may contain another (a release nonce starts with the owner id).
-  for (const secret of [...(context.secrets ?? [])].sort((a, b) => b.length - a.length))
-    if (secret !== '') detail = detail.replaceAll(secret, '<redacted>');
+  const secrets = [...(context.secrets ?? [])].filter(Boolean).sort((a, b) => b.length - a.length);
+  const redact = (text: string) => {
+    let out = text.replace(/(security-token[:=])[^\s&']+/gi, '$1<redacted>');
+    // Longest first: a secret may contain another (a release nonce starts with the owner id).
+    for (const secret of secrets) out = out.replaceAll(secret, '<redacted>');
+    return out;
+  };
+  const detail = redact(String(err));
+  // The cause is kept (its class, name and $metadata), but redacted as well: Node prints an error's
+  // cause chain, messages and stacks, with the error itself, so logs would carry the secret.
+  for (
+    let e = err as ErrorLike | undefined, depth = 0;
+    e && typeof e === 'object' && depth < 6;
+    e = e.cause, depth++
+  ) {
+    for (const field of ['message', 'stack'] as const) {
+      const text = (e as Record<string, unknown>)[field];
+      if (typeof text === 'string' && redact(text) !== text) {
+        try {
+          (e as Record<string, unknown>)[field] = redact(text);
+        } catch {
+          // A frozen error keeps its text; the StoreError's own message is redacted regardless.
+        }
+      }
+    }
+  }
   const attempts = (err as ErrorLike | null)?.$metadata?.attempts ?? 0;
   const retried = attempts > 1 ? ` after ${attempts} attempts` : '';
   return new StoreError(

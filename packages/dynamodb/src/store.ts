@@ -65,6 +65,20 @@ function check(ok: boolean, option: string, expected: string): void {
 
 const CLOCK = 'a function returning epoch ms';
 
+/**
+ * `request`, or a rejection with `signal`'s reason as soon as it aborts. The SDK hands its abort
+ * signal to the HTTP handler only: what runs before the request is sent (resolving credentials, e.g.
+ * an STS, SSO or container-metadata call that hangs) would otherwise hold the call past
+ * requestTimeoutMs.
+ */
+function abortable<T>(request: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    request.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
 /** Reads a safe integer out of an `N` attribute; `undefined` when absent or malformed. */
 function int(value: AttributeValue | undefined): number | undefined {
   const n = Number(value?.N);
@@ -168,7 +182,7 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
     let row: Row | undefined;
     try {
       // No options at all without a timeout: the client then keeps its cached middleware stack.
-      const out: { Attributes?: Row | undefined; Item?: Row | undefined } = await client.send(
+      const sent: Promise<{ Attributes?: Row | undefined; Item?: Row | undefined }> = client.send(
         (update
           ? new UpdateItemCommand({
               ...request,
@@ -198,6 +212,7 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
             })) as UpdateItemCommand,
         abortSignal && { abortSignal },
       );
+      const out = await (abortSignal ? abortable(sent, abortSignal) : sent);
       row = out.Attributes ?? out.Item;
     } catch (err) {
       if (!isConditionalCheckFailed(err)) {

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import {
   DynamoDBServiceException,
   InternalServerError,
@@ -122,6 +123,29 @@ describe('store errors from real failures', () => {
     client.destroy();
   });
 
+  it('a credential provider that never answers is "timeout" once requestTimeoutMs passes', async () => {
+    // The SDK resolves credentials (an STS AssumeRole, SSO or container-metadata call) before its HTTP
+    // handler, the only part that sees the abort signal.
+    const client = localClient({ credentials: () => new Promise(() => {}) });
+    const store = dynamoDbStore({ client, tableName: 'leasehold-locks', requestTimeoutMs: 200 });
+    for (const call of [
+      () => store.acquire({ key: 'errors:no-credentials', owner, ttlMs: 1_000 }),
+      () => store.extend({ key: 'errors:no-credentials', owner, token: 1, ttlMs: 1_000 }),
+      () => store.release({ key: 'errors:no-credentials', owner, token: 1 }),
+      () => store.inspect('errors:no-credentials'),
+    ]) {
+      let timer: NodeJS.Timeout | undefined;
+      const stillPending = new Promise((resolve) => {
+        timer = setTimeout(resolve, 5_000, 'still pending');
+      });
+      const err = await Promise.race([call().catch((e: unknown) => e), stillPending]);
+      clearTimeout(timer);
+      const e = expectStoreError(err, 'timeout', true);
+      expect(e.message).toContain('requestTimeoutMs');
+    }
+    client.destroy();
+  });
+
   it('credentials DynamoDB rejects are "bad-credentials"', async () => {
     // DynamoDB Local rejects access key ids that are not alphanumeric, as AWS rejects unknown ones.
     const client = localClient({ credentials: { accessKeyId: 'not-a-key!', secretAccessKey: 'x' } });
@@ -208,7 +232,9 @@ describe('store errors from real failures', () => {
     for (const err of errors) {
       const e = expectStoreError(err, 'bad-credentials', false);
       expect((e.cause as Error).name).toBe('InvalidSignatureException');
-      expect((e.cause as Error).message).toContain(sessionToken);
+      // Nor in the cause, which Node prints with the error (message and stack).
+      expect((e.cause as Error).message).toContain('x-amz-security-token:<redacted>');
+      expect(inspect(e, { depth: 5 })).not.toContain(sessionToken);
       expect(e.message).not.toContain(sessionToken);
       expect(e.message).not.toContain('IQoJb3JpZ2lu');
       expect(e.message).toContain('x-amz-security-token:<redacted>');
