@@ -212,6 +212,11 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   let closes = 0;
   /** One release subscription per key with waiters, shared by them and kept briefly for the next wait. */
   const channels = new Map<string, ReleaseChannel>();
+  /**
+   * Channels whose subscription failed: out of `channels` (the next wait subscribes afresh), but their
+   * waiters, woken by the next poll, are still pending, and close() must end them too.
+   */
+  const polling = new Set<ReleaseChannel>();
 
   function openChannel(key: string): ReleaseChannel {
     const { lock, channel: name } = names(key);
@@ -249,8 +254,13 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
     // channel is dropped at once, so the next wait subscribes afresh.
     const fallBack = () => {
       drop();
-      setTimeout(wake, POLL_FALLBACK_MS);
+      polling.add(channel);
+      poll = setTimeout(() => {
+        polling.delete(channel);
+        wake();
+      }, POLL_FALLBACK_MS);
     };
+    let poll: ReturnType<typeof setTimeout> | undefined;
     const channel: ReleaseChannel = {
       held: 0,
       silent: () => Date.now() - heard > SUBSCRIPTION_SILENCE_MS,
@@ -277,6 +287,9 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
           if (signal?.aborted || handed(claim) || (channel.held > 0 && released >= channel.held)) finish();
         }),
       close() {
+        // A channel polling after a failed subscription keeps no timer running after close().
+        clearTimeout(poll);
+        polling.delete(channel);
         wake();
         drop();
       },
@@ -428,7 +441,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
 
     async close() {
       closes++;
-      for (const channel of channels.values()) channel.close();
+      for (const channel of [...channels.values(), ...polling]) channel.close();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { createLocker, FENCE_STEP, type LockStore } from '@leasehold/core';
+import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseChannel, type UpstashLockStore, upstashKeyNames, upstashStore } from '../src/index.js';
 import { sha1hex } from '../src/scripts.js';
@@ -21,9 +22,23 @@ afterAll(async () => {
   await services?.stop();
 });
 
-/** A store of its own (as another process would have), counting its acquire requests. */
-function client(): { store: UpstashLockStore; acquires: () => number } {
-  const store = upstashStore({ url: services.url, token: services.token });
+/**
+ * A store of its own (as another process would have), counting its acquire requests. `subscribed()`
+ * resolves once its release subscription is active and has made its check of the lock (the `GET` on
+ * the subscription's confirmation): a release before that check answers could wake the waiter
+ * without its token (the grant message and the `GET` answer race), and it would ask again.
+ */
+function client(): { store: UpstashLockStore; acquires: () => number; subscribed: () => Promise<void> } {
+  const redis = new Redis({
+    url: services.url,
+    token: services.token,
+    automaticDeserialization: false,
+    enableAutoPipelining: false,
+  });
+  let checks = 0;
+  const get = redis.get.bind(redis);
+  redis.get = ((key: string) => get(key).finally(() => void checks++)) as typeof redis.get;
+  const store = upstashStore({ redis });
   stores.push(store);
   let count = 0;
   const acquire = store.acquire.bind(store);
@@ -31,7 +46,11 @@ function client(): { store: UpstashLockStore; acquires: () => number } {
     count++;
     return acquire(request);
   };
-  return { store, acquires: () => count };
+  const subscribed = async () => {
+    for (let i = 0; i < 500 && checks === 0; i++) await sleep(10);
+    expect(checks).toBeGreaterThan(0);
+  };
+  return { store, acquires: () => count, subscribed };
 }
 
 const queueLength = async (key: string) => Number(await services.admin.zcard(upstashKeyNames(key).queue));
@@ -43,7 +62,7 @@ describe('hand-over on release', () => {
     const b = client();
     const held = await a.acquire(key, { ttlMs: 5_000 });
     const waiting = createLocker({ store: b.store }).acquire(key, { ttlMs: 5_000, waitMs: 5_000 });
-    await sleep(50);
+    await b.subscribed();
     expect(await queueLength(key)).toBe(1);
     await held.release();
     const lease = await waiting;
@@ -69,6 +88,7 @@ describe('hand-over on release', () => {
       const held = await a.acquire(key, { ttlMs: 5_000 });
       const waiting = createLocker({ store: b.store }).acquire(key, { ttlMs: 5_000, waitMs: 5_000 });
       expect(await subscribers(services, releaseChannel(key))).toBe(1);
+      await b.subscribed();
       await held.release();
       const lease = await waiting;
       expect(lease.token).toBe(held.token + FENCE_STEP);
@@ -90,14 +110,15 @@ describe('hand-over on release', () => {
         order.push('b');
         return l;
       });
-    await sleep(30);
+    await b.subscribed(); // queued first
+
     const second = createLocker({ store: c.store })
       .acquire(key, { waitMs: 5_000 })
       .then((l) => {
         order.push('c');
         return l;
       });
-    await sleep(30);
+    await c.subscribed();
     await held.release();
     const leaseB = await first;
     await sleep(50);

@@ -1,6 +1,11 @@
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { releaseChannel, type UpstashLockStore, upstashStore } from '../src/index.js';
+import {
+  releaseChannel,
+  type UpstashLockStore,
+  type UpstashRedisClient,
+  upstashStore,
+} from '../src/index.js';
 import { SUBSCRIPTION_SILENCE_MS } from '../src/store.js';
 import {
   freshKey,
@@ -133,6 +138,38 @@ describe('release notifications', () => {
       vi.useRealTimers();
       await own.close();
     }
+  });
+
+  it('ends on close() a pending wait whose subscription was refused (polling meanwhile)', async () => {
+    const key = freshKey();
+    await hold(store, key);
+    const real = new Redis({ url: services.url, token: services.token, automaticDeserialization: false });
+    const refusing = new Redis({
+      url: services.url,
+      token: 'not-the-token',
+      automaticDeserialization: false,
+    });
+    let refused!: Promise<void>;
+    const redis = {
+      evalsha: real.evalsha.bind(real),
+      eval: real.eval.bind(real),
+      get: real.get.bind(real),
+      subscribe: (channel: string) => {
+        const subscriber = refusing.subscribe(channel);
+        refused = new Promise((resolve) => subscriber.on('error', () => resolve()));
+        return subscriber;
+      },
+    } as unknown as UpstashRedisClient;
+    const own = upstashStore({ redis });
+    let settled = false;
+    const waiting = own.waitForRelease(key, 10_000).then(() => {
+      settled = true;
+    });
+    await refused; // the store fell back to polling: its next wake-up is a timer away
+    await own.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(true);
+    await waiting;
   });
 
   it('ends pending waits on close()', async () => {
