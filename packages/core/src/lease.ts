@@ -147,11 +147,12 @@ export const leaseMaker = (
     let validUntil: number;
     /** True when the invocation deadline, not the TTL, bounds the current validity. */
     let deadlineBound: boolean;
-    let releasing: Promise<boolean> | undefined;
+    /** The release under way; null while it is still deciding, before its first await. */
+    let releasing: Promise<boolean> | null | undefined;
     /** Extensions queued or in flight: they go to the store one at a time, each after the one before. */
     let extensions = 0;
     /** The last extension, settled quietly: the next one starts after it. */
-    let lastExtension: Promise<void>;
+    let lastExtension: Promise<void> | undefined;
     /** The queue was told the lease ended: the next local waiter was let through. */
     let ended = false;
 
@@ -287,8 +288,13 @@ export const leaseMaker = (
     };
 
     const release = (): Promise<boolean> => {
+      // A call from the signal's abort listeners, which run while a release is deciding (in `lose`), is
+      // one more concurrent call: run at once, it would release in the store a lease just passed on to a
+      // local waiter, freeing the key under that waiter's feet.
+      if (releasing === null) return Promise.resolve().then(release);
       // One request for concurrent calls; only the call that freed the lock resolves true.
       if (releasing) return releasing.then(() => false);
+      releasing = null;
       releasing = doRelease().catch((err: unknown) => {
         releasing = undefined; // let the caller retry a release the store could not answer
         throw err;
@@ -337,7 +343,10 @@ export const leaseMaker = (
         }
         // One at a time: concurrent extensions answered out of order would leave the lease counting on a
         // longer one that the store had already overwritten with a shorter one.
-        const run = extensions++ ? lastExtension.then(() => doExtend(ttlMs)) : doExtend(ttlMs);
+        // No last extension yet while the first one is starting: one called meanwhile (by the signal's
+        // abort listeners, as the first finds the lease lost) has nothing to wait for.
+        const run =
+          extensions++ && lastExtension ? lastExtension.then(() => doExtend(ttlMs)) : doExtend(ttlMs);
         // Counted down in the first reaction to `run`, registered before the caller's own: a caller that
         // awaited the extension and then releases finds none in flight (and can pass the lease on).
         const settled = () => void extensions--;

@@ -230,6 +230,17 @@ describe('Lease under faults', () => {
     expect(lease.signal.aborted).toBe(true);
   });
 
+  it('extend() called from its own abort listener as the first extend finds it run out rejects, never throws', async () => {
+    const lease = await createLocker({ store: memoryStore() }).acquire('k', { ttlMs: 100 });
+    const fromListener: Array<Promise<void>> = [];
+    // A listener that throws is an uncaught exception in Node: the extend must reject instead.
+    lease.signal.addEventListener('abort', () => fromListener.push(lease.extend()));
+    busyWait(120); // the expiry timer cannot run: the first extend() is what finds the lease run out
+    await expect(lease.extend()).rejects.toMatchObject({ code: 'LOCK_LOST', reason: 'expired' });
+    expect(fromListener).toHaveLength(1);
+    await expect(fromListener[0]).rejects.toMatchObject({ code: 'LOCK_LOST', reason: 'expired' });
+  });
+
   it('reading a lease past its validity aborts its signal at once, even when the timer runs late', async () => {
     const lease = await createLocker({ store: memoryStore() }).acquire('k', { ttlMs: 100 });
     const signal = lease.signal;

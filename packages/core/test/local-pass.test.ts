@@ -119,6 +119,26 @@ describe('local pass', () => {
     expect(store.calls).toMatchObject({ acquire: 1, release: 1 });
   });
 
+  it('is not freed in the store by a release called again from the released lease’s abort listener', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store, ttlMs: 5_000 });
+    const first = await locker.acquire('k');
+    // Cleanup tied to the lease's signal ("release it if it is lost") runs inside the release itself.
+    const again: Promise<boolean>[] = [];
+    first.signal.addEventListener('abort', () => again.push(first.release()));
+    const waiting = locker.acquire('k');
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await first.release()).toBe(true);
+    const second = await waiting;
+    expect(await Promise.all(again)).toEqual([false]);
+    expect(second.token).toBe(first.token + 1);
+    // The store lease went on to `second`: another process must still find the key held.
+    expect(store.calls.release).toBe(0);
+    expect(await createLocker({ store }).tryAcquire('k')).toBeNull();
+    expect(second.held).toBe(true);
+    expect(await second.release()).toBe(true);
+  });
+
   it('hands a passed lease straight back when the waiter was aborted meanwhile', async () => {
     const store = memoryStore();
     const locker = createLocker({ store, ttlMs: 5_000 });
