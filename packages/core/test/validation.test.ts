@@ -10,6 +10,9 @@ const badKeys: Array<[string, unknown]> = [
   ['an object', { key: 'k' }],
   ['oversized (1025 bytes)', 'k'.repeat(1025)],
   ['oversized in UTF-8 (400 x 3-byte chars)', '€'.repeat(400)],
+  // Both would be written as U+FFFD: one lock for two keys.
+  ['a lone high surrogate', 'order:\uD800'],
+  ['a lone low surrogate', 'order:\uDC00'],
 ];
 
 const badDurations: Array<[string, unknown]> = [
@@ -34,6 +37,13 @@ describe('input validation', () => {
     await expect(locker.withLock(key as string, async () => 1)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(locker.inspect(key as string)).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(store.calls).toEqual({ acquire: 0, extend: 0, release: 0, inspect: 0 });
+  });
+
+  it('accepts keys with characters outside the BMP (surrogate pairs)', async () => {
+    const locker = createLocker({ store: memoryStore() });
+    const lease = await locker.acquire('seat:\u{1F3AB}:12');
+    expect(lease.key).toBe('seat:\u{1F3AB}:12');
+    expect(await lease.release()).toBe(true);
   });
 
   it('accepts a key of exactly 1024 bytes', async () => {
