@@ -20,8 +20,12 @@ const THROTTLED =
   /max ((daily |monthly )?requests? limit|concurrent connections)|rate.?limit|too many requests|\b429\b|throttl/i;
 const NETWORK =
   /fetch failed|failed to fetch|network|load failed|socket|E(CONN|NOTFOUND|AI_AGAIN|(HOST|NET)UNREACH|TIMEDOUT|PIPE)|terminated|other side closed/i;
-/** The REST server answered that the database behind it could not be reached. */
+/**
+ * The REST server answered that the database behind it could not be reached, or Redis refused the
+ * command for now (a long script running, a dataset loading, a replica after a failover): retryable.
+ */
 const DOWN = /\b(not reachable|unreachable|unavailable)\b/i;
+const REFUSED_FOR_NOW = /^(BUSY|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /;
 /** An unparsable error page from a gateway or CDN in front of the database: it was not reached. */
 const GATEWAY =
   /<html|<!doctype|error code: \d|bad gateway|service unavailable|gateway time-?out|upstream|\b50[234]\b/i;
@@ -86,7 +90,9 @@ export function toStoreError(
             ? 'unreachable'
             : name === 'UpstashJSONParseError' || (local && /did not return a result/i.test(detail))
               ? 'bad-response'
-              : DOWN.test(detail) || (local && (name === 'TypeError' || NETWORK.test(detail) || code))
+              : DOWN.test(detail) ||
+                  REFUSED_FOR_NOW.test(detail) ||
+                  (local && (name === 'TypeError' || NETWORK.test(detail) || code))
                 ? 'unreachable'
                 : 'unknown');
   const cause = new Error(detail);

@@ -203,7 +203,29 @@ describe('error classification', () => {
       'timeout',
     ],
     ['a missing result', new TypeError('Request did not return a result'), 'bad-response'],
+    [
+      'a server busy running a long script',
+      upstashError(
+        `BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.${command('6')}`,
+      ),
+      'unreachable',
+    ],
+    [
+      'a server loading its data',
+      upstashError(`LOADING Redis is loading the dataset in memory${command('7')}`),
+      'unreachable',
+    ],
+    [
+      'a replica after a failover',
+      upstashError(`READONLY You can't write against a read only replica.${command('8')}`),
+      'unreachable',
+    ],
     ['any other Redis error', upstashError(`ERR something odd${command('5')}`), 'unknown'],
+    [
+      'a wrong type',
+      upstashError(`WRONGTYPE Operation against a key holding the wrong kind of value${command('9')}`),
+      'unknown',
+    ],
   ];
 
   it.each(cases)('maps %s to its kind, with no owner or command in the error', async (_name, raw, kind) => {
