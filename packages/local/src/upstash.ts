@@ -202,29 +202,59 @@ function withoutUpstashFlags(script: string): string | undefined {
 }
 
 /**
- * Upstash's script flags translated for redis-server: `EVAL` of a script whose shebang names
- * `allow-key-locking` runs it without the flag, and `EVALSHA` of the SHA-1 of the script as sent runs
- * the one redis-server stored (as Upstash, `EVALSHA` finds a script by the text the client sent).
+ * Upstash's script flags translated for redis-server: `EVAL` (and `SCRIPT LOAD`) of a script whose
+ * shebang names `allow-key-locking` runs (loads) it without the flag, and `EVALSHA` of the SHA-1 of the
+ * script as sent runs the one redis-server stored (as Upstash, `EVALSHA` finds a script by the text the
+ * client sent). `SCRIPT LOAD` answers that SHA-1 and `SCRIPT EXISTS` knows it, as on Upstash, where
+ * "the digest is what SCRIPT LOAD returns" and "shebang flags are part of the source"
+ * (https://upstash.com/docs/redis/commands/scripting/script-load).
  */
 class ScriptFlags {
   /** SHA-1 of a script as sent → SHA-1 of the script redis-server got. */
   private readonly stored = new Map<string, string>();
+  /** Translated `SCRIPT LOAD` commands → the SHA-1 their reply names instead (of the script as sent). */
+  private readonly loads = new WeakMap<Command, string>();
 
   translate(command: Command): Command {
     const name = commandName(command);
     const arg = command[1];
     if ((name === 'eval' || name === 'eval_ro') && arg !== undefined) {
-      const script = arg.toString();
-      const plain = withoutUpstashFlags(script);
-      if (plain === undefined) return command;
-      this.stored.set(sha1(script), sha1(plain));
-      return [command[0]!, plain, ...command.slice(2)];
+      const plain = this.plain(arg);
+      return plain === undefined ? command : [command[0]!, plain, ...command.slice(2)];
     }
     if ((name === 'evalsha' || name === 'evalsha_ro') && arg !== undefined) {
       const sha = this.stored.get(arg.toString().toLowerCase());
       return sha === undefined ? command : [command[0]!, sha, ...command.slice(2)];
     }
+    const sub = name === 'script' ? commandName(command.slice(1)) : '';
+    const script = command[2];
+    if (sub === 'load' && command.length === 3 && script !== undefined) {
+      const plain = this.plain(script);
+      if (plain === undefined) return command;
+      const load: Command = [command[0]!, command[1]!, plain];
+      this.loads.set(load, sha1(script.toString()));
+      return load;
+    }
+    if (sub === 'exists') {
+      return command.map((item, index) =>
+        index < 2 ? item : (this.stored.get(item.toString().toLowerCase()) ?? item),
+      );
+    }
     return command;
+  }
+
+  /** The reply to `command` (as {@link translate} returned it) as Upstash gives it. */
+  answer(command: Command, reply: RespValue): RespValue {
+    const sha = this.loads.get(command);
+    return sha !== undefined && Buffer.isBuffer(reply) ? Buffer.from(sha) : reply;
+  }
+
+  /** `script` without Upstash's flags (remembering its SHA-1s), or undefined when it names none. */
+  private plain(arg: RespArg): string | undefined {
+    const script = arg.toString();
+    const plain = withoutUpstashFlags(script);
+    if (plain !== undefined) this.stored.set(sha1(script), sha1(plain));
+    return plain;
   }
 }
 
@@ -410,12 +440,20 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
     return this.stopping;
   }
 
+  /**
+   * The `Authorization: Bearer <token>` header, or else the `_token` query parameter, as Upstash takes
+   * either (https://upstash.com/docs/redis/features/restapi, "Security and Authentication").
+   */
   private authorized(req: IncomingMessage): boolean {
     const header = req.headers.authorization;
-    if (typeof header !== 'string') return false;
-    const match = /^Bearer\s+(.+)$/i.exec(header.trim());
-    if (match === null) return false;
-    return timingSafeEqual(digest(match[1] ?? ''), this.tokenDigest);
+    const bearer = typeof header === 'string' ? /^Bearer\s+(.+)$/i.exec(header.trim())?.[1] : undefined;
+    const token = bearer ?? new URL(req.url ?? '/', this.url).searchParams.get('_token');
+    return typeof token === 'string' && timingSafeEqual(digest(token), this.tokenDigest);
+  }
+
+  /** A reply of redis-server to a command sent as `command` (translated), as Upstash answers it. */
+  private answer(command: Command, reply: RespValue): RespValue {
+    return this.scripts?.answer(command, reply) ?? reply;
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -509,7 +547,10 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
     const rejected = rejection(command);
     if (rejected !== undefined) throw new HttpError(400, rejected);
     const stateful = STATEFUL.has(commandName(command));
-    const reply = await this.withConnection(res, stateful, (conn) => conn.send(command));
+    const reply = this.answer(
+      command,
+      await this.withConnection(res, stateful, (conn) => conn.send(command)),
+    );
     if (reply instanceof RespError) sendError(res, 400, reply.message);
     else sendJson(res, 200, `{"result":${replyToJson(reply, base64, true)}}`);
   }
@@ -523,10 +564,10 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
         ? []
         : await this.withConnection(res, stateful, (conn) => conn.sendMany(runnable));
     let next = 0;
-    const entries = commands.map((_, index) => {
+    const entries = commands.map((command, index) => {
       const rejected = rejections[index];
       if (rejected !== undefined) return `{"error":${JSON.stringify(rejected)}}`;
-      return entryToJson(replies[next++] ?? null, base64);
+      return entryToJson(this.answer(command, replies[next++] ?? null), base64);
     });
     sendJson(res, 200, `[${entries.join(',')}]`);
   }
@@ -550,7 +591,8 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
     if (queueError !== undefined) throw new HttpError(400, queueError.message);
     if (exec instanceof RespError) throw new HttpError(400, exec.message);
     if (!Array.isArray(exec)) throw new HttpError(400, 'ERR the transaction was aborted');
-    sendJson(res, 200, `[${exec.map((reply) => entryToJson(reply, base64)).join(',')}]`);
+    const entries = exec.map((reply, index) => entryToJson(this.answer(commands[index]!, reply), base64));
+    sendJson(res, 200, `[${entries.join(',')}]`);
   }
 
   /**

@@ -190,6 +190,15 @@ describe('Upstash endpoint: authentication', () => {
     await response.text();
   });
 
+  it('accepts the token as the _token query parameter, as Upstash (docs: redis/features/restapi)', async () => {
+    const ok = await fetch(`${endpoint.url}/?_token=${TOKEN}`, { method: 'POST', body: '["ping"]' });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ result: 'PONG' });
+    const wrong = await fetch(`${endpoint.url}/pipeline?_token=nope`, { method: 'POST', body: '[["ping"]]' });
+    expect(wrong.status).toBe(401);
+    await wrong.text();
+  });
+
   it('makes @upstash/redis throw on a bad token', async () => {
     const bad = new Redis({ url: endpoint.url, token: 'bad', retry: false, enableAutoPipelining: false });
     await expect(bad.get('k')).rejects.toThrow(/^WRONGPASS invalid or missing auth token/);
@@ -389,6 +398,29 @@ describe('Upstash endpoint: Lua scripts', () => {
     await expect(
       redis.eval(`#!lua flags=allow-key-locking\nlocal a = 1\nreturn nil + a`, [], []),
     ).rejects.toThrow(/user_script:3:/);
+  });
+
+  it('loads an allow-key-locking script with SCRIPT LOAD under the SHA-1 of the script as sent, which SCRIPT EXISTS knows and EVALSHA runs', async () => {
+    // Upstash docs (redis/commands/scripting/script-load): shebang flags, allow-key-locking included,
+    // are part of the source; the reply is the digest EVALSHA takes.
+    const flagged = `#!lua flags=allow-key-locking\nreturn ARGV[1] .. "-${Date.now()}-loaded"`;
+    const sha = createHash('sha1').update(flagged).digest('hex');
+    expect(await redis.scriptExists(sha)).toEqual([0]);
+    expect(await redis.scriptLoad(flagged)).toBe(sha);
+    expect(await redis.scriptExists(sha, '0'.repeat(40))).toEqual([1, 0]);
+    expect(await redis.evalsha(sha, [], ['x'])).toMatch(/^x-\d+-loaded$/);
+    const batch = redis.pipeline();
+    batch.scriptLoad(flagged);
+    batch.scriptExists(sha);
+    expect(await batch.exec()).toEqual([sha, [1]]);
+    expect(await redis.multi().scriptLoad(flagged).exec()).toEqual([sha]);
+    // A script without Upstash's flags is loaded as it is.
+    const plain = `return "${Date.now()}-plain"`;
+    expect(await redis.scriptLoad(plain)).toBe(createHash('sha1').update(plain).digest('hex'));
+    // A script the flag is taken out of is refused as redis-server refuses the rest of it.
+    await expect(redis.scriptLoad('#!lua flags=allow-key-locking,nope\nreturn 1')).rejects.toThrow(
+      /Unexpected flag in script shebang: nope/,
+    );
   });
 
   it('passes the flag to redis-server unchanged with upstashScriptFlags: false, as a plain Redis behind a REST proxy', async () => {
