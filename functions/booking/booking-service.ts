@@ -103,6 +103,10 @@ export async function listSeats(deps: BookingDeps, eventId: string): Promise<Htt
         ExpressionAttributeValues: { ':e': eventId },
         ProjectionExpression: 'seatId, #status',
         ExpressionAttributeNames: { '#status': 'status' },
+        // Strongly consistent, like every other read here: an eventually consistent Query may come from
+        // a replica that has not seen a booking yet, and list as available a seat already confirmed
+        // (201) to someone else.
+        ConsistentRead: true,
         ...(startKey ? { ExclusiveStartKey: startKey } : {}),
       }),
     );

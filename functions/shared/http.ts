@@ -37,8 +37,11 @@ export function parseJsonBody(
   if (event.body === undefined || event.body === null || event.body === '') {
     throw new BadRequest('body', 'a JSON object body is required');
   }
+  // The limit is in bytes, measured before decoding anything: a string's length counts UTF-16 units,
+  // which let non-ASCII bodies up to three times the limit through.
+  const bytes = Buffer.byteLength(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+  if (bytes > 16_384) throw new BadRequest('body', 'the body is larger than 16 KiB');
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-  if (text.length > 16_384) throw new BadRequest('body', 'the body is larger than 16 KiB');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -1,20 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BookingDeps } from '../booking/booking-service.js';
 import { bookingDepsFromEnv, createBookingHandler } from '../booking/handler.js';
 import {
   httpEvent,
-  type LocalData,
+  LocalData,
   type LocalEndpoints,
   type LocalTables,
   type LockStoreKind,
   lambdaContext,
+  localDynamoDbClient,
   localFunctionEnv,
 } from '../local/index.js';
 import type { LockSettings } from '../shared/lock-store.js';
 import { createLogger } from '../shared/logger.js';
+import { exampleTableDefinitions } from '../shared/tables.js';
 import { type LocalSetup, startLocalSetup } from './support/local-setup.js';
 
 let setup: LocalSetup;
@@ -151,5 +153,73 @@ describe.each(['dynamodb', 'upstash'] as LockStoreKind[])('booking with the %s l
     expect(res.statusCode).toBe(503);
     expect(JSON.parse(res.body)).toMatchObject({ error: 'lock_store_unavailable' });
     expect(await data.seats(eventId)).toEqual([{ eventId, seatId: 's1', status: 'available' }]);
+  });
+});
+
+/**
+ * A document client whose eventually consistent Query on the seats table is answered by `replica`: a
+ * copy of the seats that has not seen the latest writes yet, as a DynamoDB replica may answer such a
+ * read right after a write. Strongly consistent reads and every write go to the seats table itself.
+ */
+function laggingReplicaDb(replica: string) {
+  const client = localDynamoDbClient(endpoints);
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = (args as { input?: { TableName?: string; ConsistentRead?: boolean } }).input;
+      if (
+        context.commandName === 'QueryCommand' &&
+        input?.TableName === tables.seats &&
+        !input.ConsistentRead
+      ) {
+        return next({ ...args, input: { ...input, TableName: replica } } as typeof args);
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'laggingReplica' },
+  );
+  return DynamoDBDocumentClient.from(client);
+}
+
+describe('the seat list (GET /events/{eventId}/seats)', () => {
+  it('shows a seat as booked once its booking was answered, even while replicas lag', async () => {
+    const replica = `${tables.seats}-replica`;
+    const client = localDynamoDbClient(endpoints);
+    const [definition] = exampleTableDefinitions({
+      orders: 'unused',
+      charges: 'unused',
+      seats: replica,
+    }).filter((t) => t.TableName === replica);
+    await client.send(new CreateTableCommand(definition!));
+    await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName: replica });
+    client.destroy();
+    const eventId = uid('event');
+    await data.seedSeats(eventId, ['s1', 's2']);
+    // The replica has the seats as seeded, and never sees the booking below.
+    const replicaData = new LocalData(endpoints, { ...tables, seats: replica });
+    await replicaData.seedSeats(eventId, ['s1', 's2']);
+    replicaData.close();
+    const handler = createBookingHandler(
+      async () => {
+        const deps = await bookingDepsFromEnv(localFunctionEnv(endpoints, tables, 'dynamodb'));
+        return { ...deps, db: laggingReplicaDb(replica) };
+      },
+      createLogger({}, 'error', () => undefined),
+    );
+
+    const booked = await handler(bookEvent(eventId, 's1', 'alice'), lambdaContext());
+    expect(booked.statusCode).toBe(201);
+    // Alice was told the seat is hers: the list must not offer it to anyone as available.
+    const list = await handler(
+      httpEvent('GET', `/events/${eventId}/seats`, 'GET /events/{eventId}/seats', undefined, { eventId }),
+      lambdaContext(),
+    );
+    expect(list.statusCode).toBe(200);
+    expect(JSON.parse(list.body)).toEqual({
+      eventId,
+      seats: [
+        { seatId: 's1', status: 'booked' },
+        { seatId: 's2', status: 'available' },
+      ],
+    });
   });
 });

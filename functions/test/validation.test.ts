@@ -48,4 +48,16 @@ describe('parseJsonBody', () => {
       /16 KiB/,
     );
   });
+
+  it('measures the 16 KiB limit in bytes, whatever the characters', () => {
+    // 10 000 'é' are 10 008 UTF-16 units but 20 008 UTF-8 bytes: larger than 16 KiB, plain or base64.
+    const accented = `{"a":"${'é'.repeat(10_000)}"}`;
+    expect(() => parseJsonBody({ body: accented, isBase64Encoded: false })).toThrow(/16 KiB/);
+    expect(() =>
+      parseJsonBody({ body: Buffer.from(accented).toString('base64'), isBase64Encoded: true }),
+    ).toThrow(/16 KiB/);
+    // A body within the limit still parses, non-ASCII text included.
+    const small = `{"a":"${'é'.repeat(8_000)}"}`;
+    expect(parseJsonBody({ body: small, isBase64Encoded: false })).toEqual({ a: 'é'.repeat(8_000) });
+  });
 });
