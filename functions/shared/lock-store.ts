@@ -1,6 +1,13 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createLocker, type LockEventListener, type Locker, type LockStore } from '@leasehold/core';
+import {
+  createLocker,
+  type LockEventListener,
+  type Locker,
+  type LockStore,
+  MAX_DURATION_MS,
+  MIN_TTL_MS,
+} from '@leasehold/core';
 import { dynamoDbStore } from '@leasehold/dynamodb';
 import { upstashStore } from '@leasehold/upstash';
 
@@ -65,15 +72,20 @@ export interface LockSettings {
 }
 
 export function readLockSettings(env: Record<string, string | undefined>): LockSettings {
-  const int = (name: string, fallback: number) => {
+  // Core's own bounds, checked at cold start: out of them, core would refuse every request instead.
+  const int = (name: string, fallback: number, min: number) => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new ConfigError(`${name} must be a positive whole number of ms`);
+    if (!Number.isInteger(n) || n < min || n > MAX_DURATION_MS)
+      throw new ConfigError(`${name} must be a whole number of ms from ${min} to ${MAX_DURATION_MS}`);
     return n;
   };
-  return { ttlMs: int('LOCK_TTL_MS', 10_000), waitMs: int('LOCK_WAIT_MS', 3_000) };
+  return {
+    ttlMs: int('LOCK_TTL_MS', 10_000, MIN_TTL_MS),
+    // 0: one attempt, no waiting.
+    waitMs: int('LOCK_WAIT_MS', 3_000, 0),
+  };
 }
 
 export async function createLockerFromEnv(

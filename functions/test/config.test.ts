@@ -68,4 +68,12 @@ describe('readLockSettings', () => {
     expect(() => readLockSettings({ LOCK_TTL_MS: '1.5' })).toThrow(/LOCK_TTL_MS/);
     expect(() => readLockSettings({ LOCK_WAIT_MS: '-1' })).toThrow(/LOCK_WAIT_MS/);
   });
+
+  it('refuses at cold start a lease core would refuse on every request, and accepts a wait of 0', () => {
+    expect(() => readLockSettings({ LOCK_TTL_MS: '50' })).toThrow(
+      /LOCK_TTL_MS must be a whole number of ms from 100/,
+    );
+    expect(() => readLockSettings({ LOCK_TTL_MS: String(2 * 86_400_000) })).toThrow(/LOCK_TTL_MS/);
+    expect(readLockSettings({ LOCK_WAIT_MS: '0' })).toEqual({ ttlMs: 10_000, waitMs: 0 });
+  });
 });
