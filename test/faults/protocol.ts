@@ -49,7 +49,8 @@ export type WorkerMessage =
   | ({ readonly t: 'obs' } & HeldObservation)
   | ({ readonly t: 'write' } & WriteRecord)
   | { readonly t: 'hold'; readonly key: string; readonly token: number }
-  | { readonly t: 'free' }
+  /** The lease reported by `hold` ended (released, or given up). */
+  | { readonly t: 'free'; readonly key: string; readonly token: number }
   | { readonly t: 'attempt'; readonly outcome: AttemptOutcome; readonly detail?: string };
 
 /** What the parent tells a worker. */

@@ -126,7 +126,8 @@ interface WorkerHandle {
   readonly id: string;
   readonly child: ChildProcess;
   readonly offsetMs: number;
-  holding: { key: string; token: number } | undefined;
+  /** The leases its callers hold, key → token (two callers per worker: see worker.ts). */
+  readonly holding: Map<string, number>;
   paused: boolean;
   killed: boolean;
   exited: boolean;
@@ -304,10 +305,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           return;
         }
         case 'hold':
-          worker.holding = { key: message.key, token: message.token };
+          worker.holding.set(message.key, message.token);
           return;
         case 'free':
-          worker.holding = undefined;
+          // A lease passed on to the worker's other caller may be reported held before its
+          // predecessor is reported free.
+          if (worker.holding.get(message.key) === message.token) worker.holding.delete(message.key);
           return;
         case 'attempt':
           outcomes[message.outcome]++;
@@ -352,7 +355,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         id,
         child,
         offsetMs,
-        holding: undefined,
+        holding: new Map(),
         paused: false,
         killed: false,
         exited: false,
@@ -405,7 +408,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const pickHolder = async (timeoutMs: number): Promise<WorkerHandle | undefined> => {
       const until = sharedNow() + timeoutMs;
       while (sharedNow() < until) {
-        const holders = alive().filter((w) => w.holding !== undefined);
+        const holders = alive().filter((w) => w.holding.size > 0);
         if (holders.length > 0) return random.pick(holders);
         await sleep(3);
       }
@@ -453,8 +456,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         }
         case 'kill': {
           const target = await pickHolder(3_000);
-          if (target?.holding === undefined) return false;
-          const { key, token } = target.holding;
+          const held = target && [...target.holding][0];
+          if (target === undefined || held === undefined) return false;
+          const [key, token] = held;
           // No wire faults while the takeover is measured, and no stalled request of the victim's
           // may land after its death.
           theProxy.setSchedule({});

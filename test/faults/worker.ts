@@ -1,7 +1,7 @@
 /**
- * A fault-run worker: a separate process (as another Lambda instance or container would be) that
- * loops acquiring one of a few shared keys and runs a fenced read-sleep-write critical section, and
- * reports everything it does to the parent over IPC, stamped on the shared timeline.
+ * A fault-run worker: a separate process (as another Lambda instance or container would be) whose two
+ * callers loop acquiring one of a few shared keys and running a fenced read-sleep-write critical
+ * section, and that reports everything it does to the parent over IPC, stamped on the shared timeline.
  *
  * Started by the soak with `fork(worker.ts, { execArgv: ['--import', 'tsx'] })` and its config as
  * JSON in LEASEHOLD_SOAK_WORKER. The parent freezes (SIGSTOP/SIGCONT) and kills (SIGKILL) it.
@@ -154,8 +154,9 @@ function observe(key: string, lease: Lease): void {
  * The critical section: read, think, write. It checks the lease before starting, but (like much real
  * code) not between the read and the write — a pause there makes a stale write that fencing must stop.
  */
-async function section(key: string, lease: Lease, manual: boolean): Promise<void> {
+async function section(key: string, lease: Lease, manual: boolean, slot: Slot): Promise<void> {
   report({ t: 'hold', key, token: lease.token });
+  slot.held = lease.token;
   observe(key, lease);
   if (!lease.held) return;
   const read = await post('/read', { key });
@@ -195,40 +196,67 @@ process.on('message', (message: ParentMessage) => {
   if (message.t === 'stop') stopping = true;
 });
 
-async function attempt(): Promise<AttemptOutcome> {
-  const key = random.pick(cfg.keys);
+/** What one of the worker's callers holds: the token its section reported, until reported free. */
+interface Slot {
+  held: number | undefined;
+}
+
+/** Reports the end of the lease `slot` holds, if any. */
+function free(key: string, slot: Slot): void {
+  if (slot.held !== undefined) report({ t: 'free', key, token: slot.held });
+  slot.held = undefined;
+}
+
+async function attempt(key: string, slot: Slot): Promise<AttemptOutcome> {
   const mode = random();
   if (mode < 0.6) {
-    await locker.withLock(key, (lease) => section(key, lease, false));
+    await locker.withLock(key, (lease) => section(key, lease, false, slot));
     return 'done';
   }
   const lease = mode < 0.9 ? await locker.acquire(key) : await locker.tryAcquire(key);
   if (lease === null) return 'busy';
+  // Cleanup tied to the lease's signal, as much code has it: it runs inside core's own release (and
+  // its local pass to the other caller), expiry and loss.
+  if (random.chance(0.5))
+    lease.signal.addEventListener('abort', () => void lease.release().catch(() => false));
   try {
-    await section(key, lease, true);
+    await section(key, lease, true, slot);
   } finally {
-    report({ t: 'free' });
+    free(key, slot);
     await lease.release().catch(() => false);
   }
   return 'done';
 }
 
-async function main(): Promise<void> {
-  report({ t: 'ready' });
+/**
+ * Callers per worker, each looping on attempts: two, so that they meet on a key now and then and the
+ * locker passes the lease from one to the other with no store request (core's local hand-off), under
+ * the same faults as everything else.
+ */
+const CALLERS = 2;
+
+async function caller(): Promise<void> {
+  const slot: Slot = { held: undefined };
   while (!stopping) {
+    const key = random.pick(cfg.keys);
     let outcome: AttemptOutcome;
     let detail: string | undefined;
     try {
-      outcome = await attempt();
+      outcome = await attempt(key, slot);
     } catch (err) {
       outcome = outcomeOf(err);
       if (outcome === 'other') detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
     }
-    report({ t: 'free' });
+    free(key, slot);
     report({ t: 'attempt', outcome, ...(detail === undefined ? {} : { detail }) });
     // Don't spin while the store is down; otherwise a short breather between attempts.
     await sleep(outcome === 'store-error' || outcome === 'other' ? random.int(20, 60) : random.int(0, 4));
   }
+}
+
+async function main(): Promise<void> {
+  report({ t: 'ready' });
+  await Promise.all(Array.from({ length: CALLERS }, caller));
   await locker.close();
   dynamo?.destroy();
   process.disconnect?.();

@@ -5,6 +5,7 @@
  * All times are milliseconds on one timeline shared by the processes of the run (`sharedNow()`: the
  * system's monotonic clock), never a (possibly skewed) wall clock.
  */
+import { FENCE_STEP } from '@leasehold/core';
 
 /** One call of a `LockStore` method, as seen by a recording wrapper around the store. */
 export interface StoreOpRecord {
@@ -156,6 +157,7 @@ export const CHECKS = [
   'durable-writes',
   'named-holders',
   'live-holders',
+  'local-passes',
 ] as const;
 export type CheckName = (typeof CHECKS)[number];
 
@@ -212,6 +214,8 @@ export interface CheckStats {
    * be missing from the history).
    */
   refusalsChecked: number;
+  /** Leases a locker passed on to its own next waiter, with no store request (local-passes). */
+  localPasses: number;
   overlapsExcusedByStateLoss: number;
   killsChecked: number;
   /** Longest kill → next grant, in ms. */
@@ -256,6 +260,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     writesTraced: 0,
     refusals: 0,
     refusalsChecked: 0,
+    localPasses: 0,
     overlapsExcusedByStateLoss: 0,
     killsChecked: 0,
     maxTakeoverMs: 0,
@@ -346,6 +351,28 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
   }
 
   // ---- leases the SDK delivered, with their validity ----------------------------------------------
+  // Store calls carry the store lease's token. A lease a locker passed on to its own next waiter, with
+  // no store request, has a token above it (up to FENCE_STEP - 1 above) and rides on the same store
+  // lease: its validity is that store lease's.
+  const storeGrants = new Map<string, number[]>();
+  for (const g of grants) {
+    if (g.worker === '(lost answer)') continue;
+    const id = `${g.worker}\u0000${g.key}`;
+    const list = storeGrants.get(id);
+    if (list) list.push(g.token);
+    else storeGrants.set(id, [g.token]);
+  }
+  /** The token of the store lease that a lease of `worker` on `key` with `token` rides on. */
+  const storeTokenOf = (worker: string, key: string, token: number): number => {
+    let best = token;
+    for (const g of storeGrants.get(`${worker}\u0000${key}`) ?? []) {
+      if (g <= token && token < g + FENCE_STEP && (best === token || g > best)) best = g;
+    }
+    return best;
+  };
+  /** The id of the store lease that a lease delivered to a caller rides on. */
+  const storeLeaseId = (worker: string, key: string, token: number) =>
+    leaseId(worker, key, storeTokenOf(worker, key, token));
   const opsByLease = groupBy(
     history.ops.filter((o) => o.token !== undefined),
     (o) => leaseId(o.worker, o.key, o.token as number),
@@ -369,7 +396,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
   for (const o of history.observations) {
     if (!o.held) continue;
     stats.heldObservations++;
-    const id = leaseId(o.worker, o.key, o.token);
+    const id = storeLeaseId(o.worker, o.key, o.token);
     const bound = boundAt(id, o.at);
     if (bound === undefined) {
       fail({
@@ -395,7 +422,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     if (e.type !== 'acquired' && e.type !== 'extended') continue;
     const kind = e.type === 'acquired' ? 'acquire' : 'extend';
     const wanted = e.type === 'acquired' ? 'granted' : 'ok';
-    const candidates = (opsByLease.get(leaseId(e.worker, e.key, e.token)) ?? []).filter(
+    const candidates = (opsByLease.get(storeLeaseId(e.worker, e.key, e.token)) ?? []).filter(
       (op) => op.op === kind && op.outcome === wanted && op.receivedAt <= e.at + EPS,
     );
     const op = candidates.reduce<StoreOpRecord | undefined>(
@@ -421,26 +448,39 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
       worker: string;
       key: string;
       token: number;
+      /** The store lease it rides on (its own token unless its locker passed it on). */
+      storeToken: number;
       grantSentAt: number;
       start: number;
       end: number;
     }
     const windows: Window[] = [];
     for (const e of acquiredEvents) {
-      const id = leaseId(e.worker, e.key, e.token);
+      // A window per lease delivered to a caller. One its locker passed on (no store request) starts
+      // when its caller got it and rides on the store lease it was passed on with.
+      const token = storeTokenOf(e.worker, e.key, e.token);
+      const id = leaseId(e.worker, e.key, token);
       const ops = opsByLease.get(id) ?? [];
       const grant = ops.find((o) => o.op === 'acquire' && o.outcome === 'granted');
       const bound = boundAt(id, Number.POSITIVE_INFINITY);
       if (grant === undefined || bound === undefined) continue;
+      const passedOn = token !== e.token;
+      const start = passedOn ? e.at : grant.receivedAt;
       let end = bound;
-      // Once a release is sent (answered or not), the holder has stopped claiming the lease.
-      for (const o of ops) if (o.op === 'release' && o.sentAt < end) end = o.sentAt;
+      // Once a release of the store lease is sent (answered or not), the holder has stopped claiming
+      // it. For a lease passed on, only a release sent after its caller got it (times of one process:
+      // no tolerance): one sent before, by the lease it was passed on from, must not have freed what
+      // this one holds.
+      for (const o of ops) {
+        if (o.op === 'release' && (!passedOn || o.sentAt > start) && o.sentAt < end) end = o.sentAt;
+      }
       windows.push({
         worker: e.worker,
         key: e.key,
         token: e.token,
+        storeToken: token,
         grantSentAt: grant.sentAt,
-        start: grant.receivedAt,
+        start,
         end,
       });
     }
@@ -452,7 +492,8 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
         const b = list[j] as Window;
         for (let i = 0; i < j; i++) {
           const a = list[i] as Window;
-          if ((a.token === b.token && a.worker === b.worker) || a.end <= b.start + tol) continue;
+          // Leases on one store lease of one locker follow each other: see local-passes.
+          if ((a.storeToken === b.storeToken && a.worker === b.worker) || a.end <= b.start + tol) continue;
           // A loss between the first of the two grant requests and the second grant's answer may have
           // erased either lease from the store (whichever the store applied first).
           const excused = history.stateLosses.some(
@@ -470,6 +511,39 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
             message: `"${key}": ${b.worker} got token ${b.token} while ${a.worker}'s lease ${a.token} was still valid for ${(a.end - b.start).toFixed(1)} ms`,
           });
         }
+      }
+    }
+  }
+
+  // ---- local-passes: a lease passed on in one locker starts only once the one before it ended -------
+  // One process, one clock: no skew to allow for. The leases on one store lease, in the order their
+  // callers got them; each must have been released (or lost) before the next one was handed out.
+  {
+    const ends = new Map<string, number>();
+    for (const e of history.events) {
+      if (e.type !== 'released' && e.type !== 'lost') continue;
+      const id = leaseId(e.worker, e.key, e.token);
+      ends.set(id, Math.min(e.at, ends.get(id) ?? e.at));
+    }
+    const byStoreLease = groupBy(acquiredEvents, (e) => storeLeaseId(e.worker, e.key, e.token));
+    for (const list of byStoreLease.values()) {
+      list.sort((a, b) => a.token - b.token);
+      for (let i = 1; i < list.length; i++) {
+        const prev = list[i - 1] as LeaseEventRecord;
+        const next = list[i] as LeaseEventRecord;
+        stats.localPasses++;
+        const end = ends.get(leaseId(prev.worker, prev.key, prev.token));
+        if (end !== undefined && end <= next.at + EPS) continue;
+        fail({
+          check: 'local-passes',
+          key: next.key,
+          token: next.token,
+          at: next.at,
+          message:
+            end === undefined
+              ? `${next.worker}: lease ${next.token} of "${next.key}" was handed out on the store lease of ${prev.token}, which never ended`
+              : `${next.worker}: lease ${next.token} of "${next.key}" was handed out ${(end - next.at).toFixed(1)} ms before lease ${prev.token}, on the same store lease, ended`,
+        });
       }
     }
   }
@@ -787,6 +861,7 @@ export function formatCheckResult(result: CheckResult, maxViolations = 20): stri
     'durable-writes': `${s.resourcesChecked} resources read back, ${s.writesTraced} writes traced`,
     'named-holders': `${s.refusals} refusals`,
     'live-holders': `${s.refusalsChecked} refusals checked against the lease they named`,
+    'local-passes': `${s.localPasses} leases passed on within a locker`,
     'lost-answers': `${s.lostAnswers} lost grants: ${s.lostAnswersHeldByCaller} held by caller, ${s.lostAnswersOrphaned} orphaned (${s.lostAnswersExpired} seen to expire)`,
   };
   const lines = CHECKS.map((c) => {

@@ -544,6 +544,70 @@ describe('checkHistory', () => {
     });
   });
 
+  describe('local-passes', () => {
+    /**
+     * B's store lease 11 (granted 110..115, extended at 300, released at 700) held by two of B's callers
+     * in turn: lease 11, then lease 12 passed on locally at 250 with no store request.
+     */
+    const passed = (releasedAt: number) => {
+      const h = good();
+      h.events.push(
+        { worker: 'B', key: 'k', token: 11, at: releasedAt, type: 'released' },
+        { worker: 'B', key: 'k', token: 12, at: 250, type: 'acquired' },
+      );
+      h.observations.push({ worker: 'B', key: 'k', token: 12, at: 400, held: true, remainingMs: 390 });
+      return h;
+    };
+
+    it('passes a lease passed on after the one before it ended, judged by its store lease', () => {
+      const result = checkHistory(passed(249), { ttlMs: TTL });
+      expect(result.violations).toEqual([]);
+      expect(result.stats.localPasses).toBe(1);
+    });
+
+    it('fails when a lease was handed out before the one before it on the same store lease ended', () => {
+      expect(failing(passed(260))).toEqual(['local-passes']);
+    });
+
+    it('sees a second holder let in by a release sent before the pass, while the passed-on lease holds', () => {
+      // The store release of 11 sent at 249.5, as lease 11 passed it on (a release called again from
+      // its abort listener), freed the key under lease 12: C got it at 305 while 12 still held it.
+      const h = passed(249);
+      h.ops.push(
+        {
+          worker: 'B',
+          op: 'release',
+          key: 'k',
+          owner: 'b1',
+          token: 11,
+          sentAt: 249.5,
+          receivedAt: 252,
+          outcome: 'ok',
+        },
+        {
+          worker: 'C',
+          op: 'acquire',
+          key: 'k',
+          owner: 'c1',
+          token: 27,
+          validMs: VALID,
+          sentAt: 300,
+          receivedAt: 305,
+          outcome: 'granted',
+        },
+      );
+      h.events.push({ worker: 'C', key: 'k', token: 27, at: 305, type: 'acquired' });
+      expect(failing(h)).toContain('exclusive-validity');
+    });
+
+    it("judges a passed-on lease's validity by its store lease's grant and extensions", () => {
+      const h = passed(249);
+      // Lease 12 reported held past the validity earned by store lease 11's extension at 300.
+      h.observations.push({ worker: 'B', key: 'k', token: 12, at: 800, held: true, remainingMs: 1 });
+      expect(failing(h)).toEqual(['holder-validity']);
+    });
+  });
+
   describe('durable-writes', () => {
     const withDdbWrites = () => {
       const h = good();
