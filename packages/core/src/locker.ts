@@ -166,7 +166,8 @@ const option = (
 export function createLocker(options: LockerOptions): Locker {
   check('options', options, 'an object', isObject, true);
   const store = options.store;
-  if (!isFunction(store?.acquire) || !isFunction(store.release)) {
+  // All four operations, checked now: one missing would fail later, as a store error, on first use.
+  if (![store?.acquire, store?.extend, store?.release, store?.inspect].every(isFunction)) {
     invalid('store', 'a LockStore, e.g. dynamoDbStore(...)', store);
   }
   /** A duration option of the locker: `fallback` when not given (undefined or null). */
@@ -508,7 +509,11 @@ export function createLocker(options: LockerOptions): Locker {
       }
     },
     async close() {
-      await store.close?.();
+      try {
+        await store.close?.();
+      } catch (err) {
+        storeFailed(store, err);
+      }
     },
   };
 }

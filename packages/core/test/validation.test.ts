@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createLocker, InvalidArgumentError, isLeaseholdError, LeaseholdError } from '../src/index.js';
+import {
+  createLocker,
+  InvalidArgumentError,
+  isLeaseholdError,
+  LeaseholdError,
+  StoreError,
+} from '../src/index.js';
 import { memoryStore } from './support/memory-store.js';
 
 const badKeys: Array<[string, unknown]> = [
@@ -123,8 +129,24 @@ describe('input validation', () => {
   it('rejects a missing or malformed store and a non-function callback', async () => {
     expect(() => createLocker(undefined as never)).toThrow(InvalidArgumentError);
     expect(() => createLocker({ store: {} as never })).toThrow(/LockStore/);
+    // Each of the four operations, not only acquire and release: a store without extend failed only
+    // when a lease was first extended, as a StoreError.
+    for (const op of ['acquire', 'extend', 'release', 'inspect'] as const) {
+      const partial = { ...memoryStore(), [op]: undefined };
+      expect(() => createLocker({ store: partial as never })).toThrow(InvalidArgumentError);
+    }
     const locker = createLocker({ store: memoryStore() });
     await expect(locker.withLock('k', 'nope' as never)).rejects.toMatchObject({ argument: 'fn' });
+  });
+
+  it('reports a store failing to close as a StoreError, with its cause', async () => {
+    const boom = new Error('socket hang up');
+    const store = { ...memoryStore(), close: () => Promise.reject(boom) };
+    const error = await createLocker({ store })
+      .close()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).cause).toBe(boom);
   });
 
   it('gives every error one base class, a stable code and a name', () => {
