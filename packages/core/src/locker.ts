@@ -283,7 +283,10 @@ export function createLocker(options: LockerOptions): Locker {
     /** The attempt from which the backoff grows: it starts over whenever the store reports a new holder. */
     let backoffFrom = 1;
     let acquired = false;
-    /** The owner this call last asked the store to queue, if any: withdrawn unless it got the lock. */
+    /**
+     * The owner this call last asked the store to queue, or whose request failed with its outcome
+     * unknown (it may hold the lock, answer lost), if any: withdrawn unless it got the lock.
+     */
     let queuedAs: string | undefined;
     /** When the current attempt's store request was sent, and the lease TTL it asked for. */
     let sentAt: number;
@@ -368,6 +371,9 @@ export function createLocker(options: LockerOptions): Locker {
           result = await (signal ? abortable(request, signal, owner) : request);
         } catch (err) {
           if (abandoned) throw err; // the signal's reason
+          // Maybe applied: a store that can withdraw frees the lock now if this owner got it, instead
+          // of leaving everyone to wait out a grant nobody will use.
+          queuedAs = owner;
           storeFailed(store, err);
         }
         let claim: StoreClaim | undefined;
@@ -449,7 +455,8 @@ export function createLocker(options: LockerOptions): Locker {
       const done = () => {
         exit(queues, key, acquired, holder);
         // Gave up (timeout, abort, store failure): leave the store's queue, and free the lock if it was
-        // handed over meanwhile. Best effort: a queue entry also runs out on its own within a second.
+        // handed over meanwhile or granted by a request whose answer was lost. Best effort: a queue entry
+        // also runs out on its own within a second, a grant at its TTL.
         if (!acquired && queuedAs) store.withdraw?.(key, queuedAs).catch(noop);
       };
       if (abandoned) void abandoned.then(done, done);

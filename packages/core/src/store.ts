@@ -62,7 +62,9 @@ export interface LockStore {
 
   /**
    * Optional, for stores that queue waiters: `owner` stopped waiting for `key` (gave up, aborted or
-   * failed). Drop it from the queue; if the lock was handed to it meanwhile, release it.
+   * failed). Drop it from the queue; if the lock is held by `owner` (handed to it meanwhile, or granted
+   * by an acquire whose answer was lost: core also withdraws the owner of a request that failed), release
+   * it. The owner id names one lease nobody else uses: releasing by owner alone is safe.
    */
   withdraw?(key: string, owner: string): Promise<void>;
 

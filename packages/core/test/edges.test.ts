@@ -23,6 +23,44 @@ const within = <T>(p: Promise<T>, ms: number) =>
     sleep(ms).then(() => ({ status: 'pending' as const })),
   ]);
 
+describe('an acquire whose outcome is unknown', () => {
+  /** The memory store, with `withdraw` as queueing stores have it: frees the lock `owner` holds. */
+  const withdrawing = () => {
+    const store = memoryStore();
+    const withdrawn: string[] = [];
+    const withdraw = async (key: string, owner: string) => {
+      withdrawn.push(owner);
+      const row = store.rows.get(key);
+      if (row?.owner === owner) delete row.owner;
+    };
+    return { store: Object.assign(store, { withdraw }), withdrawn };
+  };
+
+  it('withdraws the owner whose grant lost its answer, so the key is not blocked for a whole TTL', async () => {
+    const { store, withdrawn } = withdrawing();
+    const locker = createLocker({ store, ttlMs: 10_000 });
+    store.failNext(1, 'after'); // applied, answer lost
+    await expect(locker.tryAcquire('k')).rejects.toBeInstanceOf(StoreError);
+    await sleep(1);
+    expect(withdrawn).toHaveLength(1);
+    const next = await createLocker({ store }).tryAcquire('k');
+    expect(next).not.toBeNull();
+    await next!.release();
+  });
+
+  it('sends nothing more when the key was simply held (no unknown outcome, no queue)', async () => {
+    const { store, withdrawn } = withdrawing();
+    const holder = await createLocker({ store }).acquire('k');
+    expect(await createLocker({ store }).tryAcquire('k')).toBeNull();
+    await expect(createLocker({ store }).acquire('k', { waitMs: 30 })).rejects.toBeInstanceOf(
+      LockTimeoutError,
+    );
+    await sleep(1);
+    expect(withdrawn).toEqual([]);
+    await holder.release();
+  });
+});
+
 describe('acquire, tryAcquire and extend at the edges', () => {
   it('tryAcquire never answers null ("held") when the only thing ahead of it is a request to a store that is down', async () => {
     const store = memoryStore();
