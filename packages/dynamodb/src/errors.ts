@@ -64,6 +64,8 @@ const KINDS: readonly (readonly [StoreErrorKind, string, RegExp])[] = [
 interface ErrorLike {
   name?: unknown;
   code?: unknown;
+  message?: unknown;
+  stack?: unknown;
   cause?: ErrorLike;
   errors?: unknown;
   $metadata?: { httpStatusCode?: number; attempts?: number };
@@ -100,26 +102,6 @@ export function isConditionalCheckFailed(
 export function toStoreError(err: unknown, context: ErrorContext): StoreError {
   if (err instanceof StoreError) return err;
 
-  // The names and codes of the error, its `cause` chain and (for `AggregateError`) its members, a few
-  // levels deep at most (chains can be cyclic). Signals that are not names count as the name they mean:
-  // the store's own timeout, the SDK's throttling flag, and an HTTP 5xx status as `HTTP 5xx`.
-  const ids: unknown[] = context.timedOut ? ['TimeoutError'] : [];
-  const visit = (e: ErrorLike | null | undefined, depth: number): void => {
-    if (depth < 6 && e && typeof e === 'object') {
-      ids.push(
-        e.name,
-        e.code,
-        e.$retryable?.throttling === true && 'Throttling',
-        `HTTP ${e.$metadata?.httpStatusCode}`,
-      );
-      for (const inner of [e.cause, ...(Array.isArray(e.errors) ? e.errors : [])]) visit(inner, depth + 1);
-    }
-  };
-  visit(err as ErrorLike, 0);
-  const [kind, hint] = KINDS.find(([, , pattern]) =>
-    ids.some((id) => typeof id === 'string' && pattern.test(id)),
-  ) ?? ['unknown', 'unexpected error'];
-
   // For an Error: `${name}: ${message}`. A signature mismatch is answered with the canonical request,
   // whose x-amz-security-token header holds the session token of temporary credentials: a secret.
   const secrets = [...(context.secrets ?? [])].filter(Boolean).sort((a, b) => b.length - a.length);
@@ -130,24 +112,37 @@ export function toStoreError(err: unknown, context: ErrorContext): StoreError {
     return out;
   };
   const detail = redact(String(err));
-  // The cause is kept (its class, name and $metadata), but redacted as well: Node prints an error's
-  // cause chain, messages and stacks, with the error itself, so logs would carry the secret.
-  for (
-    let e = err as ErrorLike | undefined, depth = 0;
-    e && typeof e === 'object' && depth < 6;
-    e = e.cause, depth++
-  ) {
-    for (const field of ['message', 'stack'] as const) {
-      const text = (e as Record<string, unknown>)[field];
-      if (typeof text === 'string' && redact(text) !== text) {
+
+  // The names and codes of the error, its `cause` chain and (for `AggregateError`) its members, a few
+  // levels deep at most (chains can be cyclic). Signals that are not names count as the name they mean:
+  // the store's own timeout, the SDK's throttling flag, and an HTTP 5xx status as `HTTP 5xx`.
+  // Each is redacted on the way: the error is kept as the cause (its class, name and $metadata), and
+  // Node prints a cause chain, messages and stacks, with the error itself.
+  const ids: unknown[] = context.timedOut ? ['TimeoutError'] : [];
+  const visit = (e: ErrorLike | null | undefined, depth: number): void => {
+    if (depth < 6 && e && typeof e === 'object') {
+      ids.push(
+        e.name,
+        e.code,
+        e.$retryable?.throttling === true && 'Throttling',
+        `HTTP ${e.$metadata?.httpStatusCode}`,
+      );
+      for (const field of ['message', 'stack'] as const) {
+        const text = e[field];
         try {
-          (e as Record<string, unknown>)[field] = redact(text);
+          if (typeof text === 'string' && redact(text) !== text) e[field] = redact(text);
         } catch {
           // A frozen error keeps its text; the StoreError's own message is redacted regardless.
         }
       }
+      for (const inner of [e.cause, ...(Array.isArray(e.errors) ? e.errors : [])]) visit(inner, depth + 1);
     }
-  }
+  };
+  visit(err as ErrorLike, 0);
+  const [kind, hint] = KINDS.find(([, , pattern]) =>
+    ids.some((id) => typeof id === 'string' && pattern.test(id)),
+  ) ?? ['unknown', 'unexpected error'];
+
   const attempts = (err as ErrorLike | null)?.$metadata?.attempts ?? 0;
   const retried = attempts > 1 ? ` after ${attempts} attempts` : '';
   return new StoreError(
