@@ -106,8 +106,9 @@ export interface WithLockOptions extends AcquireOptions {
 export interface Locker {
   /**
    * Acquire `key`, waiting up to `waitMs` with capped full-jitter backoff (and the holder's known
-   * expiry). Rejects with {@link LockTimeoutError} when still held after the wait, {@link StoreError}
-   * when the store fails, the signal's reason on abort, {@link InvalidArgumentError} on bad input.
+   * expiry). Rejects with {@link LockTimeoutError} when still held after the wait (or when the Lambda
+   * deadline is too close to try), {@link StoreError} when the store fails, the signal's reason on
+   * abort, {@link InvalidArgumentError} on bad input.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Lease>;
   /** One attempt: the lease, or `null` when someone else holds the lock. Store failures reject. */
@@ -120,7 +121,7 @@ export interface Locker {
   withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options?: WithLockOptions): Promise<T>;
   /** The key's current state in the store, for operators. */
   inspect(key: string): Promise<LockState>;
-  /** Frees the store's connections, if it holds any. */
+  /** Frees the store's connections, if it holds any; a store failing to close rejects with {@link StoreError}. */
   close(): Promise<void>;
 }
 
@@ -168,7 +169,12 @@ export function createLocker(options: LockerOptions): Locker {
   const store = options.store;
   // All four operations, checked now: one missing would fail later, as a store error, on first use.
   if (![store?.acquire, store?.extend, store?.release, store?.inspect].every(isFunction)) {
-    invalid('store', 'a LockStore, e.g. dynamoDbStore(...)', store);
+    // Naming the four: "got object" alone does not say what a custom store lacks.
+    invalid(
+      'store',
+      'a LockStore (acquire, extend, release and inspect functions), e.g. dynamoDbStore(...)',
+      store,
+    );
   }
   /** A duration option of the locker: `fallback` when not given (undefined or null). */
   const duration = (
@@ -320,9 +326,14 @@ export function createLocker(options: LockerOptions): Locker {
     const abortable = (request: Promise<StoreAcquireResult>, signal: AbortSignal, asked: string) =>
       new Promise<StoreAcquireResult>((resolve, reject) => {
         const aborted = () => {
-          abandoned = request.then((late) => {
-            if (late.acquired) store.release({ key, owner: asked, token: late.token }).catch(noop);
-          }, noop);
+          abandoned = request.then(
+            (late) => {
+              if (late.acquired) store.release({ key, owner: asked, token: late.token }).catch(noop);
+            },
+            () => {
+              queuedAs = asked; // failed, outcome unknown: withdrawn like any failed request (see below)
+            },
+          );
           reject(signal.reason);
         };
         const settle = () => signal.removeEventListener('abort', aborted);
@@ -457,7 +468,15 @@ export function createLocker(options: LockerOptions): Locker {
         // Gave up (timeout, abort, store failure): leave the store's queue, and free the lock if it was
         // handed over meanwhile or granted by a request whose answer was lost. Best effort: a queue entry
         // also runs out on its own within a second, a grant at its TTL.
-        if (!acquired && queuedAs) store.withdraw?.(key, queuedAs).catch(noop);
+        if (!acquired && queuedAs) {
+          try {
+            // A plain-JS store's withdraw may throw or return no promise: that must neither replace the
+            // caller's error nor, after an abandoned request, be an unhandled rejection.
+            (store.withdraw?.(key, queuedAs) as Promise<void> | undefined)?.catch?.(noop);
+          } catch {
+            // Best effort, as above.
+          }
+        }
       };
       if (abandoned) void abandoned.then(done, done);
       else done();

@@ -56,8 +56,9 @@ export const validateKey = (key: unknown): void => {
   const bytes = key.length * 3 > MAX_KEY_BYTES ? encoder.encode(key).length : key.length && 1;
   if (!bytes || bytes > MAX_KEY_BYTES) invalid('key', `1 to ${MAX_KEY_BYTES} UTF-8 bytes`, bytes);
   // A lone surrogate has no UTF-8 form: stores would write U+FFFD instead, and keys that differ only
-  // there would be one lock.
-  if (/\p{Cs}/u.test(key)) invalid('key', 'well-formed Unicode (no lone surrogate)', key);
+  // there would be one lock. Counted, not the key itself: "got string" would read as the wrong type.
+  const lone = key.match(/\p{Cs}/gu)?.length;
+  if (lone) invalid('key', 'free of lone surrogates (well-formed Unicode)', lone);
 };
 
 /** Validates a whole number of milliseconds within [min, MAX_DURATION_MS]. */

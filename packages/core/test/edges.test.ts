@@ -48,6 +48,68 @@ describe('an acquire whose outcome is unknown', () => {
     await next!.release();
   });
 
+  it('withdraws the owner of a request its caller abandoned when that request then fails, outcome unknown', async () => {
+    const { store, withdrawn } = withdrawing();
+    store.latencyMs = 20;
+    store.failNext(1, 'after'); // applied, answer lost: after the caller has already gone
+    const controller = new AbortController();
+    const acquiring = createLocker({ store, ttlMs: 10_000 }).acquire('k', { signal: controller.signal });
+    await sleep(5);
+    controller.abort(new Error('gone'));
+    await expect(acquiring).rejects.toThrow('gone');
+    await sleep(40);
+    expect(withdrawn).toHaveLength(1);
+    store.latencyMs = 0;
+    const next = await createLocker({ store }).tryAcquire('k');
+    expect(next).not.toBeNull();
+    await next!.release();
+  });
+
+  it('still rejects with the StoreError when a plain-JS store’s withdraw returns no promise or throws', async () => {
+    for (const withdraw of [
+      () => undefined,
+      () => 0,
+      () => {
+        throw new Error('sync');
+      },
+    ]) {
+      const store = Object.assign(memoryStore(), { withdraw: withdraw as never });
+      store.failNext(1);
+      const error = await createLocker({ store })
+        .tryAcquire('k')
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as StoreError).message).toMatch(/injected failure/);
+    }
+  });
+
+  it('raises no unhandled rejection when a plain-JS store’s withdraw throws after an abandoned request', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const store = Object.assign(memoryStore({ announceReleases: true }), {
+        withdraw: () => {
+          throw new Error('sync');
+        },
+      });
+      const holder = await createLocker({ store }).acquire('k', { ttlMs: 5_000 });
+      store.latencyMs = 20;
+      const controller = new AbortController();
+      // Queued in the store by its request (queueMs): withdrawn once the abandoned request settles.
+      const acquiring = createLocker({ store }).acquire('k', { waitMs: 1_000, signal: controller.signal });
+      await sleep(5);
+      controller.abort(new Error('gone'));
+      await expect(acquiring).rejects.toThrow('gone');
+      await sleep(40); // unhandled rejections are reported after a tick
+      store.latencyMs = 0;
+      await holder.release();
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+    expect(unhandled).toEqual([]);
+  });
+
   it('sends nothing more when the key was simply held (no unknown outcome, no queue)', async () => {
     const { store, withdrawn } = withdrawing();
     const holder = await createLocker({ store }).acquire('k');

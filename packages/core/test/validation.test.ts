@@ -45,6 +45,14 @@ describe('input validation', () => {
     expect(store.calls).toEqual({ acquire: 0, extend: 0, release: 0, inspect: 0 });
   });
 
+  it('says a key has a lone surrogate, not "got string" (which reads as if a string were wrong)', async () => {
+    const locker = createLocker({ store: memoryStore() });
+    const error = await locker.acquire('order:\uD800:\u{1F3AB}\uDC00').catch((e: unknown) => e);
+    expect((error as Error).message).toBe(
+      'key: must be free of lone surrogates (well-formed Unicode), got 2',
+    );
+  });
+
   it('accepts keys with characters outside the BMP (surrogate pairs)', async () => {
     const locker = createLocker({ store: memoryStore() });
     const lease = await locker.acquire('seat:\u{1F3AB}:12');
@@ -134,6 +142,10 @@ describe('input validation', () => {
     for (const op of ['acquire', 'extend', 'release', 'inspect'] as const) {
       const partial = { ...memoryStore(), [op]: undefined };
       expect(() => createLocker({ store: partial as never })).toThrow(InvalidArgumentError);
+      // "got object" alone does not say what a custom store lacks: the message names the operations.
+      expect(() => createLocker({ store: partial as never })).toThrow(
+        /acquire, extend, release and inspect functions/,
+      );
     }
     const locker = createLocker({ store: memoryStore() });
     await expect(locker.withLock('k', 'nope' as never)).rejects.toMatchObject({ argument: 'fn' });
