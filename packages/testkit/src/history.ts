@@ -237,6 +237,8 @@ export interface CheckResult {
 }
 
 const EPS = 1e-6;
+/** The worker of a grant seen only in a lost answer. */
+const LOST = '(lost answer)';
 
 /** Judge a history. Every check can fail; see `CHECKS` and the testkit README for what each means. */
 export function checkHistory(history: History, options: CheckOptions): CheckResult {
@@ -294,11 +296,20 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
       token: lost.token,
       sentAt: lost.sentAt,
       receivedAt: lost.answeredAt,
-      worker: '(lost answer)',
+      worker: LOST,
     });
   }
   stats.grants = grants.length;
   const byKey = groupBy(grants, (g) => g.key);
+  /**
+   * A grant seen only in a lost answer whose caller never reported its acquire, with a worker killed
+   * after it was sent: the caller died mid-call, and its SDK may have sent the request again (which
+   * re-grants the same lease and pushes its expiry) with no trace in the history.
+   */
+  const diedMidCall = (g: { owner: string; sentAt: number; receivedAt: number }) =>
+    !history.ops.some(
+      (o) => o.op === 'acquire' && o.owner === g.owner && o.receivedAt >= g.receivedAt - tol,
+    ) && history.kills.some((k) => k.at >= g.sentAt - tol);
 
   // ---- unique-tokens: a token goes to one owner only ---------------------------------------------
   for (const [key, list] of byKey) {
@@ -356,7 +367,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
   // lease: its validity is that store lease's.
   const storeGrants = new Map<string, number[]>();
   for (const g of grants) {
-    if (g.worker === '(lost answer)') continue;
+    if (g.worker === LOST) continue;
     const id = `${g.worker}\u0000${g.key}`;
     const list = storeGrants.get(id);
     if (list) list.push(g.token);
@@ -379,6 +390,30 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
   );
   const acquiredEvents = history.events.filter((e) => e.type === 'acquired');
   stats.leases = acquiredEvents.length;
+
+  // ---- unique-tokens, passed-on leases: a token a locker passed on belongs to that lease only ---------
+  // The store's next grant is at least FENCE_STEP above every token it issued (also after a loss of its
+  // state), so no grant, nor a lease passed on from another store lease, has the token of one passed on.
+  {
+    const passedOn = new Map<string, string>();
+    for (const e of acquiredEvents) {
+      const storeToken = storeTokenOf(e.worker, e.key, e.token);
+      if (storeToken === e.token) continue;
+      const id = `${e.key}\u0000${e.token}`;
+      const lease = leaseId(e.worker, e.key, storeToken);
+      const other = passedOn.get(id) ?? lease;
+      passedOn.set(id, other);
+      const granted = (byKey.get(e.key) ?? []).find((g) => g.token === e.token);
+      if (granted === undefined && other === lease) continue;
+      fail({
+        check: 'unique-tokens',
+        key: e.key,
+        token: e.token,
+        at: e.at,
+        message: `token ${e.token} of "${e.key}", passed on by ${e.worker}'s locker on store lease ${storeToken}, was also ${granted ? `granted by the store (${granted.worker})` : 'passed on from another store lease'}`,
+      });
+    }
+  }
   /** The latest validity the SDK may claim at `at`, from the successful calls sent by then. */
   const boundAt = (lease: string, at: number): number | undefined => {
     let bound: number | undefined;
@@ -405,6 +440,19 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
         token: o.token,
         at: o.at,
         message: `${o.worker} saw lease ${o.token} of "${o.key}" held with no successful grant recorded`,
+      });
+      continue;
+    }
+    // A release of the store lease ends every lease on it: the lease that sends it stops being held
+    // first, and none is passed on after it (times of one process: no tolerance).
+    const release = (opsByLease.get(id) ?? []).find((op) => op.op === 'release' && op.sentAt < o.at - EPS);
+    if (release !== undefined) {
+      fail({
+        check: 'holder-validity',
+        key: o.key,
+        token: o.token,
+        at: o.at,
+        message: `${o.worker}: lease ${o.token} of "${o.key}" reported held ${(o.at - release.sentAt).toFixed(1)} ms after a release of its store lease was sent`,
       });
       continue;
     }
@@ -533,6 +581,26 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
         const next = list[i] as LeaseEventRecord;
         stats.localPasses++;
         const end = ends.get(leaseId(prev.worker, prev.key, prev.token));
+        // Its caller must also have stopped seeing it held (the events alone could say "released" of a
+        // lease that still reads as held).
+        const seen = history.observations.find(
+          (o) =>
+            o.held &&
+            o.worker === prev.worker &&
+            o.key === prev.key &&
+            o.token === prev.token &&
+            o.at > next.at + EPS,
+        );
+        if (seen !== undefined) {
+          fail({
+            check: 'local-passes',
+            key: next.key,
+            token: next.token,
+            at: next.at,
+            message: `${next.worker}: lease ${prev.token} of "${next.key}" was still reported held ${(seen.at - next.at).toFixed(1)} ms after lease ${next.token}, on the same store lease, was handed out`,
+          });
+          continue;
+        }
         if (end !== undefined && end <= next.at + EPS) continue;
         fail({
           check: 'local-passes',
@@ -613,11 +681,13 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
   for (const p of history.pauses) {
     if (p.to - p.from < ttl) continue;
     stats.pausesPastTtl++;
-    const staleTokens = new Set(
-      (grantsByWorker.get(p.worker) ?? [])
+    // Its store grants, and the leases passed on to it locally, from before the pause.
+    const staleTokens = new Set([
+      ...(grantsByWorker.get(p.worker) ?? [])
         .filter((g) => g.receivedAt <= p.from)
         .map((g) => g.token as number),
-    );
+      ...acquiredEvents.filter((e) => e.worker === p.worker && e.at <= p.from).map((e) => e.token),
+    ]);
     for (const w of history.writes) {
       if (w.worker !== p.worker || !staleTokens.has(w.token) || w.sentAt < p.to - tol) continue;
       const newer = history.writes.some(
@@ -706,6 +776,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
       continue;
     }
     stats.lostAnswersOrphaned++;
+    if (diedMidCall({ owner: l.owner, sentAt: l.sentAt, receivedAt: l.answeredAt })) continue;
     const deadline = l.answeredAt + ttl + expirySlack + tol;
     const blocked = acquires.find(
       (o) =>
@@ -752,14 +823,16 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
   const killed = new Set(history.kills.map((k) => k.worker));
   const lastAlive = new Map<string, number>();
   const unsure = new Set<string>();
-  const alive = (key: string, token: number, at: number, worker: string) => {
+  const alive = (key: string, token: number, at: number, notSure: boolean) => {
     const id = `${key}\u0000${token}`;
     lastAlive.set(id, Math.max(at, lastAlive.get(id) ?? at));
-    if (killed.has(worker)) unsure.add(id);
+    if (notSure) unsure.add(id);
   };
-  for (const g of grants) alive(g.key, g.token, g.receivedAt, g.worker);
+  for (const g of grants) {
+    alive(g.key, g.token, g.receivedAt, g.worker === LOST ? diedMidCall(g) : killed.has(g.worker));
+  }
   for (const o of history.ops) {
-    if (o.op === 'extend' && o.token !== undefined) alive(o.key, o.token, o.receivedAt, o.worker);
+    if (o.op === 'extend' && o.token !== undefined) alive(o.key, o.token, o.receivedAt, killed.has(o.worker));
   }
   const releasedAt = new Map<string, number>();
   for (const o of history.ops) {

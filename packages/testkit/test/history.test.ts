@@ -542,6 +542,16 @@ describe('checkHistory', () => {
       h.kills.push({ worker: 'B', at: 600, key: 'k', token: 11 });
       expect(liveHolders(h)).toEqual([]);
     });
+    it('does not judge a grant seen only in a lost answer whose caller was killed before its acquire answered', () => {
+      // D's acquire of "j" was granted (token 5) and its answer lost at 5; D was killed at 40, before its
+      // SDK's retry of the request (which re-grants the same lease, pushing its expiry) was answered. The
+      // history has no trace of that retry: a refusal naming 5 at 600 proves nothing.
+      const h = good();
+      h.lostAnswers.push({ key: 'j', owner: 'd1', token: 5, sentAt: 0, answeredAt: 5 });
+      h.kills.push({ worker: 'D', at: 40 });
+      h.ops.push({ ...refusal(600, 5), key: 'j' });
+      expect(failing(h)).toEqual([]);
+    });
   });
 
   describe('local-passes', () => {
@@ -555,6 +565,10 @@ describe('checkHistory', () => {
         { worker: 'B', key: 'k', token: 11, at: releasedAt, type: 'released' },
         { worker: 'B', key: 'k', token: 12, at: 250, type: 'acquired' },
       );
+      // B's caller of lease 11 no longer sees it after the pass: its later observations are of lease 12.
+      h.observations.forEach((o, i) => {
+        if (o.token === 11 && o.at > 250) h.observations[i] = { ...o, token: 12 };
+      });
       h.observations.push({ worker: 'B', key: 'k', token: 12, at: 400, held: true, remainingMs: 390 });
       return h;
     };
@@ -598,6 +612,95 @@ describe('checkHistory', () => {
       );
       h.events.push({ worker: 'C', key: 'k', token: 27, at: 305, type: 'acquired' });
       expect(failing(h)).toContain('exclusive-validity');
+    });
+
+    it('fails when a lease is still reported held after the next one on its store lease was handed out', () => {
+      // The events say lease 11 was released at 249, but its caller still saw it held at 260, after
+      // lease 12's caller got it at 250: two callers held the key at once.
+      const h = passed(249);
+      h.observations.push({ worker: 'B', key: 'k', token: 11, at: 260, held: true, remainingMs: 300 });
+      expect(failing(h)).toEqual(['local-passes']);
+    });
+
+    it('fails when a lease is reported held after a release of its store lease was sent (by the lease it came from)', () => {
+      // Lease 11's release from its abort listener reached the store after all, at 260, after lease 12's
+      // caller got the key (250): the store freed what 12 holds, and C got the key at 305. Lease 12's
+      // window ends at that release, so no overlap shows; only 12 reported held at 400 gives it away.
+      const h = passed(249);
+      h.ops.push(
+        {
+          worker: 'B',
+          op: 'release',
+          key: 'k',
+          owner: 'b1',
+          token: 11,
+          sentAt: 260,
+          receivedAt: 263,
+          outcome: 'ok',
+        },
+        {
+          worker: 'C',
+          op: 'acquire',
+          key: 'k',
+          owner: 'c1',
+          token: 27,
+          validMs: VALID,
+          sentAt: 300,
+          receivedAt: 305,
+          outcome: 'granted',
+        },
+      );
+      h.events.push({ worker: 'C', key: 'k', token: 27, at: 305, type: 'acquired' });
+      expect(failing(h)).toEqual(['holder-validity']);
+    });
+
+    it('fails when a token passed on locally was granted by the store too (a counter re-created less than FENCE_STEP above)', () => {
+      // After a loss of the store state, C's grant came from a counter re-created at 12: the token B's
+      // locker had passed on from store lease 11. Two leases, one token: fencing cannot tell them apart.
+      const h = passed(249);
+      h.stateLosses.push({ at: 750, until: 760, what: 'FLUSHALL' });
+      h.ops.push({
+        worker: 'C',
+        op: 'acquire',
+        key: 'k',
+        owner: 'c1',
+        token: 12,
+        validMs: VALID,
+        sentAt: 800,
+        receivedAt: 805,
+        outcome: 'granted',
+      });
+      h.events.push({ worker: 'C', key: 'k', token: 12, at: 805, type: 'acquired' });
+      expect(failing(h)).toEqual(['unique-tokens']);
+    });
+
+    it('counts writes of a lease passed on before a pause as stale after it (paused-writes)', () => {
+      // B holds lease 12 (passed on at 250) and is frozen from 260 to 1100, past its store lease's
+      // validity (793); C gets the key and writes; B's write with 12 after the pause was accepted.
+      const h = passed(249);
+      h.ops.splice(
+        h.ops.findIndex((o) => o.op === 'release' && o.token === 11),
+        1,
+      );
+      h.pauses.push({ worker: 'B', from: 260, to: 1100 });
+      h.ops.push({
+        worker: 'C',
+        op: 'acquire',
+        key: 'k',
+        owner: 'c1',
+        token: 27,
+        validMs: VALID,
+        sentAt: 795,
+        receivedAt: 800,
+        outcome: 'granted',
+      });
+      h.events.push({ worker: 'C', key: 'k', token: 27, at: 800, type: 'acquired' });
+      h.writes.push(
+        { resource: 'ddb:k', worker: 'C', token: 27, sentAt: 805, receivedAt: 810, outcome: 'accepted' },
+        { resource: 'ddb:k', worker: 'B', token: 12, sentAt: 1101, receivedAt: 1106, outcome: 'accepted' },
+      );
+      expect(failing(h)).toContain('paused-writes');
+      expect(checkHistory(h, { ttlMs: TTL }).stats.staleWritesAfterPause).toBe(1);
     });
 
     it("judges a passed-on lease's validity by its store lease's grant and extensions", () => {
