@@ -91,11 +91,11 @@ describe('the packed packages', () => {
   );
 
   it.each(PACKAGES)(
-    '@leasehold/%s declares a license, Node >= 20 and no dependency on a private package',
+    '@leasehold/%s declares a license, Node >= 20.4 (Symbol.asyncDispose) and no dependency on a private package',
     (name) => {
       const manifest = manifests[name];
       expect(manifest.license).toBe('Apache-2.0');
-      expect(manifest.engines).toEqual({ node: '>=20' });
+      expect(manifest.engines).toEqual({ node: '>=20.4' });
       const deps = Object.keys({
         ...(manifest.dependencies as object),
         ...(manifest.peerDependencies as object),

@@ -41,7 +41,10 @@ export class LeaseholdError extends Error {
 export interface HolderInfo {
   /** The holder's remaining lease time in ms, as last reported by the store. */
   readonly remainingMs?: number;
-  /** The holder's fencing token, as last reported by the store. */
+  /**
+   * The token of the store's last grant, as last reported by the store. A lease the holder's locker
+   * passed on to a local waiter carries a higher one, up to `FENCE_STEP - 1` above.
+   */
   readonly token?: number;
 }
 
@@ -128,8 +131,11 @@ export type StoreErrorKind =
 
 /**
  * The store could not answer: the outcome of the operation is unknown. Never means "held".
- * The message names the operation and the `kind` (each store's README says what to check for each
- * kind); `cause` carries the backend error (scrubbed of secrets).
+ * A bundled store's message names the operation and the `kind` (each store's README says what to
+ * check for each kind); `cause` carries the backend error (scrubbed of secrets). Core raises it too:
+ * kind `unknown` for a store that threw something other than a Leasehold error, `bad-response` for a
+ * grant whose token is not a positive safe integer, `timeout` for a grant that came after its lease
+ * had run out.
  *
  * @example
  * ```ts

@@ -55,6 +55,12 @@ export interface LeaseImpl extends Lease {
   readonly lostReason: LostReason | undefined;
 }
 
+/**
+ * Leases whose own `release()` freed the lock (the store said so, or it was passed on): `withLock` does
+ * not report a lease its callback released this way as lost.
+ */
+export const freedByRelease = new WeakSet<Lease>();
+
 /** What a queued waiter asks for, should the holder pass its lease on: its TTL and invocation deadline. */
 export type Want = readonly [ttl: number, deadline: number];
 
@@ -283,6 +289,7 @@ export const leaseMaker = (
           end();
         }
       }
+      if (freed) freedByRelease.add(self);
       tell?.('released', { released: freed });
       return freed;
     };
@@ -309,7 +316,7 @@ export const leaseMaker = (
     }
     schedule();
 
-    return {
+    const self: LeaseImpl = {
       key,
       token,
       ttlMs: ttl,
@@ -360,6 +367,7 @@ export const leaseMaker = (
       // finished work would turn into a failure. The locker hands back unwanted grants this way too.
       [dispose]: () => release().then(noop, (error: unknown) => tell?.('release-failed', { error })),
     };
+    return self;
   };
   return newLease;
 };

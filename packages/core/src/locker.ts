@@ -5,6 +5,7 @@ import { contended, enter, exit, type Gates, open } from './key-queue.js';
 import {
   dispose,
   type Emit,
+  freedByRelease,
   type Lease,
   type LeaseImpl,
   leaseMaker,
@@ -44,10 +45,14 @@ export interface LockerOptions {
   /**
    * Backoff base between attempts, in ms, at least 1: after the n-th attempt a waiter sleeps a random
    * time up to `min(retryMaxMs, retryBaseMs * 2^n)` (full jitter), never past the holder's known
-   * expiry. Default 20 (first ceiling 40 ms).
+   * expiry. Default 20 (first ceiling 40 ms). Only for stores without `waitForRelease`: with one, a
+   * waiter wakes on the release or at the holder's expiry, at least once a second.
    */
   readonly retryBaseMs?: number;
-  /** Largest backoff between attempts, in ms, at least `retryBaseMs`. Default 250, or `retryBaseMs` if larger. */
+  /**
+   * Largest backoff between attempts, in ms, at least `retryBaseMs`. Default 250, or `retryBaseMs` if
+   * larger. With a store that has `waitForRelease`, the longest wait when the holder's expiry is unknown.
+   */
   readonly retryMaxMs?: number;
   /**
    * Extra safety margin, in ms, subtracted from every lease's local validity on top of the drift
@@ -116,7 +121,8 @@ export interface Locker {
   /**
    * Acquire, run `fn` while auto-extending the lease, always release. Resolves with `fn`'s result;
    * rejects with `fn`'s own error if it threw (never hidden by a release error), or with
-   * {@link LockLostError} if the lease was lost before `fn` settled.
+   * {@link LockLostError} if the lease was lost before `fn` settled. `fn` may release the lease itself
+   * when its work is done: that counts as lost only if the store said it was no longer held.
    */
   withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options?: WithLockOptions): Promise<T>;
   /** The key's current state in the store, for operators. */
@@ -190,6 +196,8 @@ export function createLocker(options: LockerOptions): Locker {
   const listener = check<LockEventListener | undefined>('onEvent', options.onEvent, 'a function', isFunction);
 
   const driftMs = (ttl: number) => floor(ttl * 0.01) + 2 + clockSkewMs;
+  // Here, not at the first acquire: a default TTL that the allowance eats whole would fail every call.
+  validTtl(ttlMs, driftMs);
   // Undefined without a listener: `emit?.({...})` then builds no event object (no garbage per lock).
   const emit: Emit =
     listener &&
@@ -523,7 +531,10 @@ export function createLocker(options: LockerOptions): Locker {
         // (`release-failed`), never thrown: `fn`'s own error, if any, goes on unchanged.
         await lease[dispose]();
       }
-      if (lost) throw new LockLostError(key, lease.token, lost);
+      // A callback may release the lease itself when its work is done: not lost if that freed the lock.
+      if (lost && !(lost === 'released' && freedByRelease.has(lease))) {
+        throw new LockLostError(key, lease.token, lost);
+      }
       return value;
     },
     async inspect(key) {

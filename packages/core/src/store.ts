@@ -2,8 +2,9 @@
  * The store contract: the only thing a backend must implement. Stores speak in owners, tokens and
  * milliseconds; validation, waiting, renewal, abort signals and events live once in core.
  *
- * Every method is ONE round trip to the backing service. A method either resolves with the outcome
- * or rejects with a {@link StoreError}: a store failure must never look like "held".
+ * `acquire`, `extend`, `release`, `inspect` and `withdraw` are each ONE round trip to the backing
+ * service. A method either resolves with the outcome or rejects with a {@link StoreError}: a store
+ * failure must never look like "held".
  *
  * @example
  * ```ts
@@ -134,7 +135,10 @@ export interface LockState {
   readonly key: string;
   /** True while an unexpired lease exists. */
   readonly held: boolean;
-  /** The last fencing token issued for the key (held or not), when the store still has it. */
+  /**
+   * The last fencing token the store issued for the key (held or not), when it still has it. A lease
+   * its locker passed on to a local waiter carries a higher token, up to `FENCE_STEP - 1` above.
+   */
   readonly token?: number;
   /** Wall-clock expiry of the current lease (epoch ms), when held. */
   readonly expiresAt?: number;

@@ -101,7 +101,7 @@ export const isFunction = (value: unknown): value is (...args: never[]) => unkno
  *
  * @example
  * ```ts
- * export const handler = (event, context: InvocationContext) =>
+ * export const handler = (event: unknown, context: InvocationContext) =>
  *   locker.withLock('k', work, { context });
  * ```
  */

@@ -97,11 +97,15 @@ describe('input validation', () => {
     await expect(locker.acquire('k', { ttlMs: 99 })).rejects.toThrow(/from 100 to/);
   });
 
-  it('rejects a TTL the clock skew allowance would swallow', () => {
-    expect(() => createLocker({ store: memoryStore(), ttlMs: 200, clockSkewMs: 500 })).not.toThrow();
-    return expect(
-      createLocker({ store: memoryStore(), ttlMs: 200, clockSkewMs: 500 }).acquire('k'),
-    ).rejects.toThrow(/drift and clock skew/);
+  it('rejects a TTL the clock skew allowance would swallow, as the default at once', async () => {
+    // A default no acquire could use fails when the locker is made, not at every call.
+    expect(() => createLocker({ store: memoryStore(), ttlMs: 200, clockSkewMs: 500 })).toThrow(
+      expect.objectContaining({ argument: 'ttlMs', message: expect.stringMatching(/drift and clock skew/) }),
+    );
+    const store = memoryStore();
+    const locker = createLocker({ store, ttlMs: 10_000, clockSkewMs: 500 });
+    await expect(locker.acquire('k', { ttlMs: 200 })).rejects.toThrow(/drift and clock skew/);
+    expect(store.calls.acquire).toBe(0);
   });
 
   it('raises the default retryMaxMs to a larger retryBaseMs, and rejects an explicit one below it', () => {

@@ -61,6 +61,41 @@ describe('withLock', () => {
     await expect(result).rejects.toBeInstanceOf(LockLostError);
   });
 
+  it('resolves with the result when the callback released the lease itself and that freed the lock', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    const out = await locker.withLock('k', async (lease) => {
+      expect(await lease.release()).toBe(true);
+      return 'paid';
+    });
+    expect(out).toBe('paid');
+    expect(store.calls.release).toBe(1); // not released twice
+    // Not awaited by the callback: withLock waits for it, and judges by its answer.
+    const unawaited = await locker.withLock('k', (lease) => {
+      void lease.release();
+      return 'booked';
+    });
+    expect(unawaited).toBe('booked');
+    expect((await locker.inspect('k')).held).toBe(false);
+  });
+
+  it('resolves when the callback released the lease by passing it to a waiter of the same locker', async () => {
+    const locker = createLocker({ store: memoryStore() });
+    let passedTo: number | undefined;
+    const waiter = locker.withLock('k', (lease) => {
+      passedTo = lease.token;
+      return 'second';
+    });
+    const first = await locker.withLock('k', async (lease) => {
+      await sleep(5); // the waiter queues meanwhile
+      expect(await lease.release()).toBe(true);
+      return 'first';
+    });
+    expect(first).toBe('first');
+    expect(await waiter).toBe('second');
+    expect(passedTo).toBeDefined();
+  });
+
   it('releases even when the callback throws', async () => {
     const store = memoryStore();
     const locker = createLocker({ store });

@@ -96,8 +96,9 @@ const HELD = '#owner = :owner AND fence = :token AND expiresAt >= :now';
 /**
  * A {@link LockStore} over one DynamoDB table, for `createLocker` from `@leasehold/core`. Every
  * acquire, extend and release is ONE conditional `UpdateItem`; inspect is one strongly consistent
- * `GetItem`. Fencing tokens strictly increase per key, also across releases, expiries and deletion
- * of the row (a new row's counter starts from a clock floor: epoch ms × 1000).
+ * `GetItem`; withdraw (sent by core after an acquire failed with its outcome unknown) is one more
+ * conditional `UpdateItem`. Fencing tokens strictly increase per key, also across releases, expiries
+ * and deletion of the row (a new row's counter starts from a clock floor: epoch ms × 1000).
  *
  * Requires `dynamodb:UpdateItem` and `dynamodb:GetItem` on the table. Invalid options throw an
  * `InvalidArgumentError` here, not on first use. Store calls are not validated again: `createLocker`
@@ -200,9 +201,11 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
               // Only what the caller reads, each value returned costs time on every call: an applied
               // acquire returns what it set (its new fence); a refused acquire or extend the stored row
               // (the holder's expiry and token, or why the extension was not needed, without another
-              // read). A release only needs to know whether it was applied.
+              // read). A release or withdraw only needs to know whether it was applied.
               ...(operation === 'acquire' && { ReturnValues: 'UPDATED_NEW' }),
-              ...(operation !== 'release' && { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
+              ...((operation === 'acquire' || operation === 'extend') && {
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              }),
             })
           : // Never read the owner id: inspect is for operators and logs.
             new GetItemCommand({
@@ -307,6 +310,17 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
         { owner, token, now: now(), nonce: `${owner}:${crypto.randomUUID()}` },
       );
       return released;
+    },
+
+    // Core withdraws the owner of an acquire that failed with its outcome unknown (a timeout, a reset
+    // connection): if DynamoDB applied it, nobody would use that lease and the key would stay blocked
+    // for its whole TTL. The owner id names that one lease, so releasing by owner alone is safe. The
+    // `released` mark refuses a copy of the acquire that reaches DynamoDB after this (see acquire).
+    // Best effort: a copy still in flight when this is refused is not stopped, and blocks a TTL.
+    async withdraw(key, owner) {
+      await send('withdraw', key, '#owner = :owner', 'SET released = :owner REMOVE #owner, expiresAt', {
+        owner,
+      });
     },
 
     async inspect(key) {

@@ -46,6 +46,11 @@ it('extends, releases and fails to release with exactly one UpdateItem each', as
   expect(requests.operations).toEqual(['UpdateItem']);
 });
 
+it('withdraws with exactly one UpdateItem', async () => {
+  await store.withdraw!('one:withdraw', ownerId());
+  expect(requests.operations).toEqual(['UpdateItem']);
+});
+
 it('inspects with exactly one GetItem', async () => {
   await store.inspect('one:inspect');
   expect(requests.operations).toEqual(['GetItem']);
@@ -57,15 +62,17 @@ it('asks DynamoDB to return only the values the operation reads', async () => {
   if (!result.acquired) throw new Error('expected to acquire');
   await store.extend({ key: 'one:returns', owner, token: result.token, ttlMs: 5_000 });
   await store.release({ key: 'one:returns', owner, token: result.token });
+  await store.withdraw!('one:returns', owner);
   const returns = requests.inputs.map((input) => [
     input.ReturnValues ?? 'NONE',
     input.ReturnValuesOnConditionCheckFailure ?? 'NONE',
   ]);
   // acquire: its new fence, or the holder's row when refused; extend: the row when refused (why it
-  // was not needed); release: nothing, whether it was applied is the whole answer.
+  // was not needed); release and withdraw: nothing, whether it was applied is the whole answer.
   expect(returns).toEqual([
     ['UPDATED_NEW', 'ALL_OLD'],
     ['NONE', 'ALL_OLD'],
+    ['NONE', 'NONE'],
     ['NONE', 'NONE'],
   ]);
 });

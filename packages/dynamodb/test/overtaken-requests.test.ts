@@ -94,6 +94,26 @@ describe('acquire overtaken by its own retry', () => {
   });
 });
 
+describe('acquire overtaken by its withdraw', () => {
+  it('a late copy landing after core withdrew its owner leaves the key free', async () => {
+    const { client, store, landed } = delayedFirstAttempt();
+    const key = `late-copy-after-withdraw:${Date.now()}`;
+    const owner = ownerId();
+    expect((await store.acquire({ key, owner, ttlMs: 10_000 })).acquired).toBe(true);
+    await store.withdraw!(key, owner);
+
+    await landed(); // the first copy reaches DynamoDB after the withdraw
+
+    const other = await dynamoDbStore({ client: direct, tableName }).acquire({
+      key,
+      owner: ownerId(),
+      ttlMs: 1_000,
+    });
+    expect(other.acquired).toBe(true);
+    client.destroy();
+  });
+});
+
 describe('createLockTable called by two processes at once', () => {
   it('succeeds for both when the other one enables TTL in between', async () => {
     const name = uniqueName('locks');

@@ -54,7 +54,8 @@ export class LocalPrerequisiteError extends Error {
 
 /**
  * Thrown when a local service process was started but did not come up: it exited early (for example
- * because its port was taken), or did not answer within its start timeout. The message says which
+ * because its port was taken), or did not answer within its start timeout; also when the Upstash
+ * endpoint cannot listen on the port it was given. The message says which
  * service, on which port, what happened, and ends with the last lines the process wrote.
  *
  * @example
@@ -70,8 +71,8 @@ export class LocalPrerequisiteError extends Error {
  * ```
  */
 export class LocalStartError extends Error {
-  /** Which service failed: `'dynamodb'` or `'redis'`. */
-  readonly service: 'dynamodb' | 'redis';
+  /** Which service failed: `'dynamodb'`, `'redis'` or `'upstash'` (the REST endpoint). */
+  readonly service: 'dynamodb' | 'redis' | 'upstash';
   /** The port it was started on. */
   readonly port: number;
   /** The last lines the process wrote to stdout and stderr (indented), or `''` if it never ran. */
@@ -82,9 +83,19 @@ export class LocalStartError extends Error {
    * @param port - the port it was started on.
    * @param problem - what happened, e.g. "redis-server exited before it answered PING (code 1)".
    * @param output - the last lines of the process's output, if it ran.
+   * @param cause - the underlying error, if any.
    */
-  constructor(service: 'dynamodb' | 'redis', port: number, problem: string, output = '') {
-    super(output === '' ? problem : `${problem}. Last output:\n${output}`);
+  constructor(
+    service: 'dynamodb' | 'redis' | 'upstash',
+    port: number,
+    problem: string,
+    output = '',
+    cause?: unknown,
+  ) {
+    super(
+      output === '' ? problem : `${problem}. Last output:\n${output}`,
+      cause === undefined ? undefined : { cause },
+    );
     this.name = 'LocalStartError';
     this.service = service;
     this.port = port;

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { LocalStartError } from './errors.js';
 import { delay, validatePort } from './process.js';
 import {
   RedisConnectionError,
@@ -687,7 +688,16 @@ export async function startUpstashEndpoint(options: UpstashEndpointOptions): Pro
     });
   }).catch((error: unknown) => {
     pool.close();
-    throw error;
+    const code = (error as { code?: unknown }).code;
+    throw new LocalStartError(
+      'upstash',
+      options.port ?? 0,
+      code === 'EADDRINUSE'
+        ? `port ${options.port} is already in use on ${HOST}`
+        : `the Upstash endpoint could not listen on ${HOST}:${options.port ?? 0}`,
+      '',
+      error,
+    );
   });
   endpoint = new LocalUpstashEndpoint(
     server,

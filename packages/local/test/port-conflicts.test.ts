@@ -1,6 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LocalStartError, type RedisServer, startDynamoDbLocal, startRedisServer } from '../src/index.js';
+import {
+  LocalStartError,
+  type RedisServer,
+  startDynamoDbLocal,
+  startRedisServer,
+  startUpstashEndpoint,
+} from '../src/index.js';
 import { findFreePort } from '../src/process.js';
 import { RespConnection } from '../src/resp.js';
 import { isAlive } from './helpers.js';
@@ -103,6 +109,25 @@ describe('DynamoDB Local on a port another DynamoDB already answers on', () => {
       expect(await response.json()).toEqual({ TableNames: [] });
     } finally {
       await ddb.stop();
+    }
+  });
+});
+
+describe('the Upstash endpoint on a port something else holds', () => {
+  it('a fixed port: fails with LocalStartError, like the other services', async () => {
+    const redis = await startRedisServer();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const result = await startUpstashEndpoint({ redisPort: redis.port, port }).catch((e: unknown) => e);
+      if (!(result instanceof Error)) await (result as { stop(): Promise<void> }).stop();
+      expect(result).toBeInstanceOf(LocalStartError);
+      expect(result).toMatchObject({ service: 'upstash', port, portInUse: true });
+      expect((result as Error).cause).toMatchObject({ code: 'EADDRINUSE' });
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      await redis.stop();
     }
   });
 });

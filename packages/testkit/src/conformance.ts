@@ -600,13 +600,10 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         expect(handoff).toBeLessThan(1_000);
         await lease.release();
       });
-      // The optional methods: a store without waitForRelease (core polls) cannot hand locks over either.
+      // The optional methods: a store without waitForRelease (core polls) cannot hand locks over.
       it('waitForRelease resolves soon after a release, at its timeout, and on abort, never rejecting for them', async () => {
         const store = harness.newStore();
-        if (!store.waitForRelease) {
-          expect(store.withdraw).toBeUndefined();
-          return;
-        }
+        if (!store.waitForRelease) return;
         const holders = harness.newStore();
         const [timedKey, releasedKey, abortedKey] = ['wait-timeout', 'wait-release', 'wait-abort'].map(
           uniqueKey,
@@ -643,10 +640,7 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
       });
       it("hands a lock over on release only above the holder's token and for the TTL the waiter asked", async () => {
         const store = harness.newStore();
-        if (!store.waitForRelease) {
-          expect(store.withdraw).toBeUndefined();
-          return;
-        }
+        if (!store.waitForRelease) return;
         const key = uniqueKey('handover');
         const holders = harness.newStore();
         const holder = await grant(holders, key, 20_000);
@@ -676,10 +670,7 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
       });
       it('hands a lock over only to a waiter still queued: not one that asked without queueMs, withdrew or ran out', async () => {
         const store = harness.newStore();
-        if (!store.waitForRelease) {
-          expect(store.withdraw).toBeUndefined();
-          return;
-        }
+        if (!store.waitForRelease) return;
         const holders = harness.newStore();
         const reader = harness.newStore();
         /** `key` is held, `waiter` asks for it (queued for `queueMs`) and then does `meanwhile`; the holder releases. */
@@ -725,6 +716,32 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
           expect(await holders.release(holder)).toBe(true);
         }
         await store.close?.();
+      });
+    });
+    describe('withdraw', () => {
+      // Core withdraws the owner of an acquire that failed with its outcome unknown: a store that can
+      // must free the grant if it was applied, and touch nothing else.
+      it("frees a grant held by the withdrawn owner, and leaves another owner's lease alone", async () => {
+        const store = harness.newStore();
+        if (!store.withdraw) return;
+        const orphanKey = uniqueKey('withdraw-granted');
+        const orphan = await grant(store, orphanKey, 20_000);
+        await store.withdraw(orphanKey, orphan.owner);
+        const reader = harness.newStore();
+        expect((await reader.inspect(orphanKey)).held).toBe(false);
+        // Free at once, not after the 20 s TTL, and the fence kept.
+        const next = await grant(reader, orphanKey);
+        expect(next.token).toBeGreaterThanOrEqual(orphan.token + FENCE_STEP);
+        expect(await reader.release(next)).toBe(true);
+
+        const key = uniqueKey('withdraw-other');
+        const holder = await grant(store, key, 20_000);
+        await store.withdraw(key, newOwner());
+        await store.withdraw(key, orphan.owner);
+        expect(await reader.inspect(key)).toMatchObject({ held: true, token: holder.token });
+        expect(await store.release(holder)).toBe(true);
+        await store.close?.();
+        await reader.close?.();
       });
     });
     describe('outage', () => {

@@ -254,8 +254,9 @@ export const MUTANTS: Record<string, Mutant> = {
       wrap(s, (inner) => ({ acquire: (r) => inner.acquire({ ...r, queueMs: r.queueMs || 10_000 }) })),
   },
   'withdraw-noop': {
-    breaks: 'withdraw does nothing: a waiter that gave up is still handed the lock',
-    fails: ['hands a lock over only to a waiter still queued'],
+    breaks:
+      'withdraw does nothing: a waiter that gave up is still handed the lock, a lost grant blocks a TTL',
+    fails: ['hands a lock over only to a waiter still queued', 'frees a grant held by the withdrawn owner'],
     wrap: (s) => wrap(s, () => ({ withdraw: async () => {} })),
   },
 };
