@@ -311,6 +311,7 @@ export function createLocker(options: LockerOptions): Locker {
      */
     const take = (token: number) => {
       if (!Number.isSafeInteger(token) || token < 1) {
+        queuedAs = owner; // granted with a token nobody can use: withdrawn (see finally), not left for a TTL
         throw new StoreError(store.name, 'bad-response', 'invalid fencing token');
       }
       let handedOver = false;

@@ -102,10 +102,20 @@ describe('acquire', () => {
     expect((error as StoreError).cause).toBe(boom);
   });
 
-  it('rejects a non-integer token from a broken store as a StoreError', async () => {
+  it('rejects a non-integer token from a broken store as a StoreError, and withdraws that grant', async () => {
     const store = memoryStore();
-    store.acquire = async () => ({ acquired: true, token: 1.5 });
+    const withdrawn: string[] = [];
+    let asked: string | undefined;
+    store.acquire = async ({ owner }) => {
+      asked = owner;
+      return { acquired: true, token: 1.5 };
+    };
+    store.withdraw = async (key, owner) => {
+      withdrawn.push(`${key}:${owner}`);
+    };
     await expect(createLocker({ store }).acquire('k')).rejects.toMatchObject({ kind: 'bad-response' });
+    // The store holds the key for that owner: freed now, not after a TTL.
+    expect(withdrawn).toEqual([`k:${asked}`]);
   });
 
   it("rejects with the signal's reason when aborted during the wait", async () => {
