@@ -73,37 +73,21 @@ describe('acquire overtaken by its own retry', () => {
     expect(next.acquired).toBe(true);
     client.destroy();
   });
-  it('a late copy landing after the holder released leaves the key free', async () => {
+  it.each([
+    ['the holder released', 'release'],
+    ['core withdrew its owner (its answer counted as lost)', 'withdraw'],
+  ] as const)('a late copy landing after %s leaves the key free', async (_, how) => {
     const { client, store, landed } = delayedFirstAttempt();
-    const key = `late-copy-after-release:${Date.now()}`;
+    const key = `late-copy-after-${how}:${Date.now()}`;
     const owner = ownerId();
     const result = await store.acquire({ key, owner, ttlMs: 10_000 });
     if (!result.acquired) throw new Error('expected to acquire');
-    expect(await store.release({ key, owner, token: result.token })).toBe(true);
+    if (how === 'release') expect(await store.release({ key, owner, token: result.token })).toBe(true);
+    else await store.withdraw!(key, owner);
 
-    await landed(); // the first copy reaches DynamoDB after the release
+    await landed(); // the first copy reaches DynamoDB after the release or withdraw
 
     // Refused: the key is free for the next caller, not taken for a spent owner for a whole TTL.
-    const other = await dynamoDbStore({ client: direct, tableName }).acquire({
-      key,
-      owner: ownerId(),
-      ttlMs: 1_000,
-    });
-    expect(other.acquired).toBe(true);
-    client.destroy();
-  });
-});
-
-describe('acquire overtaken by its withdraw', () => {
-  it('a late copy landing after core withdrew its owner leaves the key free', async () => {
-    const { client, store, landed } = delayedFirstAttempt();
-    const key = `late-copy-after-withdraw:${Date.now()}`;
-    const owner = ownerId();
-    expect((await store.acquire({ key, owner, ttlMs: 10_000 })).acquired).toBe(true);
-    await store.withdraw!(key, owner);
-
-    await landed(); // the first copy reaches DynamoDB after the withdraw
-
     const other = await dynamoDbStore({ client: direct, tableName }).acquire({
       key,
       owner: ownerId(),
