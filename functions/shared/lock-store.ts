@@ -51,9 +51,19 @@ export function readLockStoreConfig(env: Record<string, string | undefined>): Lo
   return { kind: 'dynamodb', tableName };
 }
 
-/** Builds the store; reads the Upstash token from Secrets Manager once, at cold start, if so configured. */
-export async function createLockStore(config: LockStoreConfig, dynamodb: DynamoDBClient): Promise<LockStore> {
-  if (config.kind === 'dynamodb') return dynamoDbStore({ client: dynamodb, tableName: config.tableName });
+/**
+ * Builds the store; reads the Upstash token from Secrets Manager once, at cold start, if so configured.
+ * DynamoDB lock calls are bounded by `requestTimeoutMs` (the SDK sets no request timeout by default: a
+ * call into a network black hole would hold the invocation until the Lambda's own timeout).
+ */
+export async function createLockStore(
+  config: LockStoreConfig,
+  dynamodb: DynamoDBClient,
+  requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+): Promise<LockStore> {
+  if (config.kind === 'dynamodb') {
+    return dynamoDbStore({ client: dynamodb, tableName: config.tableName, requestTimeoutMs });
+  }
   if ('token' in config) return upstashStore({ url: config.url, token: config.token });
   const secret = await new SecretsManagerClient({}).send(
     new GetSecretValueCommand({ SecretId: config.tokenSecretId }),
@@ -63,10 +73,15 @@ export async function createLockStore(config: LockStoreConfig, dynamodb: DynamoD
   return upstashStore({ url: config.url, token });
 }
 
+/** Default bound of one DynamoDB lock call, SDK retries included (`LOCK_REQUEST_TIMEOUT_MS`). */
+const DEFAULT_REQUEST_TIMEOUT_MS = 3_000;
+
 /** Lease settings of the example functions; the e2e tests shorten them to provoke takeovers. */
 export interface LockSettings {
   readonly ttlMs: number;
   readonly waitMs: number;
+  /** Bound of one DynamoDB lock call in ms, then a `StoreError` of kind `timeout` (a 503); read by the store. */
+  readonly requestTimeoutMs?: number;
   /** How often withLock extends; undefined = a third of the TTL. */
   readonly extendEveryMs?: number;
 }
@@ -85,6 +100,7 @@ export function readLockSettings(env: Record<string, string | undefined>): LockS
     ttlMs: int('LOCK_TTL_MS', 10_000, MIN_TTL_MS),
     // 0: one attempt, no waiting.
     waitMs: int('LOCK_WAIT_MS', 3_000, 0),
+    requestTimeoutMs: int('LOCK_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 1),
   };
 }
 
@@ -95,7 +111,7 @@ export async function createLockerFromEnv(
 ): Promise<{ locker: Locker; store: LockStoreConfig['kind']; settings: LockSettings }> {
   const config = readLockStoreConfig(env);
   const settings = readLockSettings(env);
-  const store = await createLockStore(config, dynamodb);
+  const store = await createLockStore(config, dynamodb, settings.requestTimeoutMs);
   const locker = createLocker({
     store,
     ttlMs: settings.ttlMs,

@@ -1,5 +1,13 @@
+import { createServer, type Socket } from 'node:net';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { StoreError } from '@leasehold/core';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, readLockSettings, readLockStoreConfig } from '../shared/lock-store.js';
+import {
+  ConfigError,
+  createLockerFromEnv,
+  readLockSettings,
+  readLockStoreConfig,
+} from '../shared/lock-store.js';
 
 const token = 'AX_secret_token_value_123';
 
@@ -59,14 +67,14 @@ describe('readLockStoreConfig', () => {
 });
 
 describe('readLockSettings', () => {
-  it('defaults to a 10 s lease and a 3 s wait and rejects nonsense', () => {
-    expect(readLockSettings({})).toEqual({ ttlMs: 10_000, waitMs: 3_000 });
-    expect(readLockSettings({ LOCK_TTL_MS: '5000', LOCK_WAIT_MS: '100' })).toEqual({
-      ttlMs: 5_000,
-      waitMs: 100,
-    });
+  it('defaults to a 10 s lease, a 3 s wait and 3 s per lock call, and rejects nonsense', () => {
+    expect(readLockSettings({})).toEqual({ ttlMs: 10_000, waitMs: 3_000, requestTimeoutMs: 3_000 });
+    expect(
+      readLockSettings({ LOCK_TTL_MS: '5000', LOCK_WAIT_MS: '100', LOCK_REQUEST_TIMEOUT_MS: '250' }),
+    ).toEqual({ ttlMs: 5_000, waitMs: 100, requestTimeoutMs: 250 });
     expect(() => readLockSettings({ LOCK_TTL_MS: '1.5' })).toThrow(/LOCK_TTL_MS/);
     expect(() => readLockSettings({ LOCK_WAIT_MS: '-1' })).toThrow(/LOCK_WAIT_MS/);
+    expect(() => readLockSettings({ LOCK_REQUEST_TIMEOUT_MS: '0' })).toThrow(/LOCK_REQUEST_TIMEOUT_MS/);
   });
 
   it('refuses at cold start a lease core would refuse on every request, and accepts a wait of 0', () => {
@@ -74,6 +82,36 @@ describe('readLockSettings', () => {
       /LOCK_TTL_MS must be a whole number of ms from 100/,
     );
     expect(() => readLockSettings({ LOCK_TTL_MS: String(2 * 86_400_000) })).toThrow(/LOCK_TTL_MS/);
-    expect(readLockSettings({ LOCK_WAIT_MS: '0' })).toEqual({ ttlMs: 10_000, waitMs: 0 });
+    expect(readLockSettings({ LOCK_WAIT_MS: '0' })).toMatchObject({ ttlMs: 10_000, waitMs: 0 });
+  });
+});
+
+describe('createLockerFromEnv', () => {
+  it('bounds a DynamoDB lock call by LOCK_REQUEST_TIMEOUT_MS: a hung endpoint is a StoreError timeout, not a hung invocation', async () => {
+    // Accepts connections and never answers: a network black hole.
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const client = new DynamoDBClient({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
+    try {
+      const { locker } = await createLockerFromEnv(
+        { LOCK_TABLE_NAME: 'locks', LOCK_REQUEST_TIMEOUT_MS: '300' },
+        client,
+      );
+      const started = performance.now();
+      const error = await locker.withLock('order:1', async () => 'never').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as StoreError).kind).toBe('timeout');
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      client.destroy();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
