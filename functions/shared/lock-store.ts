@@ -53,8 +53,9 @@ export function readLockStoreConfig(env: Record<string, string | undefined>): Lo
 
 /**
  * Builds the store; reads the Upstash token from Secrets Manager once, at cold start, if so configured.
- * DynamoDB lock calls are bounded by `requestTimeoutMs` (the SDK sets no request timeout by default: a
- * call into a network black hole would hold the invocation until the Lambda's own timeout).
+ * Lock calls are bounded by `requestTimeoutMs` (neither the AWS SDK nor fetch sets a short request
+ * timeout by default: a call into a network black hole would hold the invocation until the Lambda's own
+ * timeout).
  */
 export async function createLockStore(
   config: LockStoreConfig,
@@ -64,23 +65,23 @@ export async function createLockStore(
   if (config.kind === 'dynamodb') {
     return dynamoDbStore({ client: dynamodb, tableName: config.tableName, requestTimeoutMs });
   }
-  if ('token' in config) return upstashStore({ url: config.url, token: config.token });
+  if ('token' in config) return upstashStore({ url: config.url, token: config.token, requestTimeoutMs });
   const secret = await new SecretsManagerClient({}).send(
     new GetSecretValueCommand({ SecretId: config.tokenSecretId }),
   );
   const token = secret.SecretString?.trim();
   if (!token) throw new ConfigError('the Upstash token secret is empty');
-  return upstashStore({ url: config.url, token });
+  return upstashStore({ url: config.url, token, requestTimeoutMs });
 }
 
-/** Default bound of one DynamoDB lock call, SDK retries included (`LOCK_REQUEST_TIMEOUT_MS`). */
+/** Default bound of one lock store call, the client's retries included (`LOCK_REQUEST_TIMEOUT_MS`). */
 const DEFAULT_REQUEST_TIMEOUT_MS = 3_000;
 
 /** Lease settings of the example functions; the e2e tests shorten them to provoke takeovers. */
 export interface LockSettings {
   readonly ttlMs: number;
   readonly waitMs: number;
-  /** Bound of one DynamoDB lock call in ms, then a `StoreError` of kind `timeout` (a 503); read by the store. */
+  /** Bound of one lock store call in ms, then a `StoreError` of kind `timeout` (a 503); read by the store. */
   readonly requestTimeoutMs?: number;
   /** How often withLock extends; undefined = a third of the TTL. */
   readonly extendEveryMs?: number;

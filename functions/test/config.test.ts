@@ -87,31 +87,38 @@ describe('readLockSettings', () => {
 });
 
 describe('createLockerFromEnv', () => {
-  it('bounds a DynamoDB lock call by LOCK_REQUEST_TIMEOUT_MS: a hung endpoint is a StoreError timeout, not a hung invocation', async () => {
-    // Accepts connections and never answers: a network black hole.
-    const sockets: Socket[] = [];
-    const server = createServer((socket) => sockets.push(socket));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    const client = new DynamoDBClient({
-      endpoint: `http://127.0.0.1:${port}`,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    });
-    try {
-      const { locker } = await createLockerFromEnv(
-        { LOCK_TABLE_NAME: 'locks', LOCK_REQUEST_TIMEOUT_MS: '300' },
-        client,
-      );
-      const started = performance.now();
-      const error = await locker.withLock('order:1', async () => 'never').catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(StoreError);
-      expect((error as StoreError).kind).toBe('timeout');
-      expect(performance.now() - started).toBeLessThan(5_000);
-    } finally {
-      client.destroy();
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    }
-  });
+  it.each([
+    ['DynamoDB', (_url: string) => ({ LOCK_TABLE_NAME: 'locks' }) as Record<string, string>],
+    ['Upstash', (url: string) => ({ UPSTASH_REDIS_REST_URL: url, UPSTASH_REDIS_REST_TOKEN: 'test-token' })],
+  ])(
+    'bounds a %s lock call by LOCK_REQUEST_TIMEOUT_MS: a hung endpoint is a StoreError timeout, not a hung invocation',
+    async (_, storeEnv) => {
+      // Accepts connections and never answers: a network black hole.
+      const sockets: Socket[] = [];
+      const server = createServer((socket) => sockets.push(socket));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      const url = `http://127.0.0.1:${port}`;
+      const client = new DynamoDBClient({
+        endpoint: url,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      });
+      try {
+        const { locker } = await createLockerFromEnv(
+          { ...storeEnv(url), LOCK_REQUEST_TIMEOUT_MS: '300' },
+          client,
+        );
+        const started = performance.now();
+        const error = await locker.withLock('order:1', async () => 'never').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StoreError);
+        expect((error as StoreError).kind).toBe('timeout');
+        expect(performance.now() - started).toBeLessThan(5_000);
+      } finally {
+        client.destroy();
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    },
+  );
 });

@@ -38,7 +38,15 @@ export type UpstashRedisClient = Pick<Redis, 'evalsha' | 'eval' | 'get' | 'subsc
 export type UpstashStoreOptions = (
   | { readonly redis: UpstashRedisClient }
   | { readonly url: string; readonly token: string }
-) & { readonly prefix?: string };
+) & {
+  readonly prefix?: string;
+  /**
+   * Upper bound for one store call in ms, the client's retries included; past it the call fails with a
+   * `StoreError` of kind `'timeout'` (outcome unknown: core withdraws a timed-out acquire). Default:
+   * none (a request the network swallows waits for fetch's own limits). 1 to 2 147 483 647.
+   */
+  readonly requestTimeoutMs?: number;
+};
 
 /**
  * The store returned by {@link upstashStore}: a {@link LockStore} with pub/sub wake-ups
@@ -173,7 +181,7 @@ interface ReleaseChannel {
  * ```
  */
 export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
-  const [redis, prefix, secrets] = resolveOptions(options);
+  const [redis, prefix, secrets, requestTimeoutMs] = resolveOptions(options);
   const names = (key: string) => upstashKeyNames(key, prefix);
   /** The script this store runs: with the `allow-key-locking` flag until a server refuses the flag. */
   let [script, sha] = [SCRIPT, SCRIPT_SHA1];
@@ -350,7 +358,8 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   ): Promise<number[]> {
     let reply: unknown;
     try {
-      reply = await exec(Object.values(names(key)).slice(0, keyCount), args);
+      const sent = exec(Object.values(names(key)).slice(0, keyCount), args);
+      reply = await (requestTimeoutMs ? bounded(sent, requestTimeoutMs) : sent);
     } catch (err) {
       // The first argument, when there is one, is the owner id: a secret.
       throw toStoreError(err, op, key, [args[0] as string | undefined, ...secrets]);
@@ -447,12 +456,36 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
 }
 
 /**
+ * `request`, or a rejection named `TimeoutError` (a `'timeout'` StoreError) after `ms`. The request
+ * itself goes on (the client has no way to cancel it): its late answer is dropped, and a late grant
+ * is what core's withdraw of the timed-out acquire frees.
+ */
+function bounded<T>(request: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const error = new Error(`no answer within requestTimeoutMs (${ms} ms)`);
+      error.name = 'TimeoutError';
+      reject(error);
+    }, ms);
+    request.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+}
+
+/**
  * Validate the options (user input: each failure names the option and what it expects, and never
  * echoes the token), and create the client if needed. Returns the client, the prefix and the texts no
  * error may contain.
  */
-function resolveOptions(options: UpstashStoreOptions): [UpstashRedisClient, string, string[]] {
-  const { redis, url, token, prefix = DEFAULT_PREFIX } = (options ?? {}) as Record<string, unknown>;
+function resolveOptions(
+  options: UpstashStoreOptions,
+): [UpstashRedisClient, string, string[], number | undefined] {
+  const {
+    redis,
+    url,
+    token,
+    prefix = DEFAULT_PREFIX,
+    requestTimeoutMs,
+  } = (options ?? {}) as Record<string, unknown>;
   const check = (ok: unknown, argument: string, message: string) => {
     if (!ok) throw new InvalidArgumentError(argument, message);
   };
@@ -468,10 +501,20 @@ function resolveOptions(options: UpstashStoreOptions): [UpstashRedisClient, stri
     'prefix',
     'must be a string of A-Z a-z 0-9 _ . : @ = -',
   );
+  check(
+    // A timer cannot hold more than 2^31 - 1 ms: a longer one fires after 1 ms.
+    requestTimeoutMs === undefined ||
+      (Number.isSafeInteger(requestTimeoutMs) &&
+        (requestTimeoutMs as number) > 0 &&
+        (requestTimeoutMs as number) < 2 ** 31),
+    'requestTimeoutMs',
+    'must be an integer from 1 to 2147483647 (ms)',
+  );
+  const timeout = requestTimeoutMs as number | undefined;
   if (redis !== undefined) {
     const r = redis as Partial<Record<keyof UpstashRedisClient, unknown>> | null;
     check(typeof r?.evalsha === 'function', 'redis', 'must be an @upstash/redis client');
-    return [redis as UpstashRedisClient, prefix as string, []];
+    return [redis as UpstashRedisClient, prefix as string, [], timeout];
   }
   // The rule @upstash/redis applies, checked here so that a bad URL (a redis:// one holds the
   // password) fails as an InvalidArgumentError that does not echo it.
@@ -494,5 +537,5 @@ function resolveOptions(options: UpstashStoreOptions): [UpstashRedisClient, stri
     // Retries of a request whose fetch itself failed (no HTTP answer): 2 more tries after 25 and 100 ms.
     retry: { retries: 2, backoff: (retryCount) => 25 * 4 ** retryCount },
   });
-  return [client, prefix as string, [token as string]];
+  return [client, prefix as string, [token as string], timeout];
 }

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { InvalidArgumentError, isLeaseholdError, StoreError } from '@leasehold/core';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -332,5 +332,71 @@ describe('option and argument validation', () => {
   it('accepts http and https URLs', () => {
     expect(upstashStore({ url: 'https://x.upstash.io', token: secret }).name).toBe('upstash');
     expect(upstashStore({ url: 'http://127.0.0.1:8079', token: secret }).name).toBe('upstash');
+  });
+});
+
+describe('requestTimeoutMs', () => {
+  it('bounds a call the network swallows: a retryable StoreError of kind timeout, for every operation', async () => {
+    // Accepts connections and never answers: a network black hole.
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const owner = freshOwner();
+    const key = freshKey();
+    try {
+      const store = upstashStore({ url: `http://127.0.0.1:${port}`, token: 't', requestTimeoutMs: 200 });
+      const started = performance.now();
+      const errors = await Promise.all([
+        rejection(store.acquire({ key, owner, ttlMs: 1_000 })),
+        rejection(store.extend({ key, owner, token: 7, ttlMs: 1_000 })),
+        rejection(store.release({ key, owner, token: 7 })),
+        rejection(store.inspect(key)),
+      ]);
+      expect(performance.now() - started).toBeLessThan(3_000);
+      for (const err of errors) {
+        expect(err).toBeInstanceOf(StoreError);
+        expect(err).toMatchObject({ kind: 'timeout', retryable: true });
+        expectNoSecrets(err, secretTexts(owner));
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('changes nothing for calls answered in time, with a client of your own too', async () => {
+    const key = freshKey();
+    const owner = freshOwner();
+    for (const store of [
+      upstashStore({ url: services.url, token: services.token, requestTimeoutMs: 5_000 }),
+      upstashStore({
+        redis: new Redis({ url: services.url, token: services.token }),
+        requestTimeoutMs: 5_000,
+      }),
+    ]) {
+      const granted = await store.acquire({ key, owner, ttlMs: 5_000 });
+      expect(granted.acquired).toBe(true);
+      if (!granted.acquired) return;
+      expect(await store.extend({ key, owner, ttlMs: 5_000, token: granted.token })).toBe(true);
+      expect(await store.release({ key, owner, token: granted.token })).toBe(true);
+    }
+  });
+
+  it.each([0, -1, 1.5, 2 ** 31, '100', null])('refuses %s', (requestTimeoutMs) => {
+    expect(() =>
+      upstashStore({
+        url: services.url,
+        token: services.token,
+        requestTimeoutMs: requestTimeoutMs as number,
+      }),
+    ).toThrow(expect.objectContaining({ argument: 'requestTimeoutMs' }));
+    expect(() =>
+      upstashStore({
+        url: services.url,
+        token: services.token,
+        requestTimeoutMs: requestTimeoutMs as number,
+      }),
+    ).toThrow(InvalidArgumentError);
   });
 });
