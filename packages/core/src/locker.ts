@@ -456,9 +456,11 @@ export function createLocker(options: LockerOptions): Locker {
               claim,
             );
           } catch (err) {
+            // Aborted: the caller's reason, also from a store that rejects on abort (the web convention).
+            signal?.throwIfAborted();
             storeFailed(store, err);
           }
-          signal?.throwIfAborted(); // stores resolve, not reject, on abort
+          signal?.throwIfAborted(); // stores may also resolve on abort
           // Handed over on release: granted after this attempt was sent, so its lease counts from then.
           if (claim && typeof handed === 'number' && handed > claim.above) {
             const lease = take(handed);
