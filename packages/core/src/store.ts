@@ -18,7 +18,9 @@ export interface LockStore {
 
   /**
    * Grant the lock to `owner` if it is free, expired, or already held by this same `owner` (so that an
-   * applied-but-unanswered request retried by the backend SDK resolves as acquired, never as "held").
+   * applied-but-unanswered request retried by the backend SDK resolves as acquired, never as "held");
+   * a grant to the same owner, too, holds the lock until at least now + `ttlMs` (core counts the lease
+   * from when it sent this request).
    * On success the store issues a fencing token at least {@link FENCE_STEP} above every token it ever
    * issued for this key, even after the key's state was lost: core hands the tokens in between to the
    * lease's local successors.
@@ -46,7 +48,8 @@ export interface LockStore {
 
   /**
    * Optional: resolve when the key is probably free (a release was announced) or after `timeoutMs`,
-   * whichever is first. Stores without notifications leave it out and core polls with backoff.
+   * whichever is first. Stores without notifications leave it out and core polls with backoff. When
+   * `signal` aborts, settle promptly, resolving or rejecting: core answers with the signal's reason.
    *
    * Stores that queue waiters (see {@link StoreAcquireRequest.queueMs}) may hand the lock straight to
    * `claim.owner` when its holder releases it: they then resolve with the token of that grant, which
