@@ -39,7 +39,7 @@ const GATEWAY =
  *   with everything after it, such as the arguments), nor a quoted `Bearer` header value (fetch
  *   quotes it when it refuses it: the REST token of a client the user passed in, which the store
  *   does not know);
- * - with every secret (owner id, REST token) replaced by `[redacted]`;
+ * - with every secret (owner id, REST token, the credentials in a URL) replaced by `[redacted]`;
  * - for a fetch failure, with its cause and system error code (`fetch failed: connect ECONNREFUSED …`).
  *
  * The message is `<op> of "<key>" failed: <kind> (<that text>)` (StoreError prefixes `upstash: `).
@@ -73,6 +73,9 @@ export function toStoreError(
   detail = detail
     .replace(/(, command was:|#!lua |--lh ).*|^Command (\d+ \[ ?\w+ ?\] )?failed:/gis, '')
     .replace(/Bearer [^"]*/gi, 'Bearer [redacted]')
+    // The credentials of a URL that carries them (`https://default:<password>@…`): fetch refuses such a
+    // URL and quotes it whole, and the store does not know the URL of a client passed in.
+    .replace(/(\b[a-z][\w+.-]*:\/\/)[^\s/?#]*@/gi, '$1[redacted]@')
     .replace(/\s+/g, ' ')
     .trim();
   for (const secret of secrets) if (secret) detail = detail.replaceAll(secret, '[redacted]');

@@ -91,7 +91,11 @@ export const FLOOR_LAG_MS = 10_000;
  *    lock is held by this same owner (the retry of an applied-but-unanswered acquire), the expiry is
  *    pushed (never moved back, as by EXTEND: a late copy of an earlier attempt must not cut short the
  *    lease its holder counts on) and the current fence is returned, so the retry resolves as acquired
- *    with the same token instead of "held". Otherwise the fence counter advances with `INCRBY` {@link FENCE_STEP} (core
+ *    with the same token instead of "held"; if its fence counter is gone (evicted, or deleted by an
+ *    operator), a new counter is made as below and the expiry is still only pushed, never set: a late
+ *    copy of the holder's first acquire would otherwise cut short an extension it was granted, and
+ *    the lock could be granted to another owner while the holder counts on it. Otherwise the fence
+ *    counter advances with `INCRBY` {@link FENCE_STEP} (core
  *    hands the tokens in between to local successors). A reply of exactly FENCE_STEP means there was
  *    no counter (FLUSHALL, a restart without persistence, a failover that lost it; a live counter is
  *    never below the clock floor of its creation): the NEW counter starts at the clock floor,
@@ -175,7 +179,7 @@ elseif t<s-${FLOOR_LAG_MS * 1000} then
 t=s-${FLOOR_LAG_MS * 1000}
 r('SET',f,string.format('%.0f',t))
 end
-r('SET',l,o,'PX',x)
+if h==o then g(l,x) else r('SET',l,o,'PX',x) end
 return{1,t}`;
 
 /**
@@ -193,8 +197,8 @@ export const PLAIN_SCRIPT = SCRIPT.slice(SCRIPT.indexOf('\n') + 1);
  * (what `createScript` of `@upstash/redis` would cost at import). A test checks them against the
  * scripts: change them together.
  */
-export const SCRIPT_SHA1 = '537112cdcfbbd0a3e70ae72aef9a76881a951e31';
-export const PLAIN_SCRIPT_SHA1 = 'bc2dc7e36afed4b23cecdee8e272309572d5bd16';
+export const SCRIPT_SHA1 = '93f2d7bd0642657c1f05368d16d0ff0d5dd1855b';
+export const PLAIN_SCRIPT_SHA1 = '31cba5ceb371321c369be4065136a770f43b4d7e';
 
 /** Hex SHA-1 of a text (WebCrypto), as Lua's `redis.sha1hex` computes it. */
 export async function sha1hex(text: string): Promise<string> {

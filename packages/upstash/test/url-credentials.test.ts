@@ -1,0 +1,50 @@
+import { StoreError } from '@leasehold/core';
+import { Redis } from '@upstash/redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upstashStore } from '../src/index.js';
+import {
+  expectNoSecrets,
+  freshKey,
+  freshOwner,
+  rejection,
+  type Services,
+  startServices,
+} from './support/services.js';
+
+let services: Services;
+beforeAll(async () => {
+  services = await startServices();
+});
+afterAll(async () => {
+  await services?.stop();
+});
+
+/**
+ * A REST URL with credentials in it (`https://default:<password>@…`, as copied from a database's
+ * `rediss://` connection string): fetch refuses it and quotes the whole URL in its error.
+ */
+describe('a REST URL that carries a password', () => {
+  const password = `pw${freshOwner()}`;
+  const withPassword = () => services.url.replace('://', `://default:${password}@`);
+
+  it('never puts the password in an error of a store created from { url, token }', async () => {
+    let err: unknown;
+    try {
+      const store = upstashStore({ url: withPassword(), token: services.token });
+      err = await rejection(store.acquire({ key: freshKey(), owner: freshOwner(), ttlMs: 1_000 }));
+    } catch (thrown) {
+      err = thrown; // refused as an option is fine too, as long as it does not echo the URL
+    }
+    expectNoSecrets(err, [password, services.token]);
+  });
+
+  it('never puts the password in an error of a store given a client with that URL', async () => {
+    const store = upstashStore({
+      redis: new Redis({ url: withPassword(), token: services.token, retry: { retries: 0 } }),
+    });
+    const owner = freshOwner();
+    const err = await rejection(store.acquire({ key: freshKey(), owner, ttlMs: 1_000 }));
+    expect(err).toBeInstanceOf(StoreError);
+    expectNoSecrets(err, [password, services.token, owner]);
+  });
+});
