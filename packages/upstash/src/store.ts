@@ -346,14 +346,15 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
    * operation, see {@link SCRIPT}). Any failure becomes a {@link StoreError} without secrets. The reply
    * (a bare integer is taken as a list of one) must be safe integers, or their canonical text (a proxy
    * may stringify numbers), for which `valid` holds, else it is a `bad-response`; it is returned as
-   * numbers. Numbers in `args` travel as JSON numbers and reach the script as strings, like every
-   * `ARGV`.
+   * numbers. `args` are strings, sent verbatim: a JSON number such as the 16-digit clock floor would
+   * rely on the REST server writing it back as exact integer text (not `1.7e+15`), which the script
+   * stores in the fence counter.
    */
   async function run(
     op: Operation,
     key: string,
     keyCount: number,
-    args: unknown[],
+    args: string[],
     valid: (reply: number[]) => boolean,
   ): Promise<number[]> {
     let reply: unknown;
@@ -383,12 +384,12 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
   }
 
   /** An operation that answers `1` (done) or `0` (not held by this owner). */
-  const flag = async (op: Operation, key: string, keyCount: number, args: unknown[]) =>
+  const flag = async (op: Operation, key: string, keyCount: number, args: string[]) =>
     (await run(op, key, keyCount, args, isFlag))[0] === 1;
 
   /** Runs RELEASE (also how a waiter withdraws); a plain function, so detached methods work too. */
   const release = (key: string, owner: string, token: number) =>
-    flag('release', key, 5, [owner, token, Date.now()]);
+    flag('release', key, 5, [owner, `${token}`, `${Date.now()}`]);
 
   // Core validates keys, owners, tokens and durations before it calls a store: no second check here.
   return {
@@ -404,7 +405,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
         'acquire',
         key,
         4,
-        [owner, ttlMs, now * 1000, queueMs, now],
+        [owner, `${ttlMs}`, `${now * 1000}`, `${queueMs}`, `${now}`],
         isAcquireReply,
       )) as [number, number, number?];
       if (acquired) return { acquired: true, token: a };
@@ -413,7 +414,7 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
       return { acquired: false, ...(a >= 0 && { holderRemainingMs: a }), ...(b! > 0 && { holderToken: b! }) };
     },
 
-    extend: ({ key, owner, ttlMs }) => flag('extend', key, 1, [owner, ttlMs]),
+    extend: ({ key, owner, ttlMs }) => flag('extend', key, 1, [owner, `${ttlMs}`]),
 
     release: ({ key, owner, token }) => release(key, owner, token),
 

@@ -76,3 +76,30 @@ describe.each(modes)('requests per operation, store %s', (_mode, makeStore) => {
     expect(seen.map((r) => r.command)).toEqual(['evalsha', 'eval', 'evalsha']);
   });
 });
+
+describe('request bodies', () => {
+  it('sends every argument of every operation as a string, so no REST server can reformat a number', async () => {
+    const store = upstashStore({ url: services.url, token: services.token });
+    await warmUp(store);
+    const key = freshKey();
+    const owner = freshOwner();
+    counter = countRequests(services.url);
+    const lease = await store.acquire({ key, owner, ttlMs: 5_000 });
+    if (!lease.acquired) throw new Error('not acquired');
+    await store.acquire({ key, owner: freshOwner(), ttlMs: 5_000, queueMs: 1_000 });
+    await store.extend({ key, owner, token: lease.token, ttlMs: 5_000 });
+    await store.release({ key, owner, token: lease.token });
+    await store.withdraw(key, freshOwner());
+    await store.inspect(key);
+    const bodies = counter.seen.map((r) => r.body);
+    expect(bodies).toHaveLength(6);
+    for (const body of bodies) {
+      expect(Array.isArray(body)).toBe(true);
+      // [command, sha, number of keys, ...keys, ...args]: the key count is the only number allowed.
+      const [, , keyCount, ...rest] = body as unknown[];
+      expect(typeof keyCount).toBe('number');
+      for (const value of rest) expect(typeof value).toBe('string');
+    }
+    await store.close();
+  });
+});

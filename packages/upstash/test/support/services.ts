@@ -62,10 +62,11 @@ export const freshOwner = (): string => randomUUID().replaceAll('-', '');
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** One HTTP request seen by {@link countRequests}: its path and the Redis command name. */
+/** One HTTP request seen by {@link countRequests}: its path, the Redis command name and the JSON body. */
 export interface SeenRequest {
   readonly path: string;
   readonly command: string;
+  readonly body: unknown;
 }
 
 /**
@@ -80,14 +81,15 @@ export function countRequests(baseUrl: string): { readonly seen: SeenRequest[]; 
     if (href.startsWith(baseUrl)) {
       const path = href.slice(baseUrl.length) || '/';
       let command = '';
+      let body: unknown;
       try {
-        const body: unknown = JSON.parse(typeof init?.body === 'string' ? init.body : 'null');
+        body = JSON.parse(typeof init?.body === 'string' ? init.body : 'null');
         const first = Array.isArray(body) ? body[0] : undefined;
         command = String(Array.isArray(first) ? first[0] : (first ?? '')).toLowerCase();
       } catch {
         command = '?';
       }
-      seen.push({ path, command });
+      seen.push({ path, command, body });
     }
     return original(input, init);
   };
