@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LockEventListener } from '@leasehold/core';
 import { createHandler } from '../shared/handler.js';
 import { BadRequest, errorResponse, parseJsonBody, requireId } from '../shared/http.js';
-import { createLockerFromEnv, requireEnv } from '../shared/lock-store.js';
+import { awsClientConfig, createLockerFromEnv, requireEnv } from '../shared/lock-store.js';
 import type { Logger } from '../shared/logger.js';
 import { type BookingDeps, book, listSeats } from './booking-service.js';
 
@@ -12,7 +12,7 @@ export async function bookingDepsFromEnv(
   env: Record<string, string | undefined> = process.env,
   onEvent?: LockEventListener,
 ): Promise<BookingDeps> {
-  const client = new DynamoDBClient({});
+  const client = new DynamoDBClient(awsClientConfig(env));
   const seatsTable = requireEnv(env, 'SEATS_TABLE_NAME');
   const { locker, settings } = await createLockerFromEnv(env, client, onEvent);
   return { locker, db: DynamoDBDocumentClient.from(client), seatsTable, lock: settings };

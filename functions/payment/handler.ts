@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LockEventListener } from '@leasehold/core';
 import { createHandler } from '../shared/handler.js';
 import { errorResponse, parseJsonBody } from '../shared/http.js';
-import { createLockerFromEnv, requireEnv } from '../shared/lock-store.js';
+import { awsClientConfig, createLockerFromEnv, requireEnv } from '../shared/lock-store.js';
 import type { Logger } from '../shared/logger.js';
 import { type PaymentDeps, pay } from './payment-service.js';
 import { DynamoDbPaymentProvider } from './provider.js';
@@ -14,7 +14,7 @@ export async function paymentDepsFromEnv(
   env: Record<string, string | undefined> = process.env,
   onEvent?: LockEventListener,
 ): Promise<PaymentDeps> {
-  const client = new DynamoDBClient({});
+  const client = new DynamoDBClient(awsClientConfig(env));
   const db = DynamoDBDocumentClient.from(client);
   const ordersTable = requireEnv(env, 'ORDERS_TABLE_NAME');
   const chargesTable = requireEnv(env, 'CHARGES_TABLE_NAME');

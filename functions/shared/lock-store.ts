@@ -52,7 +52,8 @@ export function readLockStoreConfig(env: Record<string, string | undefined>): Lo
 }
 
 /**
- * Builds the store; reads the Upstash token from Secrets Manager once, at cold start, if so configured.
+ * Builds the store; reads the Upstash token from Secrets Manager once, at cold start, if so configured
+ * (with the request bounds of `awsConfig`).
  * Lock calls are bounded by `requestTimeoutMs` (neither the AWS SDK nor fetch sets a short request
  * timeout by default: a call into a network black hole would hold the invocation until the Lambda's own
  * timeout).
@@ -61,12 +62,13 @@ export async function createLockStore(
   config: LockStoreConfig,
   dynamodb: DynamoDBClient,
   requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  awsConfig: AwsClientConfig = awsClientConfig({}),
 ): Promise<LockStore> {
   if (config.kind === 'dynamodb') {
     return dynamoDbStore({ client: dynamodb, tableName: config.tableName, requestTimeoutMs });
   }
   if ('token' in config) return upstashStore({ url: config.url, token: config.token, requestTimeoutMs });
-  const secret = await new SecretsManagerClient({}).send(
+  const secret = await new SecretsManagerClient(awsConfig).send(
     new GetSecretValueCommand({ SecretId: config.tokenSecretId }),
   );
   const token = secret.SecretString?.trim();
@@ -76,6 +78,37 @@ export async function createLockStore(
 
 /** Default bound of one lock store call, the client's retries included (`LOCK_REQUEST_TIMEOUT_MS`). */
 const DEFAULT_REQUEST_TIMEOUT_MS = 3_000;
+
+/** Default bound of each attempt of the functions' own AWS SDK calls (`SDK_REQUEST_TIMEOUT_MS`). */
+const DEFAULT_SDK_REQUEST_TIMEOUT_MS = 1_000;
+
+/** The part of an AWS SDK client's configuration that bounds its requests. */
+export interface AwsClientConfig {
+  readonly requestHandler: { readonly connectionTimeout: number; readonly socketTimeout: number };
+}
+
+/**
+ * Bounds for the AWS SDK clients the functions create themselves (DynamoDB: the orders, charges and
+ * seats tables and the DynamoDB lock table; Secrets Manager). The SDK sets none by default: a request
+ * into a network black hole, or a connection that stops answering, would hold the invocation until the
+ * Lambda's own timeout. Each attempt fails after `SDK_REQUEST_TIMEOUT_MS` without a byte of the answer
+ * on a connected socket (three times that without a connection); the SDK retries it (3 attempts by
+ * default), then the call fails and the request answers 500 (safe to retry with the same input).
+ */
+export function awsClientConfig(env: Record<string, string | undefined>): AwsClientConfig {
+  const raw = env.SDK_REQUEST_TIMEOUT_MS;
+  let ms = DEFAULT_SDK_REQUEST_TIMEOUT_MS;
+  if (raw !== undefined && raw !== '') {
+    ms = Number(raw);
+    if (!Number.isInteger(ms) || ms < 1 || ms > MAX_DURATION_MS)
+      throw new ConfigError(
+        `SDK_REQUEST_TIMEOUT_MS must be a whole number of ms from 1 to ${MAX_DURATION_MS}`,
+      );
+  }
+  // Connecting gets three times as long: the time a request waits for a free socket counts against it
+  // (a process sending many calls at once queues them, 50 sockets by default).
+  return { requestHandler: { connectionTimeout: 3 * ms, socketTimeout: ms } };
+}
 
 /** Lease settings of the example functions; the e2e tests shorten them to provoke takeovers. */
 export interface LockSettings {
@@ -112,7 +145,7 @@ export async function createLockerFromEnv(
 ): Promise<{ locker: Locker; store: LockStoreConfig['kind']; settings: LockSettings }> {
   const config = readLockStoreConfig(env);
   const settings = readLockSettings(env);
-  const store = await createLockStore(config, dynamodb, settings.requestTimeoutMs);
+  const store = await createLockStore(config, dynamodb, settings.requestTimeoutMs, awsClientConfig(env));
   const locker = createLocker({
     store,
     ttlMs: settings.ttlMs,

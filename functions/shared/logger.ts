@@ -4,7 +4,7 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 /** Keys whose values are never written, whatever a caller passes. */
-const secretKeys = /token|secret|password|authorization|owner/i;
+const secretKeys = /token|secret|password|authorization|owner|api[-_]?key|credential|cookie/i;
 
 /**
  * One JSON object per line, the shape CloudWatch Logs Insights queries well. Fencing tokens are
@@ -40,14 +40,33 @@ export function createLogger(
 
 function scrub(fields: Record<string, unknown> | undefined): Record<string, unknown> {
   if (!fields) return {};
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    if (secretKeys.test(key)) out[key] = '[redacted]';
-    else if (value instanceof Error)
-      out[key] = { name: value.name, message: value.message, code: codeOf(value) };
-    else out[key] = value;
+  return clean(fields, []) as Record<string, unknown>;
+}
+
+/**
+ * A copy of `value` that JSON can write and that holds no secret: secret-looking keys are redacted at
+ * every depth (what a caller logs is not always flat: a provider may throw a plain object carrying the
+ * request it sent, headers included), errors are reduced to name, message and code, cycles and
+ * depths past 8 are cut, bigints become strings.
+ */
+function clean(value: unknown, parents: object[]): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return { name: value.name, message: value.message, code: codeOf(value) };
+  if (parents.includes(value) || parents.length >= 8) return '[omitted]';
+  parents.push(value);
+  try {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return clean(toJSON.call(value), parents);
+    if (Array.isArray(value)) return value.map((item) => clean(item, parents));
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      out[key] = secretKeys.test(key) ? '[redacted]' : clean(item, parents);
+    }
+    return out;
+  } finally {
+    parents.pop();
   }
-  return out;
 }
 
 function codeOf(err: Error): unknown {

@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  httpEvent,
+  type LocalData,
+  type LocalEndpoints,
+  type LocalTables,
+  lambdaContext,
+  localFunctionEnv,
+} from '../local/index.js';
+import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
+import { createLogger } from '../shared/logger.js';
+import { type LocalSetup, startLocalSetup } from './support/local-setup.js';
+
+/**
+ * The logger promises that a key that looks like a secret is never written, "whatever a caller passes".
+ * What a plugged-in provider (or its HTTP client) throws is logged as `error`: not always an `Error` —
+ * a rejected request object, a PSP's parsed error body — and its secrets sit one level down
+ * (`request.headers.authorization`), where a redaction of top-level keys only never looks.
+ */
+
+let setup: LocalSetup;
+let endpoints: LocalEndpoints;
+let tables: LocalTables;
+let data: LocalData;
+const uid = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
+const apiKey = 'sk_live_51Hq_secret_api_key';
+
+beforeAll(async () => {
+  setup = await startLocalSetup(['dynamodb']);
+  ({ endpoints, tables, data } = setup);
+}, 120_000);
+
+afterAll(async () => {
+  await setup?.stop();
+});
+
+describe('payment: a provider failure that carries credentials', () => {
+  it('is logged and answered without them, and the order stays resumable', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ service: 'payment' }, 'debug', (line) => lines.push(line));
+    const handler = createPaymentHandler(async () => {
+      const deps = await paymentDepsFromEnv(localFunctionEnv(endpoints, tables, 'dynamodb'));
+      return {
+        ...deps,
+        provider: {
+          async charge() {
+            // What an HTTP client rejects with on a PSP 5xx: the request it sent, headers included.
+            const failure = {
+              status: 503,
+              request: {
+                url: 'https://psp.example/v1/charges',
+                headers: { Authorization: `Bearer ${apiKey}` },
+              },
+              config: { auth: { apiKey } },
+            };
+            throw failure;
+          },
+        },
+      };
+    }, logger);
+    const orderId = uid('order');
+    await data.seedOrder(orderId, 1_000, 'EUR');
+    const key = uid('key');
+    const res = await handler(
+      httpEvent('POST', '/payments', 'POST /payments', {
+        orderId,
+        amount: 1_000,
+        currency: 'EUR',
+        idempotencyKey: key,
+      }),
+      lambdaContext(),
+    );
+    expect(res.statusCode).toBe(500);
+    expect(res.body).not.toContain(apiKey);
+    const failed = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request failed');
+    expect(failed).toBeDefined();
+    expect(lines.join('\n')).not.toContain(apiKey);
+    // The outcome is unknown: the attempt stays open, to be resumed with its key.
+    expect(await data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: key });
+  });
+});
+
+describe('logger', () => {
+  it('redacts secret-looking keys at any depth, and survives what JSON cannot write', () => {
+    const lines: string[] = [];
+    const log = createLogger({ service: 's' }, 'debug', (l) => lines.push(l));
+    const loop: Record<string, unknown> = { name: 'loop' };
+    loop.self = loop;
+    log.warn('x', {
+      detail: { lock: { owner: 'owner-abc' }, list: [{ upstashToken: 'tok-123' }] },
+      loop,
+      big: 10n,
+    });
+    expect(lines).toHaveLength(1);
+    const out = lines[0]!;
+    for (const secret of ['owner-abc', 'tok-123']) expect(out).not.toContain(secret);
+    expect(JSON.parse(out)).toMatchObject({ detail: { lock: { owner: '[redacted]' } }, big: '10' });
+  });
+});
