@@ -33,7 +33,7 @@ const quiet = createLogger({}, 'error', () => undefined);
 const uid = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Well under the 10 s function timeout of the CDK stack; the code under test must answer before. */
+/** Well under the 23 s function timeout of the CDK stack; the code under test must answer before. */
 const ANSWER_WITHIN_MS = 8_000;
 
 /** The handler's answer, or 'hung' when it has not answered within ANSWER_WITHIN_MS. */

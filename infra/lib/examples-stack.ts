@@ -85,6 +85,52 @@ export const TABLE_ACTIONS = {
 } as const;
 
 /**
+ * The settings that bound how long one request may take, as the functions read them from their
+ * environment (functions/README.md). The stack sets them explicitly, to the functions' documented
+ * defaults, because the Lambda timeout below is derived from them: a default changed in functions/ must
+ * not silently push a request past the timeout.
+ */
+export const REQUEST_BOUNDS = {
+  /** Lease length. Shorter than the Lambda timeout: withLock extends it while the work runs. */
+  LOCK_TTL_MS: 10_000,
+  /** How long a request waits for a held lock before answering 409 `*_in_progress`. */
+  LOCK_WAIT_MS: 3_000,
+  /** Bound of one lock store call (acquire, extend, release), the client's retries included. */
+  LOCK_REQUEST_TIMEOUT_MS: 3_000,
+  /** Bound of each attempt of the functions' own AWS SDK calls (three times that to connect). */
+  SDK_REQUEST_TIMEOUT_MS: 1_000,
+} as const;
+
+export type RequestBounds = { readonly [K in keyof typeof REQUEST_BOUNDS]: number };
+
+/** Attempts of one AWS SDK v3 call (its standard retry mode; the stack does not set AWS_MAX_ATTEMPTS). */
+export const SDK_MAX_ATTEMPTS = 3;
+
+/**
+ * The longest one request may take, in ms, with every bound of {@link REQUEST_BOUNDS} used up once: a
+ * full wait for a held lock, the acquire's last lock store call and the release at their bound, and one
+ * of the function's own AWS SDK calls spending all its attempts (each up to 3 × SDK_REQUEST_TIMEOUT_MS to
+ * connect plus SDK_REQUEST_TIMEOUT_MS without an answer, with the SDK's backoff after transient errors,
+ * at most 50 + 100 ms, in between), plus a second for everything else the request does. Within it the
+ * function answers (a 5xx that is safe to retry, at worst) before Lambda stops it.
+ */
+export function requestBudgetMs(bounds: RequestBounds = REQUEST_BOUNDS): number {
+  const sdkAttemptMs = 3 * bounds.SDK_REQUEST_TIMEOUT_MS + bounds.SDK_REQUEST_TIMEOUT_MS;
+  const sdkCallMs = SDK_MAX_ATTEMPTS * sdkAttemptMs + 150;
+  const lockMs = bounds.LOCK_WAIT_MS + 2 * bounds.LOCK_REQUEST_TIMEOUT_MS;
+  return lockMs + sdkCallMs + 1_000;
+}
+
+/**
+ * Longest an HTTP API waits for a Lambda integration: past it the client gets 503 while the function
+ * runs on. The Lambda timeout must stay below it, or the function's own answer is lost.
+ */
+export const HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30;
+
+/** The functions' timeout: the request budget, rounded up to whole seconds. */
+export const FUNCTION_TIMEOUT = Duration.seconds(Math.ceil(requestBudgetMs() / 1_000));
+
+/**
  * Lets esbuild's ESM output load the CommonJS modules it bundles (their `require('node:…')` calls need a
  * real `require`, which ES modules do not have).
  */
@@ -113,6 +159,12 @@ export class LeaseholdExamplesStack extends Stack {
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const apiAuth = props.apiAuth ?? 'iam';
     if (props.upstash) validateUpstash(props.upstash);
+    if (FUNCTION_TIMEOUT.toSeconds() >= HTTP_API_INTEGRATION_TIMEOUT_SECONDS) {
+      throw new Error(
+        `the request budget (${requestBudgetMs()} ms) does not fit the HTTP API's ` +
+          `${HTTP_API_INTEGRATION_TIMEOUT_SECONDS} s integration timeout: lower REQUEST_BOUNDS`,
+      );
+    }
 
     // ---- Tables: on demand, point-in-time recovery, encrypted with the AWS managed key (aws/dynamodb),
     // deletion protection on every table the stack retains.
@@ -174,6 +226,7 @@ export class LeaseholdExamplesStack extends Stack {
       LOCK_STORE: lockStore,
       LOCK_TABLE_NAME: this.lockTable.tableName,
       LOG_LEVEL: props.logLevel ?? 'info',
+      ...Object.fromEntries(Object.entries(REQUEST_BOUNDS).map(([k, v]) => [k, String(v)])),
       // Stack traces through the bundled source map point at functions/*.ts, not at minified code.
       NODE_OPTIONS: '--enable-source-maps',
       ...upstashEnv,
@@ -219,10 +272,10 @@ export class LeaseholdExamplesStack extends Stack {
         runtime: Runtime.NODEJS_22_X,
         architecture: Architecture.ARM_64,
         memorySize: 512,
-        timeout: Duration.seconds(10),
+        timeout: FUNCTION_TIMEOUT,
         role,
         logGroup,
-        environment: { ...commonEnv, SERVICE_NAME: `leasehold-${name}`, ...env },
+        environment: { ...commonEnv, ...env },
         bundling: {
           forceDockerBundling: false,
           format: OutputFormat.ESM,

@@ -7,10 +7,13 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// The functions' own parsers: what the stack sets is checked the way the deployed code reads it.
+import { awsClientConfig, readLockSettings } from '../../functions/shared/lock-store.js';
 import { createApp } from '../lib/app.js';
 import {
   actionsByResource,
   cdkJsonContext,
+  envNamesReadByFunctions,
   logicalId,
   nagSuppressions,
   resources,
@@ -106,14 +109,14 @@ describe('tables', () => {
 });
 
 describe('functions', () => {
-  it('runs both handlers as Node.js 22 on arm64 with 512 MB and a 10 s timeout', () => {
+  it('runs both handlers as Node.js 22 on arm64 with 512 MB and a 23 s timeout', () => {
     synth.template.resourceCountIs('AWS::Lambda::Function', 2);
     for (const id of [ids.payment, ids.booking]) {
       expect(propsOf(id)).toMatchObject({
         Runtime: 'nodejs22.x',
         Architectures: ['arm64'],
         MemorySize: 512,
-        Timeout: 10,
+        Timeout: 23,
         Handler: 'index.handler',
       });
     }
@@ -126,9 +129,12 @@ describe('functions', () => {
       LOCK_TABLE_NAME: { Ref: ids.lock },
       ORDERS_TABLE_NAME: { Ref: ids.orders },
       CHARGES_TABLE_NAME: { Ref: ids.charges },
-      SERVICE_NAME: 'leasehold-payment',
       LOG_LEVEL: 'info',
       NODE_OPTIONS: '--enable-source-maps',
+      LOCK_TTL_MS: '10000',
+      LOCK_WAIT_MS: '3000',
+      LOCK_REQUEST_TIMEOUT_MS: '3000',
+      SDK_REQUEST_TIMEOUT_MS: '1000',
     });
   });
 
@@ -138,10 +144,21 @@ describe('functions', () => {
       LOCK_STORE: 'dynamodb',
       LOCK_TABLE_NAME: { Ref: ids.lock },
       SEATS_TABLE_NAME: { Ref: ids.seats },
-      SERVICE_NAME: 'leasehold-booking',
       LOG_LEVEL: 'info',
       NODE_OPTIONS: '--enable-source-maps',
+      LOCK_TTL_MS: '10000',
+      LOCK_WAIT_MS: '3000',
+      LOCK_REQUEST_TIMEOUT_MS: '3000',
+      SDK_REQUEST_TIMEOUT_MS: '1000',
     });
+  });
+
+  it('sets only environment variables that the functions (or Node.js itself) read', () => {
+    const read = envNamesReadByFunctions();
+    for (const id of [ids.payment, ids.booking]) {
+      const names = Object.keys((propsOf(id).Environment as { Variables: object }).Variables);
+      expect(names.filter((n) => n !== 'NODE_OPTIONS' && !read.has(n))).toEqual([]);
+    }
   });
 
   it('logs each function to its own explicit log group with one month of retention', () => {
@@ -195,6 +212,55 @@ describe('functions', () => {
         { env, encoding: 'utf8', timeout: 30_000 },
       );
       expect(out).toBe('function');
+    }
+  });
+});
+
+describe('request time budget', () => {
+  // How the functions bound a request, read from the synthesized environment with the functions' own
+  // parsers (functions/shared/lock-store.ts), so a variable the stack sets wrong or leaves to a default
+  // counts exactly as the deployed code counts it.
+  const bounds = (id: string) => {
+    const env = (propsOf(id).Environment as { Variables: Record<string, unknown> }).Variables;
+    const strings = Object.fromEntries(
+      Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'),
+    );
+    return { lock: readLockSettings(strings), sdk: awsClientConfig(strings).requestHandler, env: strings };
+  };
+
+  it('pins the lease, lock wait and request bounds the functions read to their documented defaults', () => {
+    for (const id of [ids.payment, ids.booking]) {
+      const { lock, sdk } = bounds(id);
+      expect(lock).toEqual({ ttlMs: 10_000, waitMs: 3_000, requestTimeoutMs: 3_000 });
+      expect(sdk).toEqual({ connectionTimeout: 3_000, socketTimeout: 1_000 });
+    }
+  });
+
+  it('answers before the Lambda times out: a full lock wait, the lock store calls and one hung AWS call fit', () => {
+    for (const id of [ids.payment, ids.booking]) {
+      const { lock, sdk, env } = bounds(id);
+      // AWS SDK v3 standard retries: 3 attempts, unless AWS_MAX_ATTEMPTS says otherwise.
+      const attempts = Number(env.AWS_MAX_ATTEMPTS ?? 3);
+      // One of the function's own calls (orders, charges, seats, Secrets Manager) spending every attempt:
+      // each may take the connection timeout, then the socket timeout without an answer; the SDK backs
+      // off at most 50 ms, then 100 ms, after such transient errors.
+      const sdkCallMs = attempts * (sdk.connectionTimeout + sdk.socketTimeout) + 150;
+      // The wait for a held lock, the acquire's last call at its bound, the release at its bound.
+      const lockMs = lock.waitMs + 2 * lock.requestTimeoutMs!;
+      // Plus a second for the fast calls (the reads before the lock, the other writes) and the handler.
+      const budgetMs = lockMs + sdkCallMs + 1_000;
+      expect(Number(propsOf(id).Timeout) * 1_000).toBeGreaterThanOrEqual(budgetMs);
+    }
+  });
+
+  it('stays under the HTTP API integration timeout (30 s), past which the function answer is lost', () => {
+    for (const id of [ids.payment, ids.booking]) expect(Number(propsOf(id).Timeout)).toBeLessThan(30);
+  });
+
+  it('keeps the lease shorter than the invocation: a crashed or frozen instance frees the lock early', () => {
+    // withLock extends the lease while the work runs, capped by the Lambda context's remaining time.
+    for (const id of [ids.payment, ids.booking]) {
+      expect(bounds(id).lock.ttlMs).toBeLessThan(Number(propsOf(id).Timeout) * 1_000);
     }
   });
 });

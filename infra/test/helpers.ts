@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -133,3 +133,23 @@ export function validationReport(assemblyDir: string): { pluginReports: { violat
 }
 
 export const sorted = (xs: readonly string[]) => [...xs].sort();
+
+/**
+ * The environment variable names the deployed function code mentions (functions/payment, booking and
+ * shared, as `env.NAME`, `env[NAME]` or a quoted name): what a variable the stack sets is checked against.
+ */
+export function envNamesReadByFunctions(): Set<string> {
+  const names = new Set<string>();
+  for (const dir of ['payment', 'booking', 'shared']) {
+    const folder = path.join(PROJECT_ROOT, 'functions', dir);
+    for (const file of readdirSync(folder).filter((f) => f.endsWith('.ts'))) {
+      const code = readFileSync(path.join(folder, file), 'utf8');
+      for (const m of code.matchAll(
+        /\benv\.([A-Z][A-Z0-9_]+)\b|['"`]([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)['"`]/g,
+      )) {
+        names.add((m[1] ?? m[2])!);
+      }
+    }
+  }
+  return names;
+}

@@ -7,6 +7,7 @@ import type { LeaseholdExamplesStackProps } from '../lib/examples-stack.js';
 import {
   actionsByResource,
   cdkJsonContext,
+  envNamesReadByFunctions,
   logicalId,
   nagSuppressions,
   resources,
@@ -59,6 +60,16 @@ describe('Upstash as the lock store', () => {
     }
     const ids2 = fnIds(byArn);
     expect(env(byArn, ids2.payment).UPSTASH_TOKEN_SECRET_ID).toBe(ARN);
+  });
+
+  it('sets only variables the functions read (NODE_OPTIONS aside), the Upstash ones included', () => {
+    const read = envNamesReadByFunctions();
+    for (const s of [byName, byArn]) {
+      const { payment, booking } = fnIds(s);
+      for (const id of [payment, booking]) {
+        expect(Object.keys(env(s, id)).filter((n) => n !== 'NODE_OPTIONS' && !read.has(n))).toEqual([]);
+      }
+    }
   });
 
   it('grants secretsmanager:GetSecretValue on that one secret only (name → name-??????, ARN → exact)', () => {
