@@ -100,6 +100,21 @@ function addSetAction(expression: string | undefined, action: string): string {
   return `SET ${action} ${trimmed}`;
 }
 
+/**
+ * True when every `)` of `expression` closes a `(` opened before it within `expression`, and all are
+ * closed. DynamoDB expressions have no string literals (values and odd names are placeholders), so
+ * counting is exact. An unbalanced user condition would otherwise end the fence's grouping early:
+ * `(fence) AND (a = :x) OR (b = :y)` lets the `OR` branch through whatever the fence.
+ */
+function balanced(expression: string): boolean {
+  let depth = 0;
+  for (const c of expression) {
+    if (c === '(') depth++;
+    else if (c === ')' && --depth < 0) return false;
+  }
+  return depth === 0;
+}
+
 function checkLease(lease: FenceLease): number {
   const token = (lease as { token?: unknown } | null | undefined)?.token;
   if (!Number.isSafeInteger(token) || (token as number) < 0) {
@@ -124,7 +139,8 @@ function checkAttribute(attribute: unknown): string {
  * - Update: adds `SET #lhFence = :lhToken` to the update expression.
  * - Put: sets the fence attribute in `Item` (overwriting a copied-in old value).
  * - Both: ANDs `(attribute_not_exists(#lhFence) OR #lhFence <= :lhToken)` with your own
- *   `ConditionExpression`; the placeholders are renamed if your input already uses them.
+ *   `ConditionExpression`; the placeholders are renamed if your input already uses them. A condition
+ *   whose parentheses do not balance on their own is rejected (it could escape the fence's group).
  *
  * Works with low-level (`{ S: 'x' }`) and DocumentClient (plain values) inputs, detected from the key
  * or item (or set `marshalled`). The input is never mutated. Legacy `AttributeUpdates` / `Expected`
@@ -195,6 +211,12 @@ export function withFence<T extends FenceableInput>(
   const tokenValue = marshalled ? { N: String(token) } : token;
   const fenceCondition = `(attribute_not_exists(${name}) OR ${name} <= ${value})`;
   const userCondition = input.ConditionExpression?.trim();
+  if (userCondition && !balanced(userCondition)) {
+    throw new InvalidArgumentError(
+      'input',
+      'ConditionExpression has unbalanced parentheses: it could escape the fence condition',
+    );
+  }
 
   const out: FenceableInput = {
     ...input,
