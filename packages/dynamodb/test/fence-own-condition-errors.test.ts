@@ -1,0 +1,52 @@
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { StaleTokenError } from '@leasehold/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendFenced } from '../src/index.js';
+import { localClient, uniqueName } from './support/dynamo.js';
+
+let client: DynamoDBClient;
+let doc: DynamoDBDocumentClient;
+let table: string;
+
+beforeAll(async () => {
+  client = localClient();
+  doc = DynamoDBDocumentClient.from(client);
+  table = uniqueName('orders');
+  await client.send(
+    new CreateTableCommand({
+      TableName: table,
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+});
+afterAll(() => client.destroy());
+
+describe('sendFenced when the user condition fails for the lease that wrote last', () => {
+  // The item's fence equals the lease's token: the lease is not stale, only the caller's own condition
+  // failed. A StaleTokenError would tell the caller its lease was overtaken when it was not.
+  it('rethrows the ConditionalCheckFailedException, not a StaleTokenError, when the stored fence equals the token', async () => {
+    const id = `order-${Date.now()}`;
+    const guarded = (note: string) =>
+      new UpdateCommand({
+        TableName: table,
+        Key: { id },
+        UpdateExpression: 'SET note = :note',
+        ConditionExpression: 'attribute_not_exists(note)',
+        ExpressionAttributeValues: { ':note': note },
+      });
+    await sendFenced(doc, { token: 7 }, guarded('once'));
+
+    const err = await sendFenced(doc, { token: 7 }, guarded('twice')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConditionalCheckFailedException);
+    expect(err).not.toBeInstanceOf(StaleTokenError);
+    const item = await doc.send(new GetCommand({ TableName: table, Key: { id }, ConsistentRead: true }));
+    expect(item.Item).toEqual({ id, note: 'once', fence: 7 });
+  });
+});
