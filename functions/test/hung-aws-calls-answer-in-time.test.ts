@@ -20,9 +20,8 @@ import { type LocalSetup, startLocalSetup } from './support/local-setup.js';
  * A DynamoDB endpoint (DynamoDB Local, or the region's) that stops answering — a network black hole, a
  * stuck connection — must not hold an invocation until the Lambda's own timeout: the function answers,
  * and what it answers is safe to act on (retry with the same input). The lock store's calls are bounded
- * by LOCK_REQUEST_TIMEOUT_MS, but the functions' own AWS calls (the orders, charges and seats tables,
- * Secrets Manager at cold start) are made with `new DynamoDBClient({})` / `new SecretsManagerClient({})`,
- * which set no timeout at all.
+ * by LOCK_REQUEST_TIMEOUT_MS; the functions' own AWS calls (the orders, charges and seats tables,
+ * Secrets Manager at cold start) by SDK_REQUEST_TIMEOUT_MS, since the AWS SDK sets no timeout by default.
  */
 
 let setup: LocalSetup;
