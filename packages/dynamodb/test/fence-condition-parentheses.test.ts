@@ -5,7 +5,6 @@
 // after it. Such a condition is a syntax error when sent unfenced, so only the fence guard can make
 // it "work". Against DynamoDB Local (started by the global setup).
 import {
-  CreateTableCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -14,22 +13,14 @@ import {
 import { InvalidArgumentError } from '@leasehold/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendFenced, withFence } from '../src/index.js';
-import { localClient, uniqueName } from './support/dynamo.js';
+import { freshResourceTable, localClient } from './support/dynamo.js';
 
 let client: DynamoDBClient;
 let table: string;
 
 beforeAll(async () => {
   client = localClient();
-  table = uniqueName('seats');
-  await client.send(
-    new CreateTableCommand({
-      TableName: table,
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  table = await freshResourceTable(client, 'seats');
 });
 afterAll(() => client.destroy());
 

@@ -1,6 +1,5 @@
 import {
   ConditionalCheckFailedException,
-  CreateTableCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -26,7 +25,7 @@ import {
   sendFenced,
   withFence,
 } from '../src/index.js';
-import { freshLockTable, localClient, ownerId, sleep, uniqueName } from './support/dynamo.js';
+import { freshLockTable, freshResourceTable, localClient, ownerId, sleep } from './support/dynamo.js';
 
 let client: DynamoDBClient;
 let doc: DynamoDBDocumentClient;
@@ -51,15 +50,7 @@ beforeAll(async () => {
   client = localClient();
   doc = DynamoDBDocumentClient.from(client);
   // The user's own table, not a lock table.
-  table = uniqueName('orders');
-  await client.send(
-    new CreateTableCommand({
-      TableName: table,
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  table = await freshResourceTable(client, 'orders');
 });
 afterAll(() => client.destroy());
 

@@ -1,13 +1,9 @@
-import {
-  ConditionalCheckFailedException,
-  CreateTableCommand,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { StaleTokenError } from '@leasehold/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendFenced } from '../src/index.js';
-import { localClient, uniqueName } from './support/dynamo.js';
+import { freshResourceTable, localClient } from './support/dynamo.js';
 
 let client: DynamoDBClient;
 let doc: DynamoDBDocumentClient;
@@ -16,15 +12,7 @@ let table: string;
 beforeAll(async () => {
   client = localClient();
   doc = DynamoDBDocumentClient.from(client);
-  table = uniqueName('orders');
-  await client.send(
-    new CreateTableCommand({
-      TableName: table,
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  table = await freshResourceTable(client, 'orders');
 });
 afterAll(() => client.destroy());
 

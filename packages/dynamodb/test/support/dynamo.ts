@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { inject } from 'vitest';
 import { createLockTable } from '../../src/index.js';
 import './global-setup.js';
@@ -29,6 +29,20 @@ export function uniqueName(prefix: string): string {
 export async function freshLockTable(client: DynamoDBClient): Promise<string> {
   const tableName = uniqueName('locks');
   await createLockTable(client, tableName);
+  return tableName;
+}
+
+/** Creates a fresh table of a user's own resource (string key `id`), to fence writes to; returns its name. */
+export async function freshResourceTable(client: DynamoDBClient, prefix: string): Promise<string> {
+  const tableName = uniqueName(prefix);
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
   return tableName;
 }
 
