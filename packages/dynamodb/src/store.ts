@@ -49,13 +49,14 @@ export interface DynamoDbStoreOptions {
 type Row = Record<string, AttributeValue>;
 /**
  * What one request learned about a lock row: whether the write was applied (always true for a read),
- * then the fence, expiry and owner of the row DynamoDB returned, when present and well-formed.
+ * then the fence, expiry, owner and `sentAt` of the row DynamoDB returned, when present and well-formed.
  */
 type Answer = [
   applied: boolean,
   fence: number | undefined,
   expiresAt: number | undefined,
   owner: string | undefined,
+  sentAt: number | undefined,
 ];
 
 /** Throws an {@link InvalidArgumentError} naming `option` unless `ok`. */
@@ -85,8 +86,9 @@ function int(value: AttributeValue | undefined): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-// A lock row: `pk` (the key), `owner`, `expiresAt` (epoch ms), `fence`, `ttl` (epoch s, for DynamoDB
-// TTL) and `released` (the nonce of the last release, see release). `owner` and `ttl` are DynamoDB
+// A lock row: `pk` (the key), `owner`, `sentAt` and `expiresAt` (epoch ms: when the granted acquire
+// was sent, by the sender's store, and the lease's end), `fence`, `ttl` (epoch s, for DynamoDB TTL) and `released` (the nonce
+// of the last release, see release). `owner` and `ttl` are DynamoDB
 // reserved words: expressions name them `#owner` and `#ttl` (see send).
 /** The SET clause of a new expiry: the values of {@link dynamoDbStore}'s `expiry`. */
 const EXPIRY = 'expiresAt = :expiresAt, #ttl = :ttl';
@@ -155,6 +157,9 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
     check(Number.isSafeInteger(t * 1000) && t >= 0, 'now', CLOCK);
     return t;
   };
+  // When this store last sent an acquire, kept strictly increasing: it orders the attempts of one
+  // owner (see acquire) even when the wall clock steps back or two are sent within one millisecond.
+  let lastSentAt = 0;
   /** The new expiry (epoch ms) of a lease of `ttlMs` from `t`, and the `ttl` attribute (epoch s) that goes with it. */
   const expiry = (t: number, ttlMs: number) => ({
     expiresAt: t + ttlMs,
@@ -226,7 +231,7 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
       applied = false;
       row = err.Item as Row | undefined;
     }
-    return [applied, int(row?.fence), int(row?.expiresAt), row?.owner?.S];
+    return [applied, int(row?.fence), int(row?.expiresAt), row?.owner?.S, int(row?.sentAt)];
   };
 
   return {
@@ -234,34 +239,43 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
 
     async acquire({ key, owner, ttlMs }) {
       const t = now();
+      lastSentAt = Math.max(t, lastSentAt + 1);
       // The fence as stored by the attempt that answered (if the SDK retried an applied attempt, the
       // re-incremented value: the one extend and release must present), or the holder's when refused.
       const values = {
         owner,
         expired: t - clockSkewMs,
+        sentAt: lastSentAt,
         ...expiry(t, ttlMs),
         // A counter (re)created after the row was lost starts above every earlier token.
         floor: t * 1000,
         step: FENCE_STEP,
       };
-      const [applied, token, expiresAt, holder] = await send(
+      const [applied, token, expiresAt, holder, holderSentAt] = await send(
         'acquire',
         key,
-        // `#owner = :owner` re-grants our own lease only to a later attempt (a later expiry): a late
-        // copy of an earlier attempt (sent before a later one was granted, applied after it) must not
-        // cut the lease short under its holder, who counts from the later attempt. A copy of this very
-        // attempt (the SDK's retry of an applied-but-unanswered request, or the late original after
-        // the retry was answered) is refused, and recognised below: the fence is not bumped under
-        // the holder, whose extend and release present the token of the copy that was answered.
+        // `#owner = :owner` re-grants our own lease only to an attempt sent later (`sentAt`) than the
+        // one that holds it, and asking for a later expiry. A late copy of an earlier attempt (sent
+        // before a later one was granted, applied after it) must not bump the fence or move the
+        // expiry under the holder, who counts from the later attempt and presents its token. A copy
+        // of this very attempt (the SDK's retry of an applied-but-unanswered request, or the late
+        // original after the retry was answered) is refused, and recognised below: the fence is not
+        // bumped under the holder, whose extend and release present the token of the copy that was
+        // answered.
         // A free row last released by this very owner is refused too: the owner is spent, and this is
         // a copy of its acquire that reached DynamoDB only after the release (it would take the key for
         // an owner nobody uses, blocking everyone for a TTL).
-        '(attribute_not_exists(#owner) AND NOT begins_with(released, :owner)) OR expiresAt < :expired OR (#owner = :owner AND expiresAt < :expiresAt)',
-        `SET #owner = :owner, ${EXPIRY}, fence = if_not_exists(fence, :floor) + :step REMOVE released`,
+        '(attribute_not_exists(#owner) AND NOT begins_with(released, :owner)) OR expiresAt < :expired OR (#owner = :owner AND sentAt < :sentAt AND expiresAt < :expiresAt)',
+        `SET #owner = :owner, sentAt = :sentAt, ${EXPIRY}, fence = if_not_exists(fence, :floor) + :step REMOVE released`,
         values,
       );
-      // Refused because a copy of this attempt was applied first: granted, with that copy's token.
-      const granted = applied || (holder === owner && expiresAt === values.expiresAt);
+      // Refused, but held by this owner from an attempt sent no later than this one: a copy of this
+      // attempt applied first, or an earlier attempt applied unseen (its answer lost, or a refused
+      // copy answered instead) that holds at least as long as this one asks. Either is the caller's
+      // own lease: granted, with the stored token. Answering "held" would make it wait for itself
+      // (up to a TTL when this attempt was capped by a Lambda deadline to an earlier expiry).
+      const granted =
+        applied || (holder === owner && holderSentAt !== undefined && holderSentAt <= values.sentAt);
       if (!granted) {
         return {
           acquired: false,

@@ -104,6 +104,57 @@ describe('acquire', () => {
     expect(await rawRow(key)).toEqual(before);
   });
 
+  it('refuses a late copy of an earlier attempt even when the later attempt asked for an earlier expiry', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    // Attempt 1 asks for 2 s at t; attempt 2, sent 500 ms later, is capped (a Lambda deadline) at 1 s:
+    // it ends before attempt 1 would, is granted first, and its holder counts on that token.
+    const sentAt = Date.now();
+    const late = dynamoDbStore({ client, tableName, now: () => sentAt });
+    const later = dynamoDbStore({ client, tableName, now: () => sentAt + 500 });
+    const token = await acquired(later, key, owner, 1_000);
+    const before = await rawRow(key);
+    // Attempt 1 arrives now. Re-granting it would bump the fence under the holder, whose extend and
+    // release would then fail: a lost lease, and the key blocked until attempt 1's expiry.
+    expect(await late.acquire({ key, owner, ttlMs: 2_000 })).toMatchObject({
+      acquired: false,
+      holderToken: token,
+    });
+    expect(await rawRow(key)).toEqual(before);
+    expect(await later.extend({ key, owner, token, ttlMs: 1_000 })).toBe(true);
+    expect(await later.release({ key, owner, token })).toBe(true);
+  });
+
+  it('grants a later attempt over an earlier one of the same owner applied unseen, even with an earlier expiry', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    // Attempt 1 (2 s, sent at t) was applied, but its answer never reached the caller, who was told
+    // "held" by a copy refused earlier. Attempt 2, sent 500 ms later and capped at 1 s, is the caller's
+    // own lease: refusing it would make the caller wait for itself until attempt 1's end.
+    const sentAt = Date.now();
+    const first = await acquired(dynamoDbStore({ client, tableName, now: () => sentAt }), key, owner, 2_000);
+    const before = await rawRow(key);
+    const later = dynamoDbStore({ client, tableName, now: () => sentAt + 500 });
+    // Granted with the stored token; the row keeps attempt 1's later expiry (the holder counts on less).
+    expect(await acquired(later, key, owner, 1_000)).toBe(first);
+    expect(await rawRow(key)).toEqual(before);
+    expect(await later.extend({ key, owner, token: first, ttlMs: 2_000 })).toBe(true);
+    expect(await later.release({ key, owner, token: first })).toBe(true);
+  });
+
+  it('grants a later attempt of the same owner after the wall clock stepped back', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    // Attempt 1 was applied unseen; then the clock steps back 5 s (an NTP correction) before attempt 2.
+    let clock = Date.now();
+    const steppy = dynamoDbStore({ client, tableName, now: () => clock });
+    const first = await acquired(steppy, key, owner, 10_000);
+    clock -= 5_000;
+    // The store still orders its own attempts: attempt 2 is the later one, and gets the caller's lease.
+    expect(await acquired(steppy, key, owner, 10_000)).toBe(first);
+    expect(await steppy.release({ key, owner, token: first })).toBe(true);
+  });
+
   it('grants an expired lease to a new owner with a higher token; the old owner can no longer extend or release', async () => {
     const key = newKey();
     const oldOwner = ownerId();
