@@ -313,6 +313,37 @@ describe('README examples, run against the local services', () => {
     expect(await lease?.release()).toBe(true);
   });
 
+  it("@leasehold/upstash fencing data kept in Redis: a lower token's write is refused and changes nothing", async () => {
+    const { fencedHset } = (await runSnippet(
+      block('packages/upstash/README.md', 'FENCED_HSET'),
+      MODULES,
+    )) as {
+      fencedHset: (
+        redis: upstashRedis.Redis,
+        key: string,
+        token: number,
+        field: string,
+        value: string,
+      ) => Promise<boolean>;
+    };
+    const redis = new upstashRedis.Redis({
+      url: endpoints().upstash!.url,
+      token: endpoints().upstash!.token,
+    });
+    const key = uid('readme-fenced');
+    // Tokens as the stores issue them: clock-floored, 16 digits.
+    const token = Date.now() * 1000 + 16;
+    expect(await fencedHset(redis, key, token, 'holder', 'a')).toBe(true);
+    expect(await fencedHset(redis, key, token, 'holder', 'a2')).toBe(true); // the same lease again
+    expect(await fencedHset(redis, key, token - 1, 'holder', 'stale')).toBe(false);
+    expect(await redis.hgetall(key)).toEqual({ fence: token, holder: 'a2' });
+    expect(await redis.hget<string>(key, 'fence').then(String)).toBe(String(token));
+    expect(await fencedHset(redis, key, token + 16, 'holder', 'b')).toBe(true);
+    expect(await fencedHset(redis, key, token, 'holder', 'late')).toBe(false);
+    expect(await redis.hget(key, 'holder')).toBe('b');
+    await redis.del(key);
+  });
+
   it('@leasehold/core lower level: release answers true, tryAcquire a lease, inspect the documented fields', async () => {
     const lowerLevel = block('packages/core/README.md', 'await using lease = await locker.acquire(');
     const store = upstash.upstashStore({ ...endpoints().upstash!, prefix: `${uid('readme')}:` });
