@@ -23,7 +23,9 @@ export interface LockStore {
    * from when it sent this request).
    * On success the store issues a fencing token at least {@link FENCE_STEP} above every token it ever
    * issued for this key, even after the key's state was lost: core hands the tokens in between to the
-   * lease's local successors.
+   * lease's local successors. A grant to the owner already holding the lock may instead answer the
+   * token that owner holds (no other client has seen it): both bundled stores do for a copy of an
+   * applied attempt.
    */
   acquire(request: StoreAcquireRequest): Promise<StoreAcquireResult>;
 
