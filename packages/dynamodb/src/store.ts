@@ -87,9 +87,9 @@ function int(value: AttributeValue | undefined): number | undefined {
 }
 
 // A lock row: `pk` (the key), `owner`, `sentAt` and `expiresAt` (epoch ms: when the granted acquire
-// was sent, by the sender's store, and the lease's end), `fence`, `ttl` (epoch s, for DynamoDB TTL) and `released` (the nonce
-// of the last release, see release). `owner` and `ttl` are DynamoDB
-// reserved words: expressions name them `#owner` and `#ttl` (see send).
+// was sent, by the sender's store, and the lease's end), `fence`, `ttl` (epoch s, for DynamoDB TTL)
+// and `released` (the nonce of the last release, see release). `owner` and `ttl` are DynamoDB reserved
+// words: expressions name them `#owner` and `#ttl` (see send).
 /** The SET clause of a new expiry: the values of {@link dynamoDbStore}'s `expiry`. */
 const EXPIRY = 'expiresAt = :expiresAt, #ttl = :ttl';
 /** The condition of extend and release: `:owner` holds the lease with `:token`, unexpired at `:now`. */
