@@ -20,7 +20,8 @@ export interface LockStore {
    * Grant the lock to `owner` if it is free, expired, or already held by this same `owner` (so that an
    * applied-but-unanswered request retried by the backend SDK resolves as acquired, never as "held");
    * a grant to the same owner, too, holds the lock until at least now + `ttlMs` (core counts the lease
-   * from when it sent this request).
+   * from when it sent this request). Core sends all attempts of one owner through one store, one at a
+   * time, the later ones after an answer to the earlier: a store may order them by when they were sent.
    * On success the store issues a fencing token at least {@link FENCE_STEP} above every token it ever
    * issued for this key, even after the key's state was lost: core hands the tokens in between to the
    * lease's local successors. A grant to the owner already holding the lock may instead answer the

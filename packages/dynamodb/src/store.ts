@@ -157,8 +157,10 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
     check(Number.isSafeInteger(t * 1000) && t >= 0, 'now', CLOCK);
     return t;
   };
-  // When this store last sent an acquire, kept strictly increasing: it orders the attempts of one
-  // owner (see acquire) even when the wall clock steps back or two are sent within one millisecond.
+  // When this store last sent an acquire, in epoch µs (the clock's ms × 1000, then + 1 per acquire
+  // within one ms), kept strictly increasing: it orders the attempts of one owner (see acquire) even
+  // when the wall clock steps back or two are sent within one millisecond, and stays within a few ms
+  // of the clock under any real load (a thousand acquires per ms from one store move it 1 ms ahead).
   let lastSentAt = 0;
   /** The new expiry (epoch ms) of a lease of `ttlMs` from `t`, and the `ttl` attribute (epoch s) that goes with it. */
   const expiry = (t: number, ttlMs: number) => ({
@@ -242,7 +244,7 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
 
     async acquire({ key, owner, ttlMs }) {
       const t = now();
-      lastSentAt = Math.max(t, lastSentAt + 1);
+      lastSentAt = Math.max(t * 1000, lastSentAt + 1);
       // The fence as stored by the attempt that answered (if the SDK retried an applied attempt, the
       // re-incremented value: the one extend and release must present), or the holder's when refused.
       const values = {
@@ -264,21 +266,30 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
         // of this very attempt (the SDK's retry of an applied-but-unanswered request, or the late
         // original after the retry was answered) is refused, and recognised below: the fence is not
         // bumped under the holder, whose extend and release present the token of the copy that was
-        // answered.
+        // answered. The expired branch is for other owners' leases: our own expired one is re-granted
+        // by the `sentAt` branch, so that a late copy of an earlier attempt cannot take it over a
+        // later grant as "expired" either (its clock read ahead, before the clock stepped back).
         // A free row last released by this very owner is refused too: the owner is spent, and this is
         // a copy of its acquire that reached DynamoDB only after the release (it would take the key for
         // an owner nobody uses, blocking everyone for a TTL).
-        '(attribute_not_exists(#owner) AND NOT begins_with(released, :owner)) OR expiresAt < :expired OR (#owner = :owner AND sentAt < :sentAt AND expiresAt < :expiresAt)',
+        '(attribute_not_exists(#owner) AND NOT begins_with(released, :owner)) OR (expiresAt < :expired AND #owner <> :owner) OR (#owner = :owner AND sentAt < :sentAt AND expiresAt < :expiresAt)',
         `SET #owner = :owner, sentAt = :sentAt, ${EXPIRY}, fence = if_not_exists(fence, :floor) + :step REMOVE released`,
         values,
       );
-      // Refused, but held by this owner from an attempt sent no later than this one: a copy of this
-      // attempt applied first, or an earlier attempt applied unseen (its answer lost, or a refused
-      // copy answered instead) that holds at least as long as this one asks. Either is the caller's
-      // own lease: granted, with the stored token. Answering "held" would make it wait for itself
-      // (up to a TTL when this attempt was capped by a Lambda deadline to an earlier expiry).
+      // Refused, but held by this owner from an attempt sent no later than this one, until at least
+      // when this one asks: a copy of this attempt applied first, or an earlier attempt applied unseen
+      // (its answer lost, or a refused copy answered instead). Either is the caller's own lease:
+      // granted, with the stored token. Answering "held" would make it wait for itself (up to a TTL
+      // when this attempt was capped by a Lambda deadline to an earlier expiry). The expiry check
+      // keeps the answer true for a caller that sends one owner through two store instances, whose
+      // `sentAt`s are not ordered against each other (core never does).
       const granted =
-        applied || (holder === owner && holderSentAt !== undefined && holderSentAt <= values.sentAt);
+        applied ||
+        (holder === owner &&
+          holderSentAt !== undefined &&
+          holderSentAt <= values.sentAt &&
+          expiresAt !== undefined &&
+          expiresAt >= values.expiresAt);
       if (!granted) {
         return {
           acquired: false,

@@ -155,6 +155,48 @@ describe('acquire', () => {
     expect(await steppy.release({ key, owner, token: first })).toBe(true);
   });
 
+  it('never answers acquired to a second store instance of the owner unless the row holds as long as it asks', async () => {
+    const key = newKey();
+    const owner = ownerId();
+    // A caller that sends one owner through two store instances (core never does): their `sentAt`s
+    // are not ordered against each other, and here they tie.
+    const t = Date.now();
+    const a = dynamoDbStore({ client, tableName, now: () => t });
+    const b = dynamoDbStore({ client, tableName, now: () => t });
+    const token = await acquired(a, key, owner, 1_000);
+    // b asks for 60 s: "acquired" on a row that ends after 1 s would let another owner in while b's
+    // caller counts on a minute.
+    const second = await b.acquire({ key, owner, ttlMs: 60_000 });
+    const expiresAt = Number((await rawRow(key))?.expiresAt?.N);
+    if (second.acquired) expect(expiresAt).toBeGreaterThanOrEqual(t + 60_000);
+    else expect(second.holderToken).toBe(token);
+    // b asking for no longer than the row holds is the caller's own lease.
+    expect(await acquired(b, key, owner, 500)).toBe(token);
+  });
+
+  it('records when each acquire was sent within a few ms of its clock, even after a burst of acquires', async () => {
+    // Thousands of acquires from one store in one tick (answered at once by a stand-in client), then one
+    // real acquire: its `sentAt` (epoch µs) stays within a few ms of the clock it was sent by.
+    const instant = {
+      send: (command: { input: { Key?: { pk?: { S?: string } } } }, options?: unknown) =>
+        command.input.Key?.pk?.S?.startsWith('burst:')
+          ? Promise.resolve({ Attributes: { fence: { N: '16' } } })
+          : client.send(command as never, options as never),
+    } as unknown as DynamoDBClient;
+    const busy = dynamoDbStore({ client: instant, tableName });
+    await Promise.all(
+      Array.from({ length: 5_000 }, (_, i) =>
+        busy.acquire({ key: `burst:${i}`, owner: ownerId(), ttlMs: 1_000 }),
+      ),
+    );
+    const key = newKey();
+    const sent = Date.now();
+    await acquired(busy, key, ownerId(), 1_000);
+    const sentAt = Number((await rawRow(key))?.sentAt?.N);
+    expect(sentAt / 1000).toBeGreaterThanOrEqual(sent);
+    expect(sentAt / 1000 - sent).toBeLessThan(20);
+  });
+
   it('grants an expired lease to a new owner with a higher token; the old owner can no longer extend or release', async () => {
     const key = newKey();
     const oldOwner = ownerId();

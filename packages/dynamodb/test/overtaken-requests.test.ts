@@ -98,6 +98,45 @@ describe('acquire overtaken by its own retry', () => {
   });
 });
 
+describe('acquire overtaken across a clock step', () => {
+  it('a late copy of an earlier attempt, sent before the clock stepped back, is refused over the later grant', async () => {
+    const key = `clock-step:${Date.now()}`;
+    const other = dynamoDbStore({ client: direct, tableName });
+    const holder = ownerId();
+    const held = await other.acquire({ key, owner: holder, ttlMs: 60_000 });
+    if (!held.acquired) throw new Error('expected to acquire');
+    // The caller's clock runs 30 s ahead until NTP steps it back, between two attempts of one acquire.
+    let offset = 30_000;
+    const client = localClient({
+      endpoint: proxy.endpoint,
+      maxAttempts: 3,
+      requestHandler: { requestTimeout: 300, throwOnRequestTimeout: true },
+    });
+    const store = dynamoDbStore({ client, tableName, now: () => Date.now() + offset });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    proxy.inject({ kind: 'forward', before: () => gate });
+    const owner = ownerId();
+    // Attempt 1: its first copy is held on the wire, the SDK's retry is answered "held".
+    expect((await store.acquire({ key, owner, ttlMs: 10_000 })).acquired).toBe(false);
+    expect(await other.release({ key, owner: holder, token: held.token })).toBe(true);
+    offset = 0;
+    // Attempt 2, after the step: granted.
+    const granted = await store.acquire({ key, owner, ttlMs: 10_000 });
+    if (!granted.acquired) throw new Error('expected to acquire');
+    // Attempt 1's first copy lands now. To it the later grant looks expired (its clock read 30 s
+    // ahead): taking it as such would bump the fence under the holder, whose extend and release fail.
+    open();
+    for (let i = 0; i < 200 && proxy.seen[0]?.responseBody === undefined; i++) await sleep(10);
+    expect(proxy.seen[0]?.responseBody).toContain('ConditionalCheckFailed');
+    expect(await store.extend({ key, owner, token: granted.token, ttlMs: 10_000 })).toBe(true);
+    expect(await store.release({ key, owner, token: granted.token })).toBe(true);
+    client.destroy();
+  });
+});
+
 describe('createLockTable called by two processes at once', () => {
   it('succeeds for both when the other one enables TTL in between', async () => {
     const name = uniqueName('locks');
