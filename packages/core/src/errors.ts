@@ -69,7 +69,7 @@ export class LockTimeoutError extends LeaseholdError {
 
   /**
    * `why` replaces "still held by another owner" when the wait ended for another reason (no time was
-   * left for a lease before the invocation deadline).
+   * left for a lease before the invocation deadline) or behind another caller of the same locker.
    */
   constructor(
     key: string,

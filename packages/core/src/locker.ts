@@ -95,7 +95,12 @@ export interface AcquireOptions {
  * ```
  */
 export interface WithLockOptions extends AcquireOptions {
-  /** How often to extend the lease while the callback runs, in ms. Default: a third of the TTL. */
+  /**
+   * How often to extend the lease while the callback runs, in ms. Default: a third of the TTL. An
+   * interval at or above the lease's validity (its TTL minus the drift allowance) never extends in
+   * time: the lease then ends with its TTL, a hard bound on the callback (`LockLostError` if it runs
+   * longer).
+   */
   readonly extendEveryMs?: number;
 }
 
@@ -253,7 +258,19 @@ export function createLocker(options: LockerOptions): Locker {
           key,
           waitUntil - start,
           signal,
-          (holder) => (allowWait ? new LockTimeoutError(key, waited(), 0, holder) : HELD),
+          // Nothing known of a holder elsewhere: this locker holds the key (or is asking the store for it).
+          (holder) =>
+            allowWait
+              ? new LockTimeoutError(
+                  key,
+                  waited(),
+                  0,
+                  holder,
+                  holder.remainingMs === undefined && holder.token === undefined
+                    ? 'still held by another caller of this locker (locks are not re-entrant)'
+                    : undefined,
+                )
+              : HELD,
           [ttl, deadline],
         );
       } catch (err) {
@@ -263,7 +280,9 @@ export function createLocker(options: LockerOptions): Locker {
     }
     /** Store requests sent so far: the current attempt's number (0 for a lease passed on locally). */
     let attempt = 0;
-    /** Hands `lease` to the caller, with its `acquired` event: contended if it queued or asked again. */
+    /** The store answered "held" at least once (the lock may then come as a hand-over, with no new attempt). */
+    let refused = false;
+    /** Hands `lease` to the caller, with its `acquired` event: contended if it queued, was refused or asked again. */
     const granted = (lease: LeaseImpl) => {
       emit?.({
         type: 'acquired',
@@ -271,7 +290,7 @@ export function createLocker(options: LockerOptions): Locker {
         token: lease.token,
         waitedMs: waited(),
         attempts: attempt,
-        contended: busy || attempt > 1,
+        contended: busy || refused || attempt > 1,
       });
       return lease;
     };
@@ -402,6 +421,7 @@ export function createLocker(options: LockerOptions): Locker {
           if (lease) return lease;
           // Still here: the answer came back after the lease had already run out locally (see below).
         } else {
+          refused = true;
           const { holderRemainingMs, holderToken } = result;
           const previousToken = holder.token;
           // A new object every time: the one before may be in the queue or a LockTimeoutError already.

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createLocker, type LockStore, type StoreAcquireRequest, type StoreClaim } from '../src/index.js';
+import {
+  createLocker,
+  type LockEvent,
+  type LockStore,
+  type StoreAcquireRequest,
+  type StoreClaim,
+} from '../src/index.js';
 
 /**
  * A store that always answers "held by token 100" and, in waitForRelease, hands the lock over with
@@ -42,6 +48,14 @@ describe('hand-over by a queueing store', () => {
     // Counted from the queued request's send time, not from the hand-over's arrival.
     expect(lease.remainingMs).toBeLessThanOrEqual(2_000 - 20);
     expect(withdrawn).toEqual([]);
+  });
+
+  it('reports an acquisition handed over after one refused attempt as contended', async () => {
+    const { store } = queueingStore(116);
+    const events: LockEvent[] = [];
+    const locker = createLocker({ store, ttlMs: 2_000, onEvent: (e) => events.push(e) });
+    await locker.acquire('k', { waitMs: 1_000 });
+    expect(events.find((e) => e.type === 'acquired')).toMatchObject({ attempts: 1, contended: true });
   });
 
   it('never takes a token that is not above the holder token it saw', async () => {

@@ -221,6 +221,10 @@ describe('withLock', () => {
       .withLock('k', () => locker.withLock('k', () => 'inner', { waitMs: 50 }))
       .catch((e: unknown) => e);
     expect(inner).toBeInstanceOf(LockTimeoutError);
+    // The message says who holds it: this locker, not another owner.
+    expect((inner as LockTimeoutError).message).toMatch(
+      /"k" still held by another caller of this locker \(locks are not re-entrant\) after \d+ ms, 0 attempt/,
+    );
     // The nested call queued in memory: one store grant, released once by the outer call.
     expect(store.calls.acquire).toBe(1);
     expect(store.calls.release).toBe(1);
