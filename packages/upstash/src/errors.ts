@@ -26,9 +26,11 @@ const NETWORK =
  */
 const DOWN = /\b(not reachable|unreachable|unavailable)\b/i;
 const REFUSED_FOR_NOW = /^(BUSY|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /;
-/** An unparsable error page from a gateway or CDN in front of the database: it was not reached. */
-const GATEWAY =
-  /<html|<!doctype|error code: \d|bad gateway|service unavailable|gateway time-?out|upstream|\b50[234]\b/i;
+/**
+ * An unparsable error page from a gateway or CDN in front of the database: it was not reached. Any
+ * other web page is a bad response (a URL that is not the database's REST URL).
+ */
+const GATEWAY = /error code: \d|bad gateway|service unavailable|gateway time-?out|upstream|\b50[234]\b/i;
 
 /**
  * Wrap any failure of an operation into a {@link StoreError} of the right kind, whose message, `cause`

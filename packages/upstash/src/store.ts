@@ -524,10 +524,15 @@ function resolveOptions(
   // password) fails as an InvalidArgumentError that does not echo it.
   const restUrl = String(url).trim();
   check(
-    // Credentials in it (`https://user:password@…`): fetch refuses the URL, quoting it whole.
-    /^https?:\/\/[^\s#$./?]\S+$/.test(restUrl) && !/^https?:\/\/[^/?#]*@/.test(restUrl),
+    /^https?:\/\/[^\s#$./?]\S+$/.test(restUrl),
     'url',
     'must be the https:// REST URL (UPSTASH_REDIS_REST_URL)',
+  );
+  check(
+    // Credentials in it (`https://user:password@…`): fetch refuses the URL, quoting it whole.
+    !/^https?:\/\/[^/?#]*@/.test(restUrl),
+    'url',
+    'must not carry credentials (user:password@): the REST URL has none, the REST token goes in `token`',
   );
   check(
     typeof token === 'string' && /^\S+$/.test(token),

@@ -183,6 +183,14 @@ describe('error classification', () => {
       'bad-response',
     ],
     [
+      'an ordinary web page (a URL that is not the REST URL)',
+      upstashError(
+        'Unable to parse response body: <!doctype html><html><title>Welcome</title>',
+        'UpstashJSONParseError',
+      ),
+      'bad-response',
+    ],
+    [
       'a fetch failure',
       Object.assign(new TypeError('fetch failed'), {
         cause: Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' }),

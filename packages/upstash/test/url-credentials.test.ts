@@ -38,6 +38,18 @@ describe('a REST URL that carries a password', () => {
     expectNoSecrets(err, [password, services.token]);
   });
 
+  it('is refused at construction, saying why, without echoing it', () => {
+    let err: unknown;
+    try {
+      upstashStore({ url: withPassword(), token: services.token });
+    } catch (thrown) {
+      err = thrown;
+    }
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', argument: 'url' });
+    expect((err as Error).message).toMatch(/must not carry credentials/);
+    expectNoSecrets(err, [password, services.token]);
+  });
+
   it('never puts the password in an error of a store given a client with that URL', async () => {
     const store = upstashStore({
       redis: new Redis({ url: withPassword(), token: services.token, retry: { retries: 0 } }),
