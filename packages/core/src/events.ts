@@ -1,3 +1,5 @@
+import type { LostReason } from './errors.js';
+
 /**
  * What happened to a lease, for logs and metrics. Never carries the owner id.
  *
@@ -26,7 +28,7 @@ export type LockEvent =
     }
   | { readonly type: 'extended'; readonly key: string; readonly token: number; readonly ttlMs: number }
   | { readonly type: 'released'; readonly key: string; readonly token: number; readonly released: boolean }
-  | { readonly type: 'lost'; readonly key: string; readonly token: number; readonly reason: string }
+  | { readonly type: 'lost'; readonly key: string; readonly token: number; readonly reason: LostReason }
   | { readonly type: 'extend-failed'; readonly key: string; readonly token: number; readonly error: unknown }
   | {
       readonly type: 'release-failed';
