@@ -192,11 +192,12 @@ export function createLocker(options: LockerOptions): Locker {
     name: 'ttlMs' | 'waitMs' | 'retryBaseMs' | 'retryMaxMs' | 'clockSkewMs',
     fallback: number,
     least: number,
-  ) => validateMs(name, options[name] ?? fallback, least);
+    leastName?: string,
+  ) => validateMs(name, options[name] ?? fallback, least, leastName);
   const ttlMs = duration('ttlMs', DEFAULT_TTL_MS, MIN_TTL_MS);
   const waitMs = duration('waitMs', ttlMs, 0);
   const retryBaseMs = duration('retryBaseMs', 20, 1);
-  const retryMaxMs = duration('retryMaxMs', max(250, retryBaseMs), retryBaseMs);
+  const retryMaxMs = duration('retryMaxMs', max(250, retryBaseMs), retryBaseMs, 'retryBaseMs');
   const clockSkewMs = duration('clockSkewMs', 0, 0);
   const listener = check<LockEventListener | undefined>('onEvent', options.onEvent, 'a function', isFunction);
 

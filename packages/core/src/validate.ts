@@ -62,10 +62,14 @@ export const validateKey = (key: unknown): void => {
 };
 
 /** Validates a whole number of milliseconds within [min, MAX_DURATION_MS]. */
-export const validateMs = (name: string, value: unknown, min: number): number => {
+export const validateMs = (name: string, value: unknown, min: number, minName?: string): number => {
   // One check and one message (it names the range and what was given): fewer bytes in every bundle.
   if (!Number.isInteger(value) || (value as number) < min || (value as number) > MAX_DURATION_MS) {
-    invalid(name, `an integer from ${min} to ${MAX_DURATION_MS} ms (one day)`, value);
+    invalid(
+      name,
+      `an integer from ${min}${minName ? ` (${minName})` : ''} to ${MAX_DURATION_MS} ms (one day)`,
+      value,
+    );
   }
   return value as number;
 };

@@ -113,6 +113,10 @@ describe('input validation', () => {
     expect(() => createLocker({ store: memoryStore(), retryBaseMs: 500, retryMaxMs: 250 })).toThrow(
       expect.objectContaining({ argument: 'retryMaxMs' }),
     );
+    // The message names where its lower bound comes from.
+    expect(() => createLocker({ store: memoryStore(), retryBaseMs: 500, retryMaxMs: 250 })).toThrow(
+      'retryMaxMs: must be an integer from 500 (retryBaseMs) to 86400000 ms (one day), got 250',
+    );
   });
 
   it('rejects a non-AbortSignal signal and a context without getRemainingTimeInMillis', async () => {
