@@ -29,13 +29,13 @@ afterAll(async () => {
  * request is held at the proxy until `open()` — the SDK gives up on it and retries, the retry is
  * answered, and only then does the first copy reach DynamoDB (a slow network path, a TCP retransmit).
  */
-function delayedFirstAttempt() {
+function delayedFirstAttempt(now?: () => number) {
   const client = localClient({
     endpoint: proxy.endpoint,
     maxAttempts: 3,
     requestHandler: { requestTimeout: 300, throwOnRequestTimeout: true },
   });
-  const store: LockStore = dynamoDbStore({ client, tableName });
+  const store: LockStore = dynamoDbStore({ client, tableName, ...(now && { now }) });
   let open!: () => void;
   const gate = new Promise<void>((resolve) => {
     open = resolve;
@@ -107,17 +107,7 @@ describe('acquire overtaken across a clock step', () => {
     if (!held.acquired) throw new Error('expected to acquire');
     // The caller's clock runs 30 s ahead until NTP steps it back, between two attempts of one acquire.
     let offset = 30_000;
-    const client = localClient({
-      endpoint: proxy.endpoint,
-      maxAttempts: 3,
-      requestHandler: { requestTimeout: 300, throwOnRequestTimeout: true },
-    });
-    const store = dynamoDbStore({ client, tableName, now: () => Date.now() + offset });
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    proxy.inject({ kind: 'forward', before: () => gate });
+    const { client, store, landed } = delayedFirstAttempt(() => Date.now() + offset);
     const owner = ownerId();
     // Attempt 1: its first copy is held on the wire, the SDK's retry is answered "held".
     expect((await store.acquire({ key, owner, ttlMs: 10_000 })).acquired).toBe(false);
@@ -128,8 +118,7 @@ describe('acquire overtaken across a clock step', () => {
     if (!granted.acquired) throw new Error('expected to acquire');
     // Attempt 1's first copy lands now. To it the later grant looks expired (its clock read 30 s
     // ahead): taking it as such would bump the fence under the holder, whose extend and release fail.
-    open();
-    for (let i = 0; i < 200 && proxy.seen[0]?.responseBody === undefined; i++) await sleep(10);
+    await landed();
     expect(proxy.seen[0]?.responseBody).toContain('ConditionalCheckFailed');
     expect(await store.extend({ key, owner, token: granted.token, ttlMs: 10_000 })).toBe(true);
     expect(await store.release({ key, owner, token: granted.token })).toBe(true);
