@@ -71,14 +71,15 @@ export const open = <W, P>(gates: Gates<W, P>, key: string): void => {
 /**
  * The turn of a caller behind others (the key is in `gates`): a promise that resolves when its turn
  * comes (with nothing) or with a lease passed to it, and rejects with the signal's reason, or with
- * `onTimeout(holder)` once `timeoutMs` ran out and the key is known to be held.
+ * `onTimeout(holder, heldHere)` once `timeoutMs` ran out and the key is known to be held (`heldHere`:
+ * by a lease of this locker).
  */
 export const enter = <W, P>(
   gates: Gates<W, P>,
   key: string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
-  onTimeout: (holder: HolderInfo) => unknown,
+  onTimeout: (holder: HolderInfo, heldHere: boolean) => unknown,
   want: W,
 ): Promise<P | undefined> => {
   const g = gates.get(key)!;
@@ -97,7 +98,7 @@ export const enter = <W, P>(
         resolve(passed);
       },
       // While it waits, `g` is the key's gate (a gate with waiters is never tidied away).
-      expire: () => leave(onTimeout(g.holder)),
+      expire: () => leave(onTimeout(g.holder, !!g.held)),
     };
     const due = () => {
       if (knownHeld(g)) waiter.expire();

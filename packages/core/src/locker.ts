@@ -259,15 +259,14 @@ export function createLocker(options: LockerOptions): Locker {
           key,
           waitUntil - start,
           signal,
-          // Nothing known of a holder elsewhere: this locker holds the key (or is asking the store for it).
-          (holder) =>
+          (holder, heldHere) =>
             allowWait
               ? new LockTimeoutError(
                   key,
                   waited(),
                   0,
                   holder,
-                  holder.remainingMs === undefined && holder.token === undefined
+                  heldHere
                     ? 'still held by another caller of this locker (locks are not re-entrant)'
                     : undefined,
                 )

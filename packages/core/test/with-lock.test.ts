@@ -214,6 +214,18 @@ describe('withLock', () => {
     expect(store.calls.acquire).toBe(0);
   });
 
+  it('names another owner, not this locker, when a caller queued here times out behind a holder elsewhere', async () => {
+    const store = memoryStore();
+    const elsewhere = await createLocker({ store }).acquire('k', { ttlMs: 5_000 });
+    const locker = createLocker({ store });
+    const first = locker.acquire('k', { waitMs: 300 }).catch((e: unknown) => e);
+    const second = await locker.acquire('k', { waitMs: 50 }).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(LockTimeoutError);
+    expect((second as LockTimeoutError).message).toMatch(/^"k" still held by another owner after/);
+    expect(await first).toBeInstanceOf(LockTimeoutError);
+    await elsewhere.release();
+  });
+
   it('is not re-entrant: a nested withLock on the same key waits for itself and times out', async () => {
     const store = memoryStore();
     const locker = createLocker({ store });
