@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,13 +16,12 @@ import {
 import type { LockSettings } from '../shared/lock-store.js';
 import { createLogger } from '../shared/logger.js';
 import { exampleTableDefinitions } from '../shared/tables.js';
-import { type LocalSetup, startLocalSetup } from './support/local-setup.js';
+import { type LocalSetup, startLocalSetup, uid } from './support/local-setup.js';
 
 let setup: LocalSetup;
 let endpoints: LocalEndpoints;
 let tables: LocalTables;
 let data: LocalData;
-const uid = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +12,7 @@ import {
 } from '../local/index.js';
 import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
 import type { HttpResult } from '../shared/http.js';
-import { createLogger } from '../shared/logger.js';
-import { type LocalSetup, startLocalSetup } from './support/local-setup.js';
+import { type LocalSetup, quiet, startLocalSetup, uid } from './support/local-setup.js';
 
 /**
  * A DynamoDB endpoint (DynamoDB Local, or the region's) that stops answering — a network black hole, a
@@ -28,8 +26,6 @@ let setup: LocalSetup;
 let endpoints: LocalEndpoints;
 let tables: LocalTables;
 let data: LocalData;
-const quiet = createLogger({}, 'error', () => undefined);
-const uid = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Well under the 23 s function timeout of the CDK stack; the code under test must answer before. */

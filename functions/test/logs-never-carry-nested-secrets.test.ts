@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   httpEvent,
@@ -10,7 +9,7 @@ import {
 } from '../local/index.js';
 import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
 import { createLogger } from '../shared/logger.js';
-import { type LocalSetup, startLocalSetup } from './support/local-setup.js';
+import { type LocalSetup, startLocalSetup, uid } from './support/local-setup.js';
 
 /**
  * The logger promises that a key that looks like a secret is never written, "whatever a caller passes".
@@ -23,7 +22,6 @@ let setup: LocalSetup;
 let endpoints: LocalEndpoints;
 let tables: LocalTables;
 let data: LocalData;
-const uid = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
 const apiKey = 'sk_live_51Hq_secret_api_key';
 
 beforeAll(async () => {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,15 +12,12 @@ import {
 import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
 import type { PaymentDeps } from '../payment/payment-service.js';
 import { ChargeDeclinedError, type PaymentProvider } from '../payment/provider.js';
-import { createLogger } from '../shared/logger.js';
-import { type LocalSetup, startLocalSetup } from './support/local-setup.js';
+import { type LocalSetup, quiet, startLocalSetup, uid } from './support/local-setup.js';
 
 let setup: LocalSetup;
 let endpoints: LocalEndpoints;
 let tables: LocalTables;
 let data: LocalData;
-const quiet = createLogger({}, 'error', () => undefined);
-const uid = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
   setup = await startLocalSetup(['dynamodb']);

@@ -8,6 +8,7 @@ import {
   localTableNames,
   useLocalAwsEnv,
 } from '../../local/index.js';
+import { createLogger } from '../../shared/logger.js';
 
 /** What a handler test runs on: local stores, fresh tables, and a client to read them. */
 export interface LocalSetup {
@@ -44,3 +45,9 @@ export async function startLocalSetup(services: Array<Extract<LocalService, 'dyn
     },
   } satisfies LocalSetup;
 }
+
+/** A unique id for one test's order, event or key: `label` plus a random suffix. */
+export const uid = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`;
+
+/** A logger that writes nothing (errors included): for handlers under test. */
+export const quiet = createLogger({}, 'error', () => undefined);
