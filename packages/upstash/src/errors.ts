@@ -72,15 +72,18 @@ export function toStoreError(
     code = /^[A-Z][A-Z0-9_]{2,40}$/.exec(String(e.code))?.[0];
   }
   if (code && !detail.includes(code)) detail += ` (${code})`;
+  // The known secrets first, whole: the cuts below could split one and leave a part of it.
+  for (const secret of secrets) if (secret) detail = detail.replaceAll(secret, '[redacted]');
   detail = detail
     .replace(/(, command was:|#!lua |--lh ).*|^Command (\d+ \[ ?\w+ ?\] )?failed:/gis, '')
-    .replace(/Bearer [^"]*/gi, 'Bearer [redacted]')
+    // Up to the last `"` after it (the end of the quoted header value), or to the end: a token may hold
+    // a `"` itself.
+    .replace(/Bearer (?:[\s\S]*(?=")|[\s\S]*)/gi, 'Bearer [redacted]')
     // The credentials of a URL that carries them (`https://default:<password>@…`): fetch refuses such a
     // URL and quotes it whole, and the store does not know the URL of a client passed in.
     .replace(/(\b[a-z][\w+.-]*:\/\/)[^\s/?#]*@/gi, '$1[redacted]@')
     .replace(/\s+/g, ' ')
     .trim();
-  for (const secret of secrets) if (secret) detail = detail.replaceAll(secret, '[redacted]');
   detail = detail.length > 200 ? `${detail.slice(0, 200)}…` : detail || 'no error text';
 
   const kind: Kind =
