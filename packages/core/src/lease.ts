@@ -192,7 +192,8 @@ export const leaseMaker = (
       expiries.delete(expire);
       controller?.abort(new LockLostError(key, token, reason));
       if (reason !== 'released') {
-        tell?.('lost', { reason });
+        // A grant its caller never got (handed back: it came too late) was no one's lease to lose.
+        if (handedOver()) tell?.('lost', { reason });
         end();
       }
     };
@@ -240,7 +241,9 @@ export const leaseMaker = (
       const sentAt = now();
       const untilDeadline = floor(deadline - sentAt);
       if (untilDeadline < ms) {
-        if (untilDeadline <= driftMs(ms)) {
+        // Capped at the deadline: too little is left when the allowance of the capped TTL eats it (that
+        // of the TTL asked for, up to 1% of a day, would give up a lease minutes before the deadline).
+        if (untilDeadline <= driftMs(untilDeadline)) {
           lose('deadline');
           assertHeld();
         }

@@ -121,7 +121,11 @@ export interface Locker {
    * abort, {@link InvalidArgumentError} on bad input.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Lease>;
-  /** One attempt: the lease, or `null` when someone else holds the lock. Store failures reject. */
+  /**
+   * One attempt: the lease, or `null` when someone else holds the lock. Store failures reject with
+   * {@link StoreError}; a Lambda deadline too close for any lease rejects with {@link LockTimeoutError}
+   * (nothing is sent), as `acquire` does.
+   */
   tryAcquire(key: string, options?: Omit<AcquireOptions, 'waitMs'>): Promise<Lease | null>;
   /**
    * Acquire, run `fn` while auto-extending the lease, always release. Resolves with `fn`'s result;
@@ -132,7 +136,11 @@ export interface Locker {
   withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options?: WithLockOptions): Promise<T>;
   /** The key's current state in the store, for operators. */
   inspect(key: string): Promise<LockState>;
-  /** Frees the store's connections, if it holds any; a store failing to close rejects with {@link StoreError}. */
+  /**
+   * Frees the store's connections, if it holds any; a store failing to close rejects with {@link StoreError}.
+   * Leases still out are not released by it (release them first, or they block their keys until their
+   * TTL runs out), and calls still waiting are not cancelled (abort them with their `signal`).
+   */
   close(): Promise<void>;
 }
 

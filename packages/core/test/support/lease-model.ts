@@ -537,7 +537,7 @@ export class World {
       loss.at <= t &&
       loss.reason instanceof LockLostError &&
       loss.reason.reason === 'deadline' &&
-      Math.floor(lm.deadline - loss.at) <= this.drift(lm.locker, lm.ttl)
+      Math.floor(lm.deadline - loss.at) <= this.drift(lm.locker, Math.floor(lm.deadline - loss.at))
     ) {
       // Auto-extension found the invocation deadline too close to extend at all.
       this.#lose(lm, 'deadline', loss.at);
@@ -962,7 +962,8 @@ export class World {
         const untilDeadline = Math.floor(lm.deadline - t);
         expectTtl = ttl;
         if (untilDeadline < ttl) {
-          if (untilDeadline <= this.drift(lm.locker, ttl)) {
+          // The allowance of the capped TTL, not of the one asked for.
+          if (untilDeadline <= this.drift(lm.locker, untilDeadline)) {
             noCall = 'deadline';
             this.#lose(lm, 'deadline', t);
           } else expectTtl = untilDeadline;
