@@ -43,6 +43,11 @@ export async function book(
 ): Promise<HttpResult> {
   const settled = answerFromSeat(await readSeat(deps, req), req);
   if (settled) return settled;
+  // The id of the booking this request would make, known outside the lock: when the write's answer is
+  // lost (the SDK's resend of an applied write is refused by its own condition) or the lease runs out
+  // while it is in flight, a seat holding this very bookingId was booked by this request (201), which is
+  // not a retry (200).
+  const bookingId = `bk_${crypto.randomUUID().replaceAll('-', '')}`;
   try {
     return await deps.locker.withLock(
       `booking:${req.eventId}:${req.seatId}`,
@@ -54,7 +59,7 @@ export async function book(
           eventId: req.eventId,
           seatId: req.seatId,
           userId: req.userId,
-          bookingId: `bk_${crypto.randomUUID().replaceAll('-', '')}`,
+          bookingId,
           bookedAt: new Date().toISOString(),
         };
         await sendFenced(
@@ -84,8 +89,12 @@ export async function book(
     const overtaken = isOvertaken(err);
     if (!overtaken) throw err;
     log.warn('booking overtaken; answering from the seat state', { error: err });
+    const seat = await readSeat(deps, req);
+    const answer = answerFromSeat(seat, req);
+    // Made by this request: the answer of a new booking, not of a retry.
+    if (answer?.statusCode === 200 && seat?.bookingId === bookingId) return { ...answer, statusCode: 201 };
     return (
-      answerFromSeat(await readSeat(deps, req), req) ??
+      answer ??
       errorResponse(409, 'booking_in_progress', 'another request for this seat is in progress; retry shortly')
     );
   }

@@ -7,6 +7,29 @@ const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 const secretKeys = /token|secret|password|authorization|owner|api[-_]?key|credential|cookie/i;
 
 /**
+ * Credentials written inside text, under no key of their own: a header line of a raw HTTP head (a
+ * node:http request's `_header`: "POST …\r\nAuthorization: Bearer …"), a query parameter of a URL
+ * (`?api_key=…`), a bearer token anywhere. The name stays, the value is redacted.
+ */
+const secretsInText: ReadonlyArray<readonly [RegExp, string]> = [
+  [
+    /(^|\n)([\w-]*(?:token|secret|password|authorization|api[-_]?key|credential|cookie)[\w-]*[ \t]*:)[^\r\n]*/gim,
+    '$1$2 [redacted]',
+  ],
+  [
+    /([?&][\w.-]*(?:token|secret|password|api[-_]?key|credential|signature)[\w.-]*=)[^&#\s"']*/gi,
+    '$1[redacted]',
+  ],
+  [/\b(Bearer)\s+[\w.~+/=-]+/gi, '$1 [redacted]'],
+];
+
+function scrubText(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of secretsInText) out = out.replace(pattern, replacement);
+  return out;
+}
+
+/**
  * One JSON object per line, the shape CloudWatch Logs Insights queries well. Fencing tokens are
  * logged as `fence` (they are not secrets); anything whose key looks like a secret is redacted.
  */
@@ -46,13 +69,17 @@ function scrub(fields: Record<string, unknown> | undefined): Record<string, unkn
 /**
  * A copy of `value` that JSON can write and that holds no secret: secret-looking keys are redacted at
  * every depth (what a caller logs is not always flat: a provider may throw a plain object carrying the
- * request it sent, headers included), errors are reduced to name, message and code, cycles and
+ * request it sent, headers included), and credentials written as text in strings and error messages
+ * (a raw request head, a URL's query); errors are reduced to name, message and code, cycles and
  * depths past 8 are cut, bigints become strings.
  */
 function clean(value: unknown, parents: object[]): unknown {
   if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'string') return scrubText(value);
   if (value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) return { name: value.name, message: value.message, code: codeOf(value) };
+  if (value instanceof Error) {
+    return { name: value.name, message: scrubText(String(value.message)), code: codeOf(value) };
+  }
   if (parents.includes(value) || parents.length >= 8) return '[omitted]';
   parents.push(value);
   try {
