@@ -87,6 +87,15 @@ export function isConditionalCheckFailed(
   return (err as ErrorLike | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
+/** `String(err)`, which throws for a null-prototype object or a throwing `toString`: classifying must not. */
+function printable(err: unknown): string {
+  try {
+    return String(err);
+  } catch {
+    return 'an error without a string form';
+  }
+}
+
 /**
  * Classify a failed DynamoDB call as a {@link StoreError} whose message says what to do. The original
  * error is kept as `cause`; neither the message nor the cause chain keeps owner ids (pass them in
@@ -111,7 +120,7 @@ export function toStoreError(err: unknown, context: ErrorContext): StoreError {
     for (const secret of secrets) out = out.replaceAll(secret, '<redacted>');
     return out;
   };
-  const detail = redact(String(err));
+  const detail = redact(printable(err));
 
   // The names and codes of the error, its `cause` chain and (for `AggregateError`) its members, a few
   // levels deep at most (chains can be cyclic). Signals that are not names count as the name they mean:

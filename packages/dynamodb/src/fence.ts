@@ -70,12 +70,15 @@ export type FencedInput<T> = T & { ConditionExpression: string };
 
 const ATTRIBUTE_VALUE_TAGS = new Set(['S', 'N', 'B', 'SS', 'NS', 'BS', 'M', 'L', 'NULL', 'BOOL']);
 
-/** `{ S: 'x' }`-like: a plain object with exactly one AttributeValue tag. */
+/**
+ * `{ S: 'x' }`-like: a plain object with exactly one AttributeValue tag. Members set to `undefined`
+ * (`{ S: 'x', N: undefined }`) do not count: the SDK leaves them out of the request.
+ */
 function isAttributeValue(value: unknown): boolean {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return false;
-  const keys = Object.keys(value);
+  const keys = Object.entries(value).flatMap(([k, v]) => (v === undefined ? [] : [k]));
   return keys.length === 1 && ATTRIBUTE_VALUE_TAGS.has(keys[0] as string);
 }
 
@@ -143,7 +146,10 @@ function checkAttribute(attribute: unknown): string {
  *   whose parentheses do not balance on their own is rejected (it could escape the fence's group).
  *
  * Works with low-level (`{ S: 'x' }`) and DocumentClient (plain values) inputs, detected from the key
- * or item (or set `marshalled`). The input is never mutated. Legacy `AttributeUpdates` / `Expected`
+ * or item (attributes set to `undefined` aside; or set `marshalled`). A `DeleteItem` input, or the
+ * `Delete` / `ConditionCheck` entry of a transaction, is fenced like an update: the condition applies
+ * and the added `SET`, which those requests do not carry, is left out by the SDK; a delete removes the
+ * fence with the item (see the README). The input is never mutated. Legacy `AttributeUpdates` / `Expected`
  * parameters cannot be combined with expressions and are rejected. Do not write the fence attribute in
  * your own update expression (DynamoDB rejects the overlap). Use {@link sendFenced} to also turn a
  * rejection into a `StaleTokenError`.
@@ -199,8 +205,14 @@ export function withFence<T extends FenceableInput>(
     throw new InvalidArgumentError('input', isPut ? 'Item must not be empty' : 'Key must not be empty');
   }
   let marshalled = options.marshalled;
-  if (marshalled === undefined) marshalled = Object.values(sample).every(isAttributeValue);
-  else if (typeof marshalled !== 'boolean') throw new InvalidArgumentError('marshalled', 'must be a boolean');
+  // Attributes set to `undefined` (an item with optional fields) are left out of the request by the
+  // low-level client: they say nothing about the shape. A key attribute is always a scalar, so a
+  // DocumentClient key or item never passes as low level.
+  if (marshalled === undefined) {
+    marshalled = Object.values(sample).every((v) => v === undefined || isAttributeValue(v));
+  } else if (typeof marshalled !== 'boolean') {
+    throw new InvalidArgumentError('marshalled', 'must be a boolean');
+  }
 
   const userNames = input.ExpressionAttributeNames ?? {};
   const userValues = input.ExpressionAttributeValues ?? {};
@@ -242,8 +254,8 @@ export interface CommandSender {
 }
 
 /**
- * An SDK command whose input {@link withFence} can fence: `UpdateItemCommand`, `PutItemCommand`
- * (client-dynamodb) or `UpdateCommand`, `PutCommand` (lib-dynamodb).
+ * An SDK command whose input {@link withFence} can fence: `UpdateItemCommand`, `PutItemCommand`,
+ * `DeleteItemCommand` (client-dynamodb) or `UpdateCommand`, `PutCommand`, `DeleteCommand` (lib-dynamodb).
  *
  * @example
  * ```ts
@@ -281,13 +293,15 @@ function readFence(value: unknown): number | undefined {
 }
 
 /**
- * Send an `UpdateItem`/`PutItem` command fenced with the lease's token (see {@link withFence}) and tell
+ * Send an `UpdateItem`/`PutItem`/`DeleteItem` command fenced with the lease's token (see
+ * {@link withFence}; a delete gets the condition only, and removes the fence with the item) and tell
  * a stale write apart from your own condition failing:
  *
  * - resolves with the command's output when the write was applied;
  * - throws `StaleTokenError` (from `@leasehold/core`, code `STALE_TOKEN`, with `currentToken`) when the
  *   item already carries a newer token: a newer holder owns the resource, do not retry with this lease;
- * - rethrows DynamoDB's own `ConditionalCheckFailedException` when your `ConditionExpression` failed;
+ * - rethrows DynamoDB's own `ConditionalCheckFailedException` when your `ConditionExpression` failed
+ *   (or when the item's fence attribute holds something other than a number: every write is refused);
  * - rethrows any other SDK error unchanged.
  *
  * Pass the command you would have sent: it is rebuilt (same class, fenced input, with
