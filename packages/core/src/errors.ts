@@ -49,13 +49,28 @@ export interface HolderInfo {
 }
 
 /**
+ * Why a wait ended without a lease: the lock was held by another owner for the whole wait (`held`), by
+ * another caller of the same locker (`held-here`: locks are not re-entrant), or the Lambda invocation's
+ * deadline left too little time for any lease before a request was sent (`deadline`: nobody is known to
+ * hold it, nothing was sent).
+ */
+export type TimeoutReason = 'held' | 'held-here' | 'deadline';
+
+const TIMEOUT_WHY: Record<TimeoutReason, string> = {
+  held: 'still held by another owner',
+  'held-here': 'still held by another caller of this locker (locks are not re-entrant)',
+  deadline: 'not tried: too close to the invocation deadline for a lease,',
+};
+
+/**
  * The lock was held by someone else for the whole wait, or the Lambda invocation's deadline left too
- * little time for a lease (then the message says so). This is contention, not an outage: a store
+ * little time for a lease (`reason` says which). This is contention, or no time, not an outage: a store
  * failure raises {@link StoreError} instead.
  *
  * @example
  * ```ts
  * try { await locker.acquire('seat:12', { waitMs: 500 }); } catch (err) {
+ *   if (err instanceof LockTimeoutError && err.reason === 'deadline') return { status: 503 };
  *   if (err instanceof LockTimeoutError) return { status: 409, retryAfterMs: err.holder.remainingMs };
  *   throw err;
  * }
@@ -66,27 +81,25 @@ export class LockTimeoutError extends LeaseholdError {
   declare readonly waitedMs: number;
   declare readonly attempts: number;
   declare readonly holder: HolderInfo;
+  declare readonly reason: TimeoutReason;
 
-  /**
-   * `why` replaces "still held by another owner" when the wait ended for another reason (no time was
-   * left for a lease before the invocation deadline) or behind another caller of the same locker.
-   */
   constructor(
     key: string,
     waitedMs: number,
     attempts: number,
     holder: HolderInfo,
-    why = 'still held by another owner',
+    reason: TimeoutReason = 'held',
   ) {
     super(
       'LOCK_TIMEOUT',
-      `"${key}" ${why} after ${waitedMs} ms, ${attempts} attempt(s)${holder.remainingMs === undefined ? '' : `, holder has ${holder.remainingMs} ms left`}`,
+      `"${key}" ${TIMEOUT_WHY[reason]} after ${waitedMs} ms, ${attempts} attempt(s)${holder.remainingMs === undefined ? '' : `, holder has ${holder.remainingMs} ms left`}`,
     );
     this.name = 'LockTimeoutError';
     this.key = key;
     this.waitedMs = waitedMs;
     this.attempts = attempts;
     this.holder = holder;
+    this.reason = reason;
   }
 }
 

@@ -269,15 +269,7 @@ export function createLocker(options: LockerOptions): Locker {
           signal,
           (holder, heldHere) =>
             allowWait
-              ? new LockTimeoutError(
-                  key,
-                  waited(),
-                  0,
-                  holder,
-                  heldHere
-                    ? 'still held by another caller of this locker (locks are not re-entrant)'
-                    : undefined,
-                )
+              ? new LockTimeoutError(key, waited(), 0, holder, heldHere ? 'held-here' : 'held')
               : HELD,
           [ttl, deadline],
         );
@@ -394,13 +386,7 @@ export function createLocker(options: LockerOptions): Locker {
         leaseTtl = min(ttl, floor(deadline - sentAt));
         if (leaseTtl <= driftMs(leaseTtl)) {
           // Before any request, nobody is known to hold the key: the deadline alone stopped it.
-          throw new LockTimeoutError(
-            key,
-            waited(sentAt),
-            attempt,
-            holder,
-            attempt ? undefined : 'not tried: too close to the invocation deadline for a lease,',
-          );
+          throw new LockTimeoutError(key, waited(sentAt), attempt, holder, attempt ? 'held' : 'deadline');
         }
         attempt++;
         // A caller that will wait asks to be queued for a hand-over until just after its next attempt.

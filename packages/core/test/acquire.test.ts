@@ -154,7 +154,7 @@ describe('acquire', () => {
       .acquire('k', { context: { getRemainingTimeInMillis: () => 2 } })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockTimeoutError);
-    expect(error).toMatchObject({ attempts: 0, holder: {} });
+    expect(error).toMatchObject({ attempts: 0, holder: {}, reason: 'deadline' });
     expect((error as Error).message).toMatch(/^"k" not tried: too close to the invocation deadline/);
     expect((error as Error).message).not.toMatch(/held by another owner/);
     expect(store.calls.acquire).toBe(0);
@@ -169,6 +169,7 @@ describe('acquire', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockTimeoutError);
     expect((error as LockTimeoutError).attempts).toBeGreaterThan(0);
+    expect((error as LockTimeoutError).reason).toBe('held');
     expect((error as Error).message).toMatch(/^"k" still held by another owner after/);
   });
 

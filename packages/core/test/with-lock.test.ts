@@ -221,6 +221,7 @@ describe('withLock', () => {
     const first = locker.acquire('k', { waitMs: 300 }).catch((e: unknown) => e);
     const second = await locker.acquire('k', { waitMs: 50 }).catch((e: unknown) => e);
     expect(second).toBeInstanceOf(LockTimeoutError);
+    expect((second as LockTimeoutError).reason).toBe('held');
     expect((second as LockTimeoutError).message).toMatch(/^"k" still held by another owner after/);
     expect(await first).toBeInstanceOf(LockTimeoutError);
     await elsewhere.release();
@@ -233,7 +234,8 @@ describe('withLock', () => {
       .withLock('k', () => locker.withLock('k', () => 'inner', { waitMs: 50 }))
       .catch((e: unknown) => e);
     expect(inner).toBeInstanceOf(LockTimeoutError);
-    // The message says who holds it: this locker, not another owner.
+    // The reason and the message say who holds it: this locker, not another owner.
+    expect((inner as LockTimeoutError).reason).toBe('held-here');
     expect((inner as LockTimeoutError).message).toMatch(
       /"k" still held by another caller of this locker \(locks are not re-entrant\) after \d+ ms, 0 attempt/,
     );
