@@ -3,7 +3,7 @@ import type { Locker } from '@leasehold/core';
 import { sendFenced } from '@leasehold/dynamodb';
 import { errorResponse, type HttpResult, json } from '../shared/http.js';
 import type { InvocationContext } from '../shared/invocation.js';
-import { isOvertaken, withLockOptions } from '../shared/lock-errors.js';
+import { inProgressResponse, isOvertaken, withLockOptions } from '../shared/lock-errors.js';
 import type { LockSettings } from '../shared/lock-store.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -93,10 +93,8 @@ export async function book(
     const answer = answerFromSeat(seat, req);
     // Made by this request: the answer of a new booking, not of a retry.
     if (answer?.statusCode === 200 && seat?.bookingId === bookingId) return { ...answer, statusCode: 201 };
-    return (
-      answer ??
-      errorResponse(409, 'booking_in_progress', 'another request for this seat is in progress; retry shortly')
-    );
+    // Still free: the newer holder has not booked it (yet). The same answer as a lock wait that ran out.
+    return answer ?? inProgressResponse('booking');
   }
 }
 

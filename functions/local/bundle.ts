@@ -7,9 +7,10 @@ import { build } from 'esbuild';
 const FUNCTIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
- * Bundles a function's handler the way the CDK stack's NodejsFunction does (ESM, minified, the AWS SDK
- * bundled in, a `require` shim for CommonJS dependencies), so tests and the demo run the artifact that
- * would be deployed, not the sources.
+ * Bundles a function's handler much as the CDK stack's NodejsFunction does (ESM, minified, the AWS SDK
+ * bundled in, a `require` shim for CommonJS dependencies), so tests and the demo run a bundle, not the
+ * sources. Two settings differ: it targets node20 (the Node these run on locally; the stack targets
+ * node22, its Lambda runtime) and writes no source map (the stack writes one, without sources content).
  */
 export async function bundleFunction(name: 'payment' | 'booking', outDir?: string): Promise<string> {
   const dir = outDir ?? (await mkdtemp(path.join(tmpdir(), `leasehold-${name}-`)));

@@ -3,7 +3,7 @@ import type { Lease, Locker } from '@leasehold/core';
 import { sendFenced } from '@leasehold/dynamodb';
 import { errorResponse, type HttpResult, json } from '../shared/http.js';
 import type { InvocationContext } from '../shared/invocation.js';
-import { isOvertaken, withLockOptions } from '../shared/lock-errors.js';
+import { inProgressResponse, isOvertaken, RETRY_AFTER_MS, withLockOptions } from '../shared/lock-errors.js';
 import type { LockSettings } from '../shared/lock-store.js';
 import type { Logger } from '../shared/logger.js';
 import {
@@ -14,16 +14,24 @@ import {
 } from './provider.js';
 import type { PaymentRequest } from './validate.js';
 
-/** An order as stored in the orders table. `attemptKey` is the idempotency key of the charge in flight. */
+/**
+ * An order as stored in the orders table. `attemptKey` is the idempotency key of the charge in flight,
+ * `attemptStartedAt` (ISO 8601, like the other times stored) when that attempt was first claimed: a
+ * resume keeps it. Orders claimed before the field existed have none.
+ */
 interface Order {
   orderId: string;
   amount: number;
   currency: string;
   status: 'pending' | 'charging' | 'paid';
   attemptKey?: string;
+  attemptStartedAt?: string;
   paidKey?: string;
   response?: string;
 }
+
+/** How long the provider keeps idempotency keys by default (Stripe: 24 h). */
+export const DEFAULT_PROVIDER_KEY_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 export interface PaymentDeps {
   readonly locker: Locker;
@@ -31,6 +39,24 @@ export interface PaymentDeps {
   readonly ordersTable: string;
   readonly provider: PaymentProvider;
   readonly lock: LockSettings;
+  /**
+   * How long the provider keeps an idempotency key (`PROVIDER_KEY_RETENTION_MS`; default
+   * {@link DEFAULT_PROVIDER_KEY_RETENTION_MS}). An attempt older than that is not resumed: the provider
+   * may have forgotten its key, and would charge it again.
+   */
+  readonly providerKeyRetentionMs?: number;
+}
+
+/**
+ * The provider's answer to a charge sent with the attempt's key is unknown (a timeout, a dropped
+ * connection, a 5xx), or the charge went through and recording it failed: the customer may have been
+ * charged. The attempt stays open; a retry with the same key resumes it with the same provider key.
+ */
+class ChargeOutcomeUnknownError extends Error {
+  constructor(cause: unknown) {
+    super('the outcome of the charge is unknown', { cause });
+    this.name = 'ChargeOutcomeUnknownError';
+  }
 }
 
 /**
@@ -53,10 +79,13 @@ export async function pay(
   try {
     return await deps.locker.withLock(
       `payment:${req.orderId}`,
-      (lease) => payUnderLock(deps, req, lease, log),
+      (lease) => payUnderLock(deps, req, lease, log, context),
       withLockOptions(deps.lock, context),
     );
-  } catch (err) {
+  } catch (thrown) {
+    // After the charge was sent, what went wrong is wrapped: the answer then says the outcome is unknown.
+    const sent = thrown instanceof ChargeOutcomeUnknownError;
+    const err = sent ? thrown.cause : thrown;
     const overtaken = isOvertaken(err);
     if (err instanceof IdempotencyKeyReusedError) {
       return errorResponse(
@@ -70,9 +99,17 @@ export async function pay(
     }
     if (overtaken) {
       // We were overtaken (a pause past the lease): whoever holds the newer token decided. Report it.
-      log.warn('payment lease lost; answering from the order state', { error: err });
+      // Not decided yet, after this request sent its charge: its outcome is unknown to us.
+      log.warn('payment lease lost; answering from the order state', { error: err, chargeSent: sent });
       const now = await readOrder(deps, req.orderId);
-      return answerFromOrder(now, req) ?? inProgress();
+      return answerFromOrder(now, req) ?? (sent ? outcomeUnknown() : inProgressResponse('payment'));
+    }
+    if (sent) {
+      // Error level: a charge may have gone through unrecorded until the client retries (the error is
+      // logged through the logger's redaction: a provider's error may carry its request, credentials
+      // included).
+      log.error('charge outcome unknown', { error: err });
+      return outcomeUnknown();
     }
     throw err;
   }
@@ -83,24 +120,39 @@ async function payUnderLock(
   req: PaymentRequest,
   lease: Lease,
   log: Logger,
+  context?: InvocationContext,
 ): Promise<HttpResult> {
   const order = await readOrder(deps, req.orderId);
   const settled = answerFromOrder(order, req);
   if (settled || !order) return settled ?? notFound();
-  const attemptKey = order.status === 'charging' && order.attemptKey ? order.attemptKey : req.idempotencyKey;
+  const resuming = order.status === 'charging' && Boolean(order.attemptKey);
+  if (resuming && attemptTooOld(deps, order, context)) {
+    // The provider may have forgotten this attempt's key: resuming it could charge the customer a second
+    // time, and a new attempt could too (the old one may have charged). Only the provider's records can
+    // tell; nothing is sent, nothing is written. No secret here: the order (which an operator reads)
+    // holds the key.
+    log.error('charge attempt needs reconciliation', {
+      attemptStartedAt: order.attemptStartedAt,
+      providerKeyRetentionMs: providerKeyRetentionMs(deps),
+    });
+    return needsReconciliation();
+  }
+  const attemptKey = resuming && order.attemptKey ? order.attemptKey : req.idempotencyKey;
   // Claim the order with a fenced write before anything else: from here on, any write of an earlier
   // holder (paused past its lease) is refused, whatever order the two finish in. A resumed attempt keeps
-  // its key, so the idempotent provider cannot charge twice. The condition also accepts the claim
-  // already made with this key: the SDK's resend of a claim applied but unanswered, which would
-  // otherwise read as "another request is paying".
+  // its key, so the idempotent provider cannot charge twice, and its start time (or its lack of one). The
+  // condition also accepts the claim already made with this key: the SDK's resend of a claim applied but
+  // unanswered, which would otherwise read as "another request is paying".
   const states = { ':pending': 'pending', ':charging': 'charging', ':key': attemptKey };
   await updateOrder(
     deps,
     lease,
     req.orderId,
-    'SET #status = :charging, attemptKey = :key',
+    resuming
+      ? 'SET #status = :charging, attemptKey = :key'
+      : 'SET #status = :charging, attemptKey = :key, attemptStartedAt = :startedAt',
     '#status = :pending OR (#status = :charging AND attemptKey = :key)',
-    states,
+    resuming ? states : { ...states, ':startedAt': new Date().toISOString() },
   );
   lease.signal.throwIfAborted();
   let charge: Charge;
@@ -111,7 +163,8 @@ async function payUnderLock(
     );
   } catch (err) {
     const declined = err instanceof ChargeDeclinedError;
-    if (!declined && !(err instanceof IdempotencyKeyReusedError)) throw err;
+    // Anything but a definite refusal: the charge may have gone through. The attempt stays open.
+    if (!declined && !(err instanceof IdempotencyKeyReusedError)) throw new ChargeOutcomeUnknownError(err);
     // The provider refused the key outright (it belongs to another payment, or it declined the charge):
     // nothing was charged with it for this order, and it would be refused again. Undo the claim, or every
     // later request would resume this key and be refused forever. The condition also accepts the undo
@@ -121,7 +174,7 @@ async function payUnderLock(
       deps,
       lease,
       req.orderId,
-      'SET #status = :pending REMOVE attemptKey',
+      'SET #status = :pending REMOVE attemptKey, attemptStartedAt',
       '(#status = :charging AND attemptKey = :key) OR (#status = :pending AND attribute_not_exists(attemptKey))',
       states,
     );
@@ -133,7 +186,7 @@ async function payUnderLock(
     );
     // A resumed attempt's key was refused, not this request's: pay with this request's own key (a new
     // attempt: after a decline, the customer may have fixed the cause).
-    if (attemptKey !== req.idempotencyKey) return payUnderLock(deps, req, lease, log);
+    if (attemptKey !== req.idempotencyKey) return payUnderLock(deps, req, lease, log, context);
     throw err;
   }
   const body = {
@@ -144,21 +197,26 @@ async function payUnderLock(
     currency: order.currency,
     idempotencyKey: attemptKey,
   };
-  await updateOrder(
-    deps,
-    lease,
-    req.orderId,
-    'SET #status = :paid, paidKey = :key, chargeId = :charge, #response = :response',
-    '#status = :charging AND attemptKey = :key',
-    {
-      ':paid': 'paid',
-      ':charging': 'charging',
-      ':key': attemptKey,
-      ':charge': charge.chargeId,
-      ':response': JSON.stringify(body),
-    },
-    { '#response': 'response' },
-  );
+  try {
+    await updateOrder(
+      deps,
+      lease,
+      req.orderId,
+      'SET #status = :paid, paidKey = :key, chargeId = :charge, #response = :response',
+      '#status = :charging AND attemptKey = :key',
+      {
+        ':paid': 'paid',
+        ':charging': 'charging',
+        ':key': attemptKey,
+        ':charge': charge.chargeId,
+        ':response': JSON.stringify(body),
+      },
+      { '#response': 'response' },
+    );
+  } catch (err) {
+    // Charged, and not recorded as paid (or not known to be): to the client, the outcome is unknown.
+    throw new ChargeOutcomeUnknownError(err);
+  }
   log.info('order paid', {
     fence: lease.token,
     chargeId: charge.chargeId,
@@ -212,14 +270,46 @@ function answerFromOrder(order: Order | undefined, req: PaymentRequest): HttpRes
   return alreadyPaid();
 }
 
+function providerKeyRetentionMs(deps: PaymentDeps): number {
+  return deps.providerKeyRetentionMs ?? DEFAULT_PROVIDER_KEY_RETENTION_MS;
+}
+
+/**
+ * True when the order's open attempt may outlive its key at the provider before this invocation is
+ * over (the charge it would send comes later than now: the invocation's remaining time, or a lease TTL
+ * without a context, is counted in). An attempt claimed before attempts recorded their start has no
+ * `attemptStartedAt`: it is resumed as it always was (its age cannot be known; refusing every such order
+ * would leave it unpayable). A start time that does not parse cannot prove the attempt young: too old.
+ */
+function attemptTooOld(deps: PaymentDeps, order: Order, context?: InvocationContext): boolean {
+  if (order.attemptStartedAt === undefined) return false;
+  const startedAt = Date.parse(order.attemptStartedAt);
+  if (Number.isNaN(startedAt)) return true;
+  const sendBy = Date.now() + (context?.getRemainingTimeInMillis() ?? deps.lock.ttlMs);
+  return sendBy - startedAt >= providerKeyRetentionMs(deps);
+}
+
 const notFound = () => errorResponse(404, 'order_not_found', 'no such order');
 const alreadyPaid = () => errorResponse(409, 'order_already_paid', 'the order was paid by another request');
-const inProgress = () =>
+/**
+ * 503, not 502 or 504: the provider may have timed out (504), failed (502), or charged and this
+ * function failed to record it; what they share is "unavailable for now, retry", which 503 (with
+ * `retryAfterMs`, like the other retryable answers) says, and HTTP clients retry it on their own. The
+ * `error` code, not the status, tells it apart from the API gateway's own 503s.
+ */
+const outcomeUnknown = () =>
+  errorResponse(
+    503,
+    'payment_outcome_unknown',
+    'the outcome of the charge is unknown (the payment provider did not answer in time, or the answer was lost); ' +
+      'retry with the same idempotencyKey to learn it: the retry resumes the same charge and never charges twice',
+    { retryAfterMs: RETRY_AFTER_MS },
+  );
+/** 409: a state of the order that no retry changes; not retryable. */
+const needsReconciliation = () =>
   errorResponse(
     409,
-    'payment_in_progress',
-    'another request for this payment is in progress; retry shortly',
-    {
-      retryAfterMs: 1000,
-    },
+    'payment_needs_reconciliation',
+    'an earlier charge attempt for this order is older than the payment provider keeps idempotency keys; ' +
+      'it must be checked against the provider before the order can be paid; retrying will not help',
   );

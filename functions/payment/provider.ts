@@ -13,7 +13,14 @@ export interface Charge {
   readonly chargeId: string;
 }
 
-/** The provider saw this idempotency key before, for a different order or amount. */
+/**
+ * The provider saw this idempotency key before, for a different order or amount: it is definitely bound
+ * to other parameters, and the provider answers it the same way again. The claim is undone on it (the
+ * order is made payable with another key), so throw it from your provider only for that — never for
+ * "a request with this key is in progress" (many providers' 409 Conflict): that charge may still go
+ * through, so it is an unknown outcome (throw anything else), or the order could be charged again with
+ * another key.
+ */
 export class IdempotencyKeyReusedError extends Error {
   constructor() {
     super('idempotency key reused for a different charge');
@@ -34,7 +41,12 @@ export class ChargeDeclinedError extends Error {
   }
 }
 
-/** The payment service provider. Swap the local one for Stripe/Adyen; keep the idempotency key. */
+/**
+ * The payment service provider. Swap the local one for Stripe/Adyen; keep the idempotency key. Bound
+ * the call (a request timeout well within the function's timeout) and pass `signal` on: a call that
+ * never answers would hold the invocation until Lambda stops it, with no answer for the client; one
+ * that times out is answered `503 payment_outcome_unknown`.
+ */
 export interface PaymentProvider {
   charge(request: ChargeRequest, signal?: AbortSignal): Promise<Charge>;
 }

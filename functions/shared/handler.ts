@@ -15,7 +15,7 @@ export type Route<D> = (
 
 /**
  * Wraps a route with what both functions share: lazy one-time dependency set-up (reused across warm
- * invocations, redone after the lock store refused its credentials), a structured request log, 400 for bad input, 409/503 for lock contention/outage, and a
+ * invocations, redone after the lock store refused its credentials), a structured request log, 400 for bad input, 409/503 for lock contention/outage (503 too for a lock not tried for lack of time), and a
  * 500 that never leaks internals.
  */
 export function createHandler<D>(

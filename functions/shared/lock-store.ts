@@ -93,7 +93,8 @@ export interface AwsClientConfig {
  * into a network black hole, or a connection that stops answering, would hold the invocation until the
  * Lambda's own timeout. Each attempt fails after `SDK_REQUEST_TIMEOUT_MS` without a byte of the answer
  * on a connected socket (three times that without a connection); the SDK retries it (3 attempts by
- * default), then the call fails and the request answers 500 (safe to retry with the same input).
+ * default), then the call fails and the request answers 500 (safe to retry with the same input), or,
+ * once a payment's charge was sent, `503 payment_outcome_unknown` (retry with the same idempotency key).
  */
 export function awsClientConfig(env: Record<string, string | undefined>): AwsClientConfig {
   const raw = env.SDK_REQUEST_TIMEOUT_MS;

@@ -136,7 +136,7 @@ describe('payment, when DynamoDB stops answering', () => {
     expect(await data.chargesFor(orderId)).toHaveLength(0);
   }, 20_000);
 
-  it('after the charge (the "mark paid" write hangs): answers, and the retry with the same key gets the one charge', async () => {
+  it('after the charge (the "mark paid" write hangs): answers 503 payment_outcome_unknown, and the retry with the same key gets the one charge', async () => {
     const orderId = uid('order-hung-paid');
     await data.seedOrder(orderId, 1_000, 'EUR');
     const key = uid('key');
@@ -146,7 +146,9 @@ describe('payment, when DynamoDB stops answering', () => {
     const handler = paymentHandler();
     const res = await answerOrHang(handler(payEvent(orderId, key), lambdaContext(60_000)));
     expect(res).not.toBe('hung');
-    expect((res as HttpResult).statusCode).toBe(500);
+    // Charged, not recorded as paid: to the client, the outcome is unknown until it retries.
+    expect((res as HttpResult).statusCode).toBe(503);
+    expect(JSON.parse((res as HttpResult).body)).toMatchObject({ error: 'payment_outcome_unknown' });
     expect(await data.chargesFor(orderId)).toHaveLength(1);
     expect(await data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: key });
 

@@ -69,9 +69,10 @@ describe('payment: a provider failure that carries credentials', () => {
       }),
       lambdaContext(),
     );
-    expect(res.statusCode).toBe(500);
+    expect(res.statusCode).toBe(503);
+    expect(JSON.parse(res.body)).toMatchObject({ error: 'payment_outcome_unknown' });
     expect(res.body).not.toContain(apiKey);
-    const failed = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request failed');
+    const failed = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'charge outcome unknown');
     expect(failed).toBeDefined();
     expect(lines.join('\n')).not.toContain(apiKey);
     // The outcome is unknown: the attempt stays open, to be resumed with its key.

@@ -93,8 +93,8 @@ async function payWith(provider: PaymentProvider) {
 describe('payment: a provider failure that carries the raw request it sent', () => {
   it('is logged without the API key in the raw request head', async () => {
     const { res, lines } = await payWith(httpProvider);
-    expect(res.statusCode).toBe(500);
-    expect(lines.some((l) => JSON.parse(l).msg === 'request failed')).toBe(true);
+    expect(res.statusCode).toBe(503);
+    expect(lines.some((l) => JSON.parse(l).msg === 'charge outcome unknown')).toBe(true);
     expect(lines.join('\n')).not.toContain(apiKey);
   });
 
@@ -108,8 +108,8 @@ describe('payment: a provider failure that carries the raw request it sent', () 
         };
       },
     });
-    expect(res.statusCode).toBe(500);
-    expect(lines.some((l) => JSON.parse(l).msg === 'request failed')).toBe(true);
+    expect(res.statusCode).toBe(503);
+    expect(lines.some((l) => JSON.parse(l).msg === 'charge outcome unknown')).toBe(true);
     expect(lines.join('\n')).not.toContain(apiKey);
   });
 });
