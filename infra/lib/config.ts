@@ -12,6 +12,7 @@ export const CONTEXT_KEYS = [
   'dataRemovalPolicy',
   'apiAuth',
   'logLevel',
+  'reservedConcurrency',
 ] as const;
 
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
@@ -85,6 +86,17 @@ export function examplesPropsFromContext(get: (key: ContextKey) => unknown): Lea
       throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
     }
     props.logLevel = logLevel as LogLevel;
+  }
+
+  // `-c reservedConcurrency=20` arrives as a string; a cdk.json entry may be a number.
+  const rawReserved = get('reservedConcurrency');
+  const reserved = typeof rawReserved === 'number' ? String(rawReserved) : text(get, 'reservedConcurrency');
+  if (reserved !== undefined) {
+    const n = Number(reserved);
+    if (!/^\d+$/.test(reserved) || !Number.isSafeInteger(n) || n < 1) {
+      throw new Error(`reservedConcurrency must be a whole number from 1, got "${reserved}"`);
+    }
+    props.reservedConcurrency = n;
   }
 
   return props;

@@ -64,8 +64,19 @@ export interface LeaseholdExamplesStackProps extends StackProps {
   readonly logLevel?: LogLevel;
   /** Retention of the function and access log groups. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
-  /** Stage-wide throttling of the HTTP API. @default 50 requests/s steady, bursts of 100 */
+  /**
+   * Throttling of each route of the HTTP API (the stage's default route settings: every route has its own
+   * token bucket, so the API as a whole accepts this rate times the number of routes).
+   * @default 50 requests/s steady, bursts of 100, for each route
+   */
   readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
+  /**
+   * Reserved concurrency of each function: caps how many instances it can run at once (so a dependency
+   * outage cannot take the whole account's concurrency) and guarantees it that many. Needs an account
+   * concurrency quota with at least 100 left unreserved after it, which new accounts do not have.
+   * @default - none: the functions share the account's unreserved concurrency
+   */
+  readonly reservedConcurrency?: number;
 }
 
 /** The repository root: bundling runs there, so the workspace packages and the lock file resolve. */
@@ -100,6 +111,13 @@ export const REQUEST_BOUNDS = {
   /** Bound of each attempt of the functions' own AWS SDK calls (three times that to connect). */
   SDK_REQUEST_TIMEOUT_MS: 1_000,
 } as const;
+
+/**
+ * The lock keys each function takes (functions/payment: `payment:{orderId}`, functions/booking:
+ * `booking:{eventId}:{seatId}`). Each function may read and write only the lock rows under its own
+ * prefix (`dynamodb:LeadingKeys`): one function cannot hold, steal or block the other's locks.
+ */
+export const LOCK_KEY_PREFIXES = { payment: 'payment:', booking: 'booking:' } as const;
 
 export type RequestBounds = { readonly [K in keyof typeof REQUEST_BOUNDS]: number };
 
@@ -159,6 +177,10 @@ export class LeaseholdExamplesStack extends Stack {
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const apiAuth = props.apiAuth ?? 'iam';
     if (props.upstash) validateUpstash(props.upstash);
+    const reserved = props.reservedConcurrency;
+    if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1)) {
+      throw new Error(`reservedConcurrency must be a whole number from 1, got ${reserved}`);
+    }
     if (FUNCTION_TIMEOUT.toSeconds() >= HTTP_API_INTEGRATION_TIMEOUT_SECONDS) {
       throw new Error(
         `the request budget (${requestBudgetMs()} ms) does not fit the HTTP API's ` +
@@ -232,11 +254,8 @@ export class LeaseholdExamplesStack extends Stack {
       ...upstashEnv,
     };
 
-    const fn = (
-      name: 'payment' | 'booking',
-      env: Record<string, string>,
-      grants: ReadonlyArray<readonly [Table, readonly string[]]>,
-    ) => {
+    type Grant = readonly [Table, readonly string[], { readonly leadingKeysLike?: string }?];
+    const fn = (name: 'payment' | 'booking', env: Record<string, string>, grants: ReadonlyArray<Grant>) => {
       const Name = name === 'payment' ? 'Payment' : 'Booking';
       const logGroup = new LogGroup(this, `${Name}FunctionLogs`, {
         retention: logRetention,
@@ -254,8 +273,21 @@ export class LeaseholdExamplesStack extends Stack {
           resources: [logGroup.logGroupArn],
         }),
       );
-      for (const [t, actions] of grants) {
-        role.addToPrincipalPolicy(new PolicyStatement({ actions: [...actions], resources: [t.tableArn] }));
+      for (const [t, actions, scope] of grants) {
+        role.addToPrincipalPolicy(
+          new PolicyStatement({
+            actions: [...actions],
+            resources: [t.tableArn],
+            // Row-level: only items whose partition key matches (GetItem and UpdateItem always name one key).
+            ...(scope?.leadingKeysLike === undefined
+              ? {}
+              : {
+                  conditions: {
+                    'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [scope.leadingKeysLike] },
+                  },
+                }),
+          }),
+        );
       }
       if (secretPolicyArn !== undefined) {
         role.addToPrincipalPolicy(
@@ -273,6 +305,9 @@ export class LeaseholdExamplesStack extends Stack {
         architecture: Architecture.ARM_64,
         memorySize: 512,
         timeout: FUNCTION_TIMEOUT,
+        ...(reserved === undefined ? {} : { reservedConcurrentExecutions: reserved }),
+        // No X-Ray tracing (see README "Tracing"): HTTP APIs do not send traces, the handlers are not
+        // instrumented, and the grant X-Ray needs has no resource scope (`*`).
         role,
         logGroup,
         environment: { ...commonEnv, ...env },
@@ -295,20 +330,22 @@ export class LeaseholdExamplesStack extends Stack {
       return f;
     };
 
-    const lockGrants = (actions: readonly string[]): ReadonlyArray<readonly [Table, readonly string[]]> =>
-      lockStore === 'dynamodb' ? [[this.lockTable, actions]] : [];
+    const lockGrants = (name: 'payment' | 'booking'): ReadonlyArray<Grant> =>
+      lockStore === 'dynamodb'
+        ? [[this.lockTable, TABLE_ACTIONS[name].locks, { leadingKeysLike: `${LOCK_KEY_PREFIXES[name]}*` }]]
+        : [];
 
     this.paymentFunction = fn(
       'payment',
       { ORDERS_TABLE_NAME: this.ordersTable.tableName, CHARGES_TABLE_NAME: this.chargesTable.tableName },
       [
-        ...lockGrants(TABLE_ACTIONS.payment.locks),
+        ...lockGrants('payment'),
         [this.ordersTable, TABLE_ACTIONS.payment.orders],
         [this.chargesTable, TABLE_ACTIONS.payment.charges],
       ],
     );
     this.bookingFunction = fn('booking', { SEATS_TABLE_NAME: this.seatsTable.tableName }, [
-      ...lockGrants(TABLE_ACTIONS.booking.locks),
+      ...lockGrants('booking'),
       [this.seatsTable, TABLE_ACTIONS.booking.seats],
     ]);
 
@@ -338,6 +375,7 @@ export class LeaseholdExamplesStack extends Stack {
             requestTime: '$context.requestTime',
             ip: '$context.identity.sourceIp',
             caller: '$context.identity.caller',
+            userArn: '$context.identity.userArn',
             routeKey: '$context.routeKey',
             status: '$context.status',
             protocol: '$context.protocol',
@@ -345,7 +383,13 @@ export class LeaseholdExamplesStack extends Stack {
             latencyMs: '$context.responseLatency',
             integrationLatencyMs: '$context.integrationLatency',
             integrationError: '$context.integrationErrorMessage',
+            // Lambda's own status (not the function's): 429 when reserved concurrency throttled the call.
+            lambdaStatus: '$context.integrationStatus',
+            // The Lambda request id: the `requestId` on each of that invocation's function log lines.
+            lambdaRequestId: '$context.awsEndpointRequestId',
             authError: '$context.authorizer.error',
+            // Why API Gateway answered by itself: 403 from IAM authorisation, 429 from throttling, ...
+            error: '$context.error.message',
           }),
         ),
       },

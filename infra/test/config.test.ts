@@ -41,12 +41,23 @@ describe('CDK context → stack props', () => {
     expect(() => from({ logLevel: 3 })).toThrow(TypeError);
   });
 
+  it('reads reservedConcurrency as a whole number from 1 (string from -c, or number from cdk.json)', () => {
+    expect(from({ reservedConcurrency: '20' })).toEqual({ reservedConcurrency: 20 });
+    expect(from({ reservedConcurrency: ' 5 ' })).toEqual({ reservedConcurrency: 5 });
+    expect(from({ reservedConcurrency: 7 })).toEqual({ reservedConcurrency: 7 });
+    expect(from({ reservedConcurrency: '' })).toEqual({});
+    for (const bad of ['0', '-1', '1.5', '1e3', 'ten', 0, 2.5]) {
+      expect(() => from({ reservedConcurrency: bad })).toThrow(/reservedConcurrency/);
+    }
+  });
+
   it('documents every key it reads', () => {
     expect([...CONTEXT_KEYS].sort()).toEqual(
       [
         'apiAuth',
         'dataRemovalPolicy',
         'logLevel',
+        'reservedConcurrency',
         'upstashTokenSecretArn',
         'upstashTokenSecretName',
         'upstashUrl',

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The functions' own parsers: what the stack sets is checked the way the deployed code reads it.
 import { awsClientConfig, readLockSettings } from '../../functions/shared/lock-store.js';
 import { createApp } from '../lib/app.js';
+import { LOCK_KEY_PREFIXES, PROJECT_ROOT } from '../lib/examples-stack.js';
 import {
   actionsByResource,
   cdkJsonContext,
@@ -119,6 +120,16 @@ describe('functions', () => {
         Timeout: 23,
         Handler: 'index.handler',
       });
+    }
+  });
+
+  it('sets no reserved concurrency and no X-Ray tracing by default (both decisions are documented)', () => {
+    for (const id of [ids.payment, ids.booking]) {
+      expect(propsOf(id).ReservedConcurrentExecutions).toBeUndefined();
+      expect(propsOf(id).TracingConfig).toBeUndefined();
+      for (const s of roleStatements(synth.template, roleOf(id))) {
+        expect(s.actions.filter((a) => a.startsWith('xray:'))).toEqual([]);
+      }
     }
   });
 
@@ -300,6 +311,32 @@ describe('least-privilege IAM', () => {
     });
   });
 
+  it('confines each function to its own lock rows on the shared lock table (dynamodb:LeadingKeys)', () => {
+    for (const [fn, name] of [
+      [ids.payment, 'payment'],
+      [ids.booking, 'booking'],
+    ] as const) {
+      const onLocks = roleStatements(synth.template, roleOf(fn)).filter((s) => s.resource === ids.lock);
+      expect(onLocks).toHaveLength(1);
+      expect(onLocks[0]!.actions).toEqual(lockActions);
+      expect(onLocks[0]!.condition).toEqual({
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${name}:*`] },
+      });
+      // The only conditional statement: the business tables are the function's own, whole.
+      expect(roleStatements(synth.template, roleOf(fn)).filter((s) => s.hasCondition)).toHaveLength(1);
+    }
+  });
+
+  it('scopes the lock rows to the prefix the handler code really locks under', () => {
+    // A lock key the condition does not match is AccessDenied on every request (503 lock_store_unavailable).
+    for (const name of ['payment', 'booking'] as const) {
+      const code = readFileSync(path.join(PROJECT_ROOT, 'functions', name, `${name}-service.ts`), 'utf8');
+      const keys = [...code.matchAll(/\.withLock\(\s*`([^`$]*)\$\{/g)].map((m) => m[1]);
+      expect(keys.length).toBeGreaterThan(0);
+      for (const k of keys) expect(k).toBe(LOCK_KEY_PREFIXES[name]);
+    }
+  });
+
   it('never grants payment access to seats, booking access to orders or charges, or either the other log group', () => {
     const pay = actionsByResource(roleStatements(synth.template, roleOf(ids.payment)));
     const book = actionsByResource(roleStatements(synth.template, roleOf(ids.booking)));
@@ -350,12 +387,26 @@ describe('HTTP API', () => {
     }
   });
 
-  it('lets API Gateway invoke each function only from this API', () => {
+  it('lets API Gateway invoke each function only from this API, each permission for one route path', () => {
     synth.template.resourceCountIs('AWS::Lambda::Permission', 3);
-    synth.template.allResourcesProperties('AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      Principal: 'apigateway.amazonaws.com',
-      SourceArn: Match.anyValue(),
+    const api = logicalId(synth.template, 'AWS::ApiGatewayV2::Api', 'Api/Resource');
+    const paths: Record<string, string> = {};
+    for (const r of Object.values(resources(synth.template))) {
+      if (r.Type !== 'AWS::Lambda::Permission') continue;
+      expect(r.Properties).toMatchObject({
+        Action: 'lambda:InvokeFunction',
+        Principal: 'apigateway.amazonaws.com',
+      });
+      const parts = (r.Properties!.SourceArn as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+      // arn:<partition>:execute-api:<region>:<account>:<this API id>/<stage>/<method>/<path>
+      expect(parts.at(-2)).toEqual({ Ref: api });
+      const fn = (r.Properties!.FunctionName as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      paths[String(parts.at(-1))] = fn;
+    }
+    expect(paths).toEqual({
+      '/*/*/payments': ids.payment,
+      '/*/*/bookings': ids.booking,
+      '/*/*/events/{eventId}/seats': ids.booking,
     });
   });
 
@@ -371,6 +422,61 @@ describe('HTTP API', () => {
         Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
       },
     });
+  });
+
+  it('logs why API Gateway answered by itself (auth, throttling) and who called, in each access log line', () => {
+    const stage = Object.values(resources(synth.template)).find(
+      (r) => r.Type === 'AWS::ApiGatewayV2::Stage',
+    )!;
+    const format = JSON.parse((stage.Properties!.AccessLogSettings as { Format: string }).Format) as Record<
+      string,
+      string
+    >;
+    expect(format).toMatchObject({
+      requestId: '$context.requestId',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      error: '$context.error.message',
+      userArn: '$context.identity.userArn',
+      integrationError: '$context.integrationErrorMessage',
+      lambdaStatus: '$context.integrationStatus',
+    });
+  });
+
+  it('throttles each route on its own (default route settings) and documents what that allows per function', () => {
+    const all = resources(synth.template);
+    const stage = Object.values(all).find((r) => r.Type === 'AWS::ApiGatewayV2::Stage')!;
+    // DefaultRouteSettings is route-level throttling: every route gets its own token bucket.
+    expect(stage.Properties!.RouteSettings).toBeUndefined();
+    const rate = (stage.Properties!.DefaultRouteSettings as { ThrottlingRateLimit: number })
+      .ThrottlingRateLimit;
+    const integrationFn = (id: string) =>
+      (all[id]!.Properties!.IntegrationUri as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const routesOf = (fn: string) =>
+      Object.values(all).filter(
+        (r) =>
+          r.Type === 'AWS::ApiGatewayV2::Route' &&
+          integrationFn(
+            (r.Properties!.Target as { 'Fn::Join': [string, [string, { Ref: string }]] })['Fn::Join'][1][1]
+              .Ref,
+          ) === fn,
+      ).length;
+    const perFunction = {
+      payment: rate * routesOf(ids.payment),
+      booking: rate * routesOf(ids.booking),
+    };
+    expect(perFunction).toEqual({ payment: 50, booking: 100 });
+    // Worst case with every invocation running to the timeout (a dependency outage), without reserved
+    // concurrency: the README states these figures, so they must be the ones this template allows.
+    const readme = readFileSync(path.join(PROJECT_ROOT, 'infra', 'README.md'), 'utf8');
+    for (const [fn, rps] of [
+      [ids.payment, perFunction.payment],
+      [ids.booking, perFunction.booking],
+    ] as const) {
+      const concurrent = rps * Number(propsOf(fn).Timeout);
+      expect(readme).toContain(concurrent.toLocaleString('en-US'));
+    }
+    expect(readme).toContain(`${perFunction.payment + perFunction.booking} requests/s`);
   });
 
   it('outputs the API URL, every table name and the log group names', () => {

@@ -67,6 +67,7 @@ export interface FlatStatement {
   actions: string[];
   resource: string;
   hasCondition: boolean;
+  condition: Json;
 }
 
 /**
@@ -98,6 +99,7 @@ export function roleStatements(template: Template, roleLogicalId: string): FlatS
           actions,
           resource: resourceName(resource),
           hasCondition: s.Condition !== undefined,
+          condition: s.Condition,
         });
       }
     }

@@ -37,13 +37,15 @@ const secretStatements = (s: Synth, id: string) =>
 let byName: Synth;
 let byArn: Synth;
 let publicApi: Synth;
+let reserved: Synth;
 beforeAll(() => {
   byName = synthExamples(undefined, { upstashUrl: URL, upstashTokenSecretName: 'leasehold/upstash-token' });
   byArn = synthExamples(undefined, { upstashUrl: URL, upstashTokenSecretArn: ARN });
   publicApi = synthExamples(undefined, { apiAuth: 'none', dataRemovalPolicy: 'destroy', logLevel: 'debug' });
+  reserved = synthExamples(undefined, { reservedConcurrency: '20' });
 });
 afterAll(() => {
-  for (const s of [byName, byArn, publicApi]) rmSync(s.outdir, { recursive: true, force: true });
+  for (const s of [byName, byArn, publicApi, reserved]) rmSync(s.outdir, { recursive: true, force: true });
 });
 
 describe('Upstash as the lock store', () => {
@@ -159,5 +161,33 @@ describe('public API, destroyable data and debug logs (-c apiAuth=none -c dataRe
     const { payment, booking } = fnIds(publicApi);
     expect(env(publicApi, payment).LOG_LEVEL).toBe('debug');
     expect(env(publicApi, booking).LOG_LEVEL).toBe('debug');
+  });
+});
+
+describe('reserved concurrency (-c reservedConcurrency=20)', () => {
+  it('reserves that many concurrent executions for each function', () => {
+    const { payment, booking } = fnIds(reserved);
+    for (const id of [payment, booking]) {
+      expect(resources(reserved.template)[id]!.Properties!.ReservedConcurrentExecutions).toBe(20);
+    }
+    expect(
+      validationReport(reserved.assembly.directory).pluginReports.flatMap((r) => r.violations ?? []),
+    ).toEqual([]);
+  });
+
+  it('refuses a reservation that is not a whole number from 1 before anything is deployed', () => {
+    const outdir = mkdtempSync(path.join(tmpdir(), 'leasehold-cdk-bad-'));
+    try {
+      for (const bad of [0, -5, 1.5]) {
+        expect(() => createApp({ outdir, context: cdkJsonContext() }, { reservedConcurrency: bad })).toThrow(
+          /reservedConcurrency/,
+        );
+      }
+      expect(() =>
+        createApp({ outdir, context: { ...cdkJsonContext(), reservedConcurrency: 'ten' } }),
+      ).toThrow(/reservedConcurrency/);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
   });
 });
