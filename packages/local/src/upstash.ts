@@ -316,6 +316,64 @@ function entryToJson(value: RespValue, base64: boolean): string {
   return `{"result":${replyToJson(value, base64, true)}}`;
 }
 
+/**
+ * The RESP2 wire form of a reply, as Upstash answers with `Upstash-Response-Format: resp2`
+ * (https://upstash.com/docs/redis/features/restapi, "RESP2 Format Responses"): "the raw response is
+ * returned as binary similar to a TCP-based Redis client".
+ */
+function replyToResp(value: RespValue): Buffer {
+  if (value === null) return Buffer.from('$-1\r\n');
+  if (typeof value === 'bigint') return Buffer.from(`:${value}\r\n`);
+  if (Array.isArray(value)) {
+    return Buffer.concat([Buffer.from(`*${value.length}\r\n`), ...value.map(replyToResp)]);
+  }
+  if (Buffer.isBuffer(value)) {
+    return Buffer.concat([Buffer.from(`$${value.length}\r\n`), value, Buffer.from('\r\n')]);
+  }
+  return Buffer.from(value instanceof RespSimple ? `+${value.value}\r\n` : `-${value.message}\r\n`);
+}
+
+/**
+ * How a reply is written: JSON (`json`), JSON with base64 strings (`Upstash-Encoding: base64`) or RESP2
+ * (`Upstash-Response-Format: resp2`).
+ */
+type Encoding = 'json' | 'base64' | 'resp2';
+
+/**
+ * The encoding a request asks for. As Upstash documents (redis/features/restapi, "RESP2 Format
+ * Responses"): `Upstash-Response-Format` is `json` (the default) or `resp2`, "any format other than json
+ * and resp2 is not allowed and will result in a HTTP 400 Bad Request", and so does `Upstash-Encoding:
+ * base64` with `resp2`.
+ */
+function requestedEncoding(req: IncomingMessage): Encoding {
+  const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
+  const format = req.headers['upstash-response-format'];
+  const resp2 = format !== undefined && String(format).trim().toLowerCase() === 'resp2';
+  if (format !== undefined && !resp2 && String(format).trim().toLowerCase() !== 'json') {
+    throw new HttpError(400, 'ERR invalid Upstash-Response-Format: use json or resp2');
+  }
+  if (resp2 && base64) {
+    throw new HttpError(
+      400,
+      'ERR Upstash-Encoding: base64 is not allowed with Upstash-Response-Format: resp2',
+    );
+  }
+  return resp2 ? 'resp2' : base64 ? 'base64' : 'json';
+}
+
+function sendResp(res: ServerResponse, status: number, body: Buffer): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, {
+    'content-type': 'application/octet-stream',
+    'content-length': body.length,
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
 function sendJson(res: ServerResponse, status: number, body: string): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
@@ -507,14 +565,16 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
       );
     }
     const body = parseJson(await readBody(req, this.maxBodyBytes));
-    const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
+    const encoding = requestedEncoding(req);
     const translate = (command: Command) => this.scripts?.translate(command) ?? command;
     if (path === '/pipeline') {
-      await this.pipeline(toCommands(body).map(translate), base64, res);
+      await this.pipeline(toCommands(body).map(translate), encoding, res);
     } else if (path === '/multi-exec') {
-      await this.multiExec(toCommands(body).map(translate), base64, res);
+      // "This option is not applicable to /multi-exec transactions endpoint, as it only returns
+      // response in JSON format" (redis/features/restapi).
+      await this.multiExec(toCommands(body).map(translate), encoding === 'base64', res);
     } else {
-      await this.single(translate(toCommand(body, 'the command')), base64, res);
+      await this.single(translate(toCommand(body, 'the command')), encoding, res);
     }
   }
 
@@ -544,7 +604,7 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
     }
   }
 
-  private async single(command: Command, base64: boolean, res: ServerResponse): Promise<void> {
+  private async single(command: Command, encoding: Encoding, res: ServerResponse): Promise<void> {
     const rejected = rejection(command);
     if (rejected !== undefined) throw new HttpError(400, rejected);
     const stateful = STATEFUL.has(commandName(command));
@@ -552,11 +612,13 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
       command,
       await this.withConnection(res, stateful, (conn) => conn.send(command)),
     );
-    if (reply instanceof RespError) sendError(res, 400, reply.message);
-    else sendJson(res, 200, `{"result":${replyToJson(reply, base64, true)}}`);
+    const status = reply instanceof RespError ? 400 : 200;
+    if (encoding === 'resp2') sendResp(res, status, replyToResp(reply));
+    else if (reply instanceof RespError) sendError(res, 400, reply.message);
+    else sendJson(res, 200, `{"result":${replyToJson(reply, encoding === 'base64', true)}}`);
   }
 
-  private async pipeline(commands: Command[], base64: boolean, res: ServerResponse): Promise<void> {
+  private async pipeline(commands: Command[], encoding: Encoding, res: ServerResponse): Promise<void> {
     const rejections = commands.map(rejection);
     const runnable = commands.filter((_, index) => rejections[index] === undefined);
     const stateful = runnable.some((command) => STATEFUL.has(commandName(command)));
@@ -565,11 +627,17 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
         ? []
         : await this.withConnection(res, stateful, (conn) => conn.sendMany(runnable));
     let next = 0;
-    const entries = commands.map((command, index) => {
+    const answers = commands.map((command, index): RespValue => {
       const rejected = rejections[index];
-      if (rejected !== undefined) return `{"error":${JSON.stringify(rejected)}}`;
-      return entryToJson(this.answer(command, replies[next++] ?? null), base64);
+      return rejected !== undefined ? new RespError(rejected) : this.answer(command, replies[next++] ?? null);
     });
+    // RESP2: the replies one after another, as a pipelining TCP client reads them (the docs show only
+    // single commands; they exclude only /multi-exec from the format).
+    if (encoding === 'resp2') {
+      sendResp(res, 200, Buffer.concat(answers.map(replyToResp)));
+      return;
+    }
+    const entries = answers.map((answer) => entryToJson(answer, encoding === 'base64'));
     sendJson(res, 200, `[${entries.join(',')}]`);
   }
 
