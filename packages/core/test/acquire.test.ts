@@ -147,18 +147,20 @@ describe('acquire', () => {
     expect((await createLocker({ store: store }).inspect('k')).held).toBe(false);
   });
 
-  it('says it never tried, not that the key is held, when the Lambda deadline is too close for any lease', async () => {
-    const store = memoryStore();
-    const locker = createLocker({ store });
-    const error = await locker
-      .acquire('k', { context: { getRemainingTimeInMillis: () => 2 } })
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(LockTimeoutError);
-    expect(error).toMatchObject({ attempts: 0, holder: {}, reason: 'deadline' });
-    expect((error as Error).message).toMatch(/^"k" not tried: too close to the invocation deadline/);
-    expect((error as Error).message).not.toMatch(/held by another owner/);
-    expect(store.calls.acquire).toBe(0);
-  });
+  for (const method of ['acquire', 'tryAcquire'] as const) {
+    it(`${method} says it never tried, sending nothing, not that the key is held, when the Lambda deadline is too close for any lease`, async () => {
+      const store = memoryStore();
+      const locker = createLocker({ store });
+      const error = await locker[method]('k', { context: { getRemainingTimeInMillis: () => 2 } }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(LockTimeoutError);
+      expect(error).toMatchObject({ attempts: 0, holder: {}, reason: 'deadline' });
+      expect((error as Error).message).toMatch(/^"k" not tried: too close to the invocation deadline/);
+      expect((error as Error).message).not.toMatch(/held by another owner/);
+      expect(store.calls.acquire).toBe(0);
+    });
+  }
 
   it('still says "held by another owner" when the deadline comes after the store said the key is held', async () => {
     const store = memoryStore();
