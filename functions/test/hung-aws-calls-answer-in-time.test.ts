@@ -1,18 +1,12 @@
 import { createServer, request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bookingDepsFromEnv, createBookingHandler } from '../booking/handler.js';
-import {
-  httpEvent,
-  type LocalData,
-  type LocalEndpoints,
-  type LocalTables,
-  lambdaContext,
-  localFunctionEnv,
-} from '../local/index.js';
+import { lambdaContext } from '../local/index.js';
 import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
 import type { HttpResult } from '../shared/http.js';
-import { type LocalSetup, quiet, startLocalSetup, uid } from './support/local-setup.js';
+import { bookEvent, bookingHandlerOn, payEvent, paymentHandlerOn } from './support/handlers.js';
+import { listenLocally } from './support/local-server.js';
+import { quiet, sleep, uid, useLocalSetup } from './support/local-setup.js';
 
 /**
  * A DynamoDB endpoint (DynamoDB Local, or the region's) that stops answering — a network black hole, a
@@ -22,11 +16,7 @@ import { type LocalSetup, quiet, startLocalSetup, uid } from './support/local-se
  * Secrets Manager at cold start) by SDK_REQUEST_TIMEOUT_MS, since the AWS SDK sets no timeout by default.
  */
 
-let setup: LocalSetup;
-let endpoints: LocalEndpoints;
-let tables: LocalTables;
-let data: LocalData;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const setup = useLocalSetup(['dynamodb']);
 
 /** Well under the 23 s function timeout of the CDK stack; the code under test must answer before. */
 const ANSWER_WITHIN_MS = 8_000;
@@ -80,24 +70,13 @@ async function startDynamoProxy(target: string): Promise<DynamoProxy> {
     upstream.on('error', () => res.destroy());
     upstream.end(body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return Object.assign(proxy, {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      for (const res of held) res.destroy();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  });
+  return Object.assign(proxy, await listenLocally(server, held));
 }
 
 let proxy: DynamoProxy;
 
 beforeAll(async () => {
-  setup = await startLocalSetup(['dynamodb']);
-  ({ endpoints, tables, data } = setup);
-  proxy = await startDynamoProxy(endpoints.dynamodb.endpoint);
+  proxy = await startDynamoProxy(setup.endpoints.dynamodb.endpoint);
   // The functions find DynamoDB through the standard variable, as on Lambda: here, through the proxy.
   process.env.AWS_ENDPOINT_URL_DYNAMODB = proxy.url;
 }, 120_000);
@@ -108,70 +87,56 @@ afterEach(() => {
 
 afterAll(async () => {
   await proxy?.stop();
-  await setup?.stop();
 });
 
-const env = () => ({
-  ...localFunctionEnv(endpoints, tables, 'dynamodb'),
-  AWS_ENDPOINT_URL_DYNAMODB: proxy.url,
-});
-const paymentHandler = () => createPaymentHandler(() => paymentDepsFromEnv(env()), quiet);
-const bookingHandler = () => createBookingHandler(() => bookingDepsFromEnv(env()), quiet);
-const payEvent = (orderId: string, idempotencyKey: string) =>
-  httpEvent('POST', '/payments', 'POST /payments', {
-    orderId,
-    amount: 1_000,
-    currency: 'EUR',
-    idempotencyKey,
-  });
+/** The functions' environment: DynamoDB through the proxy. */
+const viaProxy = () => ({ AWS_ENDPOINT_URL_DYNAMODB: proxy.url });
+const paymentHandler = () => paymentHandlerOn(setup, undefined, { env: viaProxy() });
+const bookingHandler = () => bookingHandlerOn(setup, undefined, { env: viaProxy() });
 
 describe('payment, when DynamoDB stops answering', () => {
   it('answers (a 5xx, safe to retry) instead of hanging until the Lambda times out', async () => {
     const orderId = uid('order-blackhole');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     proxy.blackHole = () => true; // every call: the order read, the lock table, the charges table
     const res = await answerOrHang(paymentHandler()(payEvent(orderId, uid('key')), lambdaContext(60_000)));
     expect(res).not.toBe('hung');
     expect((res as HttpResult).statusCode).toBeGreaterThanOrEqual(500);
-    expect(await data.chargesFor(orderId)).toHaveLength(0);
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(0);
   }, 20_000);
 
   it('after the charge (the "mark paid" write hangs): answers 503 payment_outcome_unknown, and the retry with the same key gets the one charge', async () => {
     const orderId = uid('order-hung-paid');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     const key = uid('key');
     // Only the fenced "mark paid" write on the orders table is never answered.
     proxy.blackHole = (op, body) =>
-      op === 'UpdateItem' && body.includes(tables.orders) && body.includes('#response');
+      op === 'UpdateItem' && body.includes(setup.tables.orders) && body.includes('#response');
     const handler = paymentHandler();
     const res = await answerOrHang(handler(payEvent(orderId, key), lambdaContext(60_000)));
     expect(res).not.toBe('hung');
     // Charged, not recorded as paid: to the client, the outcome is unknown until it retries.
     expect((res as HttpResult).statusCode).toBe(503);
     expect(JSON.parse((res as HttpResult).body)).toMatchObject({ error: 'payment_outcome_unknown' });
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
-    expect(await data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: key });
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: key });
 
     proxy.blackHole = () => false;
     await sleep(50);
     const retry = await handler(payEvent(orderId, key), lambdaContext());
     expect(JSON.parse(retry.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
     expect(retry.statusCode).toBe(200);
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
   }, 30_000);
 });
 
 describe('booking, when DynamoDB stops answering', () => {
   it('the seat write hangs: answers (a 5xx, safe to retry), and the retry books the seat once', async () => {
     const eventId = uid('event');
-    await data.seedSeats(eventId, ['s1']);
-    proxy.blackHole = (op, body) => op === 'UpdateItem' && body.includes(tables.seats);
+    await setup.data.seedSeats(eventId, ['s1']);
+    proxy.blackHole = (op, body) => op === 'UpdateItem' && body.includes(setup.tables.seats);
     const handler = bookingHandler();
-    const book = () =>
-      handler(
-        httpEvent('POST', '/bookings', 'POST /bookings', { eventId, seatId: 's1', userId: 'alice' }),
-        lambdaContext(60_000),
-      );
+    const book = () => handler(bookEvent(eventId, 's1', 'alice'), lambdaContext(60_000));
     const res = await answerOrHang(book());
     expect(res).not.toBe('hung');
     expect((res as HttpResult).statusCode).toBeGreaterThanOrEqual(500);
@@ -179,7 +144,7 @@ describe('booking, when DynamoDB stops answering', () => {
     proxy.blackHole = () => false;
     const retry = await book();
     expect([200, 201]).toContain(retry.statusCode);
-    expect(await data.seats(eventId)).toMatchObject([{ status: 'booked', userId: 'alice' }]);
+    expect(await setup.data.seats(eventId)).toMatchObject([{ status: 'booked', userId: 'alice' }]);
   }, 30_000);
 });
 
@@ -195,7 +160,8 @@ describe('cold start, when Secrets Manager stops answering', () => {
       const handler = createPaymentHandler(
         () =>
           paymentDepsFromEnv({
-            ...env(),
+            ...setup.functionEnv(),
+            ...viaProxy(),
             LOCK_STORE: 'upstash',
             UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:1',
             UPSTASH_TOKEN_SECRET_ID: 'leasehold/upstash-token',

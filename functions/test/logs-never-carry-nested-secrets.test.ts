@@ -1,15 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  httpEvent,
-  type LocalData,
-  type LocalEndpoints,
-  type LocalTables,
-  lambdaContext,
-  localFunctionEnv,
-} from '../local/index.js';
-import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
+import { describe, expect, it } from 'vitest';
+import { lambdaContext } from '../local/index.js';
 import { createLogger } from '../shared/logger.js';
-import { type LocalSetup, startLocalSetup, uid } from './support/local-setup.js';
+import { payEvent, paymentHandlerOn } from './support/handlers.js';
+import { uid, useLocalSetup } from './support/local-setup.js';
 
 /**
  * The logger promises that a key that looks like a secret is never written, "whatever a caller passes".
@@ -18,28 +11,16 @@ import { type LocalSetup, startLocalSetup, uid } from './support/local-setup.js'
  * (`request.headers.authorization`), where a redaction of top-level keys only never looks.
  */
 
-let setup: LocalSetup;
-let endpoints: LocalEndpoints;
-let tables: LocalTables;
-let data: LocalData;
+const setup = useLocalSetup(['dynamodb']);
 const apiKey = 'sk_live_51Hq_secret_api_key';
-
-beforeAll(async () => {
-  setup = await startLocalSetup(['dynamodb']);
-  ({ endpoints, tables, data } = setup);
-}, 120_000);
-
-afterAll(async () => {
-  await setup?.stop();
-});
 
 describe('payment: a provider failure that carries credentials', () => {
   it('is logged and answered without them, and the order stays resumable', async () => {
     const lines: string[] = [];
     const logger = createLogger({ service: 'payment' }, 'debug', (line) => lines.push(line));
-    const handler = createPaymentHandler(async () => {
-      const deps = await paymentDepsFromEnv(localFunctionEnv(endpoints, tables, 'dynamodb'));
-      return {
+    const handler = paymentHandlerOn(
+      setup,
+      (deps) => ({
         ...deps,
         provider: {
           async charge() {
@@ -55,20 +36,13 @@ describe('payment: a provider failure that carries credentials', () => {
             throw failure;
           },
         },
-      };
-    }, logger);
-    const orderId = uid('order');
-    await data.seedOrder(orderId, 1_000, 'EUR');
-    const key = uid('key');
-    const res = await handler(
-      httpEvent('POST', '/payments', 'POST /payments', {
-        orderId,
-        amount: 1_000,
-        currency: 'EUR',
-        idempotencyKey: key,
       }),
-      lambdaContext(),
+      { logger },
     );
+    const orderId = uid('order');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
+    const key = uid('key');
+    const res = await handler(payEvent(orderId, key), lambdaContext());
     expect(res.statusCode).toBe(503);
     expect(JSON.parse(res.body)).toMatchObject({ error: 'payment_outcome_unknown' });
     expect(res.body).not.toContain(apiKey);
@@ -76,7 +50,7 @@ describe('payment: a provider failure that carries credentials', () => {
     expect(failed).toBeDefined();
     expect(lines.join('\n')).not.toContain(apiKey);
     // The outcome is unknown: the attempt stays open, to be resumed with its key.
-    expect(await data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: key });
+    expect(await setup.data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: key });
   });
 });
 

@@ -1,18 +1,11 @@
 import { createServer, request, type Server } from 'node:http';
 import { LockLostError, StoreError } from '@leasehold/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  httpEvent,
-  type LocalData,
-  type LocalEndpoints,
-  type LocalTables,
-  lambdaContext,
-  localFunctionEnv,
-} from '../local/index.js';
-import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
+import { lambdaContext } from '../local/index.js';
 import type { PaymentProvider } from '../payment/provider.js';
 import { createLogger } from '../shared/logger.js';
-import { type LocalSetup, startLocalSetup, uid } from './support/local-setup.js';
+import { payEvent, paymentHandlerOn } from './support/handlers.js';
+import { uid, useLocalSetup } from './support/local-setup.js';
 
 /**
  * README: anything that looks like a secret is redacted at any depth, "a provider may fail with an object
@@ -22,17 +15,12 @@ import { type LocalSetup, startLocalSetup, uid } from './support/local-setup.js'
  * Credentials in a URL's query string are text too.
  */
 
-let setup: LocalSetup;
-let endpoints: LocalEndpoints;
-let tables: LocalTables;
-let data: LocalData;
+const setup = useLocalSetup(['dynamodb']);
 let psp: Server;
 let pspPort: number;
 const apiKey = 'sk_live_51Hq_raw_head_secret';
 
 beforeAll(async () => {
-  setup = await startLocalSetup(['dynamodb']);
-  ({ endpoints, tables, data } = setup);
   // A PSP that is down: 503 to every charge.
   psp = createServer((_req, res) => {
     res.statusCode = 503;
@@ -44,7 +32,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((resolve) => psp?.close(resolve));
-  await setup?.stop();
 });
 
 /** A provider over node:http that rejects a 5xx with what it has: the status and the request it sent. */
@@ -72,21 +59,10 @@ const httpProvider: PaymentProvider = {
 async function payWith(provider: PaymentProvider) {
   const lines: string[] = [];
   const logger = createLogger({ service: 'payment' }, 'debug', (line) => lines.push(line));
-  const handler = createPaymentHandler(async () => {
-    const deps = await paymentDepsFromEnv(localFunctionEnv(endpoints, tables, 'dynamodb'));
-    return { ...deps, provider };
-  }, logger);
+  const handler = paymentHandlerOn(setup, (deps) => ({ ...deps, provider }), { logger });
   const orderId = uid('order');
-  await data.seedOrder(orderId, 1_000, 'EUR');
-  const res = await handler(
-    httpEvent('POST', '/payments', 'POST /payments', {
-      orderId,
-      amount: 1_000,
-      currency: 'EUR',
-      idempotencyKey: uid('key'),
-    }),
-    lambdaContext(),
-  );
+  await setup.data.seedOrder(orderId, 1_000, 'EUR');
+  const res = await handler(payEvent(orderId, uid('key')), lambdaContext());
   return { res, lines };
 }
 

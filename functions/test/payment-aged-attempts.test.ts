@@ -1,19 +1,12 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  httpEvent,
-  type LocalData,
-  type LocalEndpoints,
-  type LocalTables,
-  lambdaContext,
-  localFunctionEnv,
-} from '../local/index.js';
-import { createPaymentHandler, paymentDepsFromEnv, readProviderKeyRetentionMs } from '../payment/handler.js';
-import type { PaymentDeps } from '../payment/payment-service.js';
+import { describe, expect, it } from 'vitest';
+import { lambdaContext } from '../local/index.js';
+import { readProviderKeyRetentionMs } from '../payment/handler.js';
 import type { ChargeRequest } from '../payment/provider.js';
 import { ConfigError } from '../shared/lock-store.js';
 import { createLogger } from '../shared/logger.js';
-import { type LocalSetup, startLocalSetup, uid } from './support/local-setup.js';
+import { payEvent, paymentHandlerOn } from './support/handlers.js';
+import { uid, useLocalSetup } from './support/local-setup.js';
 
 /**
  * Real providers forget idempotency keys after a while (Stripe: 24 h). An attempt left in `charging`
@@ -22,57 +15,35 @@ import { type LocalSetup, startLocalSetup, uid } from './support/local-setup.js'
  * attempt started (`attemptStartedAt`); an attempt written before that field existed is resumed as before.
  */
 
-let setup: LocalSetup;
-let endpoints: LocalEndpoints;
-let tables: LocalTables;
-let data: LocalData;
+const setup = useLocalSetup(['dynamodb']);
 const HOUR = 3_600_000;
-
-beforeAll(async () => {
-  setup = await startLocalSetup(['dynamodb']);
-  ({ endpoints, tables, data } = setup);
-}, 120_000);
-
-afterAll(async () => {
-  await setup?.stop();
-});
 
 /** A payment handler whose provider calls are recorded (and fail with an unknown outcome while `failing`). */
 function paymentHandler(env: Record<string, string> = {}, failing = { now: false }) {
   const calls: ChargeRequest[] = [];
   const lines: Array<Record<string, unknown>> = [];
-  const handler = createPaymentHandler(
-    async () => {
-      const deps = await paymentDepsFromEnv({ ...localFunctionEnv(endpoints, tables, 'dynamodb'), ...env });
-      return {
-        ...deps,
-        provider: {
-          async charge(request, signal) {
-            calls.push(request);
-            if (failing.now) throw new Error('the provider timed out');
-            return deps.provider.charge(request, signal);
-          },
+  const handler = paymentHandlerOn(
+    setup,
+    (deps) => ({
+      ...deps,
+      provider: {
+        async charge(request, signal) {
+          calls.push(request);
+          if (failing.now) throw new Error('the provider timed out');
+          return deps.provider.charge(request, signal);
         },
-      } satisfies PaymentDeps;
-    },
-    createLogger({}, 'debug', (line) => lines.push(JSON.parse(line))),
+      },
+    }),
+    { env, logger: createLogger({}, 'debug', (line) => lines.push(JSON.parse(line))) },
   );
   return { handler, calls, lines };
 }
 
-const payEvent = (orderId: string, idempotencyKey: string) =>
-  httpEvent('POST', '/payments', 'POST /payments', {
-    orderId,
-    amount: 1_000,
-    currency: 'EUR',
-    idempotencyKey,
-  });
-
 /** An order left in `charging` with `attemptKey`, started `ageMs` ago (no start time at all: undefined). */
 async function seedCharging(orderId: string, attemptKey: string, ageMs: number | undefined) {
-  await data.db.send(
+  await setup.data.db.send(
     new PutCommand({
-      TableName: tables.orders,
+      TableName: setup.tables.orders,
       Item: {
         orderId,
         amount: 1_000,
@@ -90,12 +61,12 @@ describe('payment: the claim of an attempt', () => {
     const failing = { now: true };
     const { handler } = paymentHandler({}, failing);
     const orderId = uid('order');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     const key = uid('key');
     const before = Date.now();
     expect((await handler(payEvent(orderId, key), lambdaContext())).statusCode).toBe(503);
     const after = Date.now();
-    const claimed = await data.order(orderId);
+    const claimed = await setup.data.order(orderId);
     expect(claimed).toMatchObject({ status: 'charging', attemptKey: key });
     const startedAt = claimed?.attemptStartedAt as string;
     expect(typeof startedAt).toBe('string');
@@ -106,10 +77,10 @@ describe('payment: the claim of an attempt', () => {
     // Resumed (by another key, and the attempt's own): the attempt is as old as its first claim.
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect((await handler(payEvent(orderId, uid('key-other')), lambdaContext())).statusCode).toBe(503);
-    expect(await data.order(orderId)).toMatchObject({ attemptKey: key, attemptStartedAt: startedAt });
+    expect(await setup.data.order(orderId)).toMatchObject({ attemptKey: key, attemptStartedAt: startedAt });
     failing.now = false;
     expect((await handler(payEvent(orderId, key), lambdaContext())).statusCode).toBe(200);
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
   });
 });
 
@@ -119,7 +90,7 @@ describe('payment: an attempt left in charging', () => {
     const orderId = uid('order');
     const key = uid('key');
     await seedCharging(orderId, key, 25 * HOUR);
-    const order = await data.order(orderId);
+    const order = await setup.data.order(orderId);
 
     for (const k of [key, uid('key-other')]) {
       const res = await handler(payEvent(orderId, k), lambdaContext());
@@ -129,8 +100,8 @@ describe('payment: an attempt left in charging', () => {
     }
     // Nothing was sent to the provider, nothing charged, the order left as it was for reconciliation.
     expect(calls).toHaveLength(0);
-    expect(await data.chargesFor(orderId)).toHaveLength(0);
-    expect(await data.order(orderId)).toEqual(order);
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(0);
+    expect(await setup.data.order(orderId)).toEqual(order);
     const logged = lines.filter(
       (l) => l.orderId === orderId && l.msg === 'charge attempt needs reconciliation',
     );
@@ -150,8 +121,8 @@ describe('payment: an attempt left in charging', () => {
     const res = await handler(payEvent(orderId, uid('key-other')), lambdaContext());
     expect(JSON.parse(res.body)).toMatchObject({ error: 'order_already_paid' });
     expect(calls.map((c) => c.idempotencyKey)).toEqual([key]);
-    expect(await data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
   });
 
   it('written before attempts recorded their start (no attemptStartedAt) is resumed as before', async () => {
@@ -163,7 +134,7 @@ describe('payment: an attempt left in charging', () => {
     expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
     expect(res.statusCode).toBe(200);
     expect(calls.map((c) => c.idempotencyKey)).toEqual([key]);
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
   });
 
   it('is judged by PROVIDER_KEY_RETENTION_MS when set', async () => {

@@ -1,14 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  httpEvent,
-  type LocalData,
-  type LocalEndpoints,
-  type LocalTables,
-  lambdaContext,
-  localFunctionEnv,
-} from '../local/index.js';
-import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
+import { lambdaContext } from '../local/index.js';
+import { paymentDepsFromEnv } from '../payment/handler.js';
 import {
   type Charge,
   ChargeDeclinedError,
@@ -17,7 +10,9 @@ import {
   type PaymentProvider,
 } from '../payment/provider.js';
 import { createLogger } from '../shared/logger.js';
-import { type LocalSetup, startLocalSetup, uid } from './support/local-setup.js';
+import { payEvent, paymentHandlerOn } from './support/handlers.js';
+import { listenLocally } from './support/local-server.js';
+import { uid, useLocalSetup } from './support/local-setup.js';
 
 /**
  * A charge whose outcome the function cannot know — the provider charged, then never answered, dropped
@@ -25,10 +20,7 @@ import { type LocalSetup, startLocalSetup, uid } from './support/local-setup.js'
  * not a generic 500; the retry with the same key resumes the same provider key and charges once.
  */
 
-let setup: LocalSetup;
-let endpoints: LocalEndpoints;
-let tables: LocalTables;
-let data: LocalData;
+const setup = useLocalSetup(['dynamodb']);
 
 /** What the fake PSP does after it has recorded (charged) a request. */
 type After = 'answer' | 'never-answer' | 'drop-connection' | 'answer-502';
@@ -71,16 +63,7 @@ async function startFakePsp(charge: (request: ChargeRequest) => Promise<Charge>)
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(charged));
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return Object.assign(psp, {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      for (const res of held) res.destroy();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  });
+  return Object.assign(psp, await listenLocally(server, held));
 }
 
 /**
@@ -110,33 +93,18 @@ function httpProvider(url: string, timeoutMs = 300): PaymentProvider {
 let psp: FakePsp;
 
 beforeAll(async () => {
-  setup = await startLocalSetup(['dynamodb']);
-  ({ endpoints, tables, data } = setup);
-  const local = await paymentDepsFromEnv(localFunctionEnv(endpoints, tables, 'dynamodb'));
+  const local = await paymentDepsFromEnv(setup.functionEnv());
   psp = await startFakePsp((request) => local.provider.charge(request));
 }, 120_000);
 
 afterAll(async () => {
   await psp?.stop();
-  await setup?.stop();
 });
 
 const lines: Array<Record<string, unknown>> = [];
-const handler = createPaymentHandler(
-  async () => ({
-    ...(await paymentDepsFromEnv(localFunctionEnv(endpoints, tables, 'dynamodb'))),
-    provider: httpProvider(psp.url),
-  }),
-  createLogger({}, 'debug', (line) => lines.push(JSON.parse(line))),
-);
-
-const payEvent = (orderId: string, idempotencyKey: string) =>
-  httpEvent('POST', '/payments', 'POST /payments', {
-    orderId,
-    amount: 1_000,
-    currency: 'EUR',
-    idempotencyKey,
-  });
+const handler = paymentHandlerOn(setup, (deps) => ({ ...deps, provider: httpProvider(psp.url) }), {
+  logger: createLogger({}, 'debug', (line) => lines.push(JSON.parse(line))),
+});
 
 describe('payment: a charge whose outcome the provider leaves unknown', () => {
   it.each([
@@ -147,7 +115,7 @@ describe('payment: a charge whose outcome the provider leaves unknown', () => {
     'the provider %s: 503 payment_outcome_unknown; the retry with the same key gets 200 and the one charge',
     async (_, after) => {
       const orderId = uid('order');
-      await data.seedOrder(orderId, 1_000, 'EUR');
+      await setup.data.seedOrder(orderId, 1_000, 'EUR');
       const key = uid('key');
       psp.after = after;
       const started = Date.now();
@@ -159,9 +127,9 @@ describe('payment: a charge whose outcome the provider leaves unknown', () => {
       expect(body.message).toMatch(/same idempotencyKey/);
       expect(body).not.toHaveProperty('chargeId');
       // The charge did go through, and the attempt stays open, to be resumed with its key.
-      const charges = await data.chargesFor(orderId);
+      const charges = await setup.data.chargesFor(orderId);
       expect(charges).toHaveLength(1);
-      expect(await data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: key });
+      expect(await setup.data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: key });
       const logged = lines.find((l) => l.orderId === orderId && l.msg === 'charge outcome unknown');
       expect(logged).toMatchObject({ level: 'error' });
 
@@ -173,14 +141,14 @@ describe('payment: a charge whose outcome the provider leaves unknown', () => {
         idempotencyKey: key,
         chargeId: charges[0]!.chargeId,
       });
-      expect(await data.chargesFor(orderId)).toHaveLength(1);
-      expect(await data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
+      expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
+      expect(await setup.data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
     },
   );
 
   it('a request with another key after it resumes the open attempt and never charges twice', async () => {
     const orderId = uid('order');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     const [first, second] = [uid('key-first'), uid('key-second')];
     psp.after = 'never-answer';
     const res = await handler(payEvent(orderId, first), lambdaContext());
@@ -190,9 +158,9 @@ describe('payment: a charge whose outcome the provider leaves unknown', () => {
     const other = await handler(payEvent(orderId, second), lambdaContext());
     expect(JSON.parse(other.body)).toMatchObject({ error: 'order_already_paid' });
     expect(other.statusCode).toBe(409);
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
     const retry = await handler(payEvent(orderId, first), lambdaContext());
     expect(retry.statusCode).toBe(200);
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
   });
 });

@@ -1,59 +1,30 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  httpEvent,
-  type LocalData,
-  type LocalEndpoints,
-  type LocalTables,
-  lambdaContext,
-  localFunctionEnv,
-} from '../local/index.js';
-import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
-import type { PaymentDeps } from '../payment/payment-service.js';
+import { describe, expect, it } from 'vitest';
+import { lambdaContext, localDynamoDbClient } from '../local/index.js';
 import { ChargeDeclinedError, type PaymentProvider } from '../payment/provider.js';
-import { type LocalSetup, quiet, startLocalSetup, uid } from './support/local-setup.js';
+import { faultyDocumentClient } from './support/faults.js';
+import { payEvent, paymentHandlerOn } from './support/handlers.js';
+import { uid, useLocalSetup } from './support/local-setup.js';
 
-let setup: LocalSetup;
-let endpoints: LocalEndpoints;
-let tables: LocalTables;
-let data: LocalData;
-
-beforeAll(async () => {
-  setup = await startLocalSetup(['dynamodb']);
-  ({ endpoints, tables, data } = setup);
-}, 120_000);
-
-afterAll(async () => {
-  await setup?.stop();
-});
-
-const paymentHandler = (wrap: (deps: PaymentDeps) => PaymentDeps = (d) => d) =>
-  createPaymentHandler(
-    async () => wrap(await paymentDepsFromEnv(localFunctionEnv(endpoints, tables, 'dynamodb'))),
-    quiet,
-  );
-
-const payEvent = (orderId: string, idempotencyKey: string, amount = 1_000) =>
-  httpEvent('POST', '/payments', 'POST /payments', { orderId, amount, currency: 'EUR', idempotencyKey });
+const setup = useLocalSetup(['dynamodb']);
 
 /** Pays `orderId` with a new key named `label`; it must be paid, with exactly one charge. Returns the key. */
-async function expectPaidOnce(handler: ReturnType<typeof paymentHandler>, orderId: string, label: string) {
+async function expectPaidOnce(handler: ReturnType<typeof paymentHandlerOn>, orderId: string, label: string) {
   const key = uid(label);
   const res = await handler(payEvent(orderId, key), lambdaContext());
   expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
   expect(res.statusCode).toBe(200);
-  expect(await data.chargesFor(orderId)).toHaveLength(1);
+  expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
   return key;
 }
 
 describe('payment: a charge refused for a reused key', () => {
   it('answers 422 and leaves the order payable with a fresh key', async () => {
-    const handler = paymentHandler();
+    const handler = paymentHandlerOn(setup);
     const orderA = uid('order-a');
     const orderB = uid('order-b');
-    await data.seedOrder(orderA, 1_000, 'EUR');
-    await data.seedOrder(orderB, 1_000, 'EUR');
+    await setup.data.seedOrder(orderA, 1_000, 'EUR');
+    await setup.data.seedOrder(orderB, 1_000, 'EUR');
     const shared = uid('key-shared');
 
     expect((await handler(payEvent(orderA, shared), lambdaContext())).statusCode).toBe(200);
@@ -63,7 +34,7 @@ describe('payment: a charge refused for a reused key', () => {
     expect(JSON.parse(reused.body)).toMatchObject({ error: 'idempotency_key_reused' });
     // Nothing was charged for B, so B must still be payable: the refused attempt (whose key the
     // provider will refuse forever) must not stay recorded as the attempt every later request resumes.
-    expect(await data.chargesFor(orderB)).toHaveLength(0);
+    expect(await setup.data.chargesFor(orderB)).toHaveLength(0);
 
     // The customer pays B with a brand-new key: that must succeed and charge B exactly once.
     await expectPaidOnce(handler, orderB, 'key-fresh');
@@ -72,19 +43,18 @@ describe('payment: a charge refused for a reused key', () => {
 
 describe('payment: a resumed attempt whose key the provider refuses', () => {
   it('is undone, and the request pays with its own key', async () => {
-    const handler = paymentHandler();
+    const handler = paymentHandlerOn(setup);
     const orderA = uid('order-a');
     const orderB = uid('order-b');
-    await data.seedOrder(orderA, 1_000, 'EUR');
-    await data.seedOrder(orderB, 1_000, 'EUR');
+    await setup.data.seedOrder(orderA, 1_000, 'EUR');
+    await setup.data.seedOrder(orderB, 1_000, 'EUR');
     const taken = uid('key-a');
     expect((await handler(payEvent(orderA, taken), lambdaContext())).statusCode).toBe(200);
     // B was claimed with A's key by a request that stopped right after its claim (a crash, a timeout).
-    const { endpoint, region, credentials } = endpoints.dynamodb;
-    const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region, credentials }));
+    const db = DynamoDBDocumentClient.from(localDynamoDbClient(setup.endpoints));
     await db.send(
       new UpdateCommand({
-        TableName: tables.orders,
+        TableName: setup.tables.orders,
         Key: { orderId: orderB },
         UpdateExpression: 'SET #status = :charging, attemptKey = :key',
         ExpressionAttributeNames: { '#status': 'status' },
@@ -93,43 +63,28 @@ describe('payment: a resumed attempt whose key the provider refuses', () => {
     );
     db.destroy();
     await expectPaidOnce(handler, orderB, 'key-b');
-    expect(await data.chargesFor(orderA)).toHaveLength(1);
+    expect(await setup.data.chargesFor(orderA)).toHaveLength(1);
   });
 });
 
-/** A document client whose first UpdateItem on `table` is applied but its answer is lost (the SDK retries). */
-function lossyDb(table: string, nth = 1) {
-  const { endpoint, region, credentials } = endpoints.dynamodb;
-  const client = new DynamoDBClient({ endpoint, region, credentials });
-  let seen = 0;
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const out = await next(args);
-      const input = (args as { input?: { TableName?: string } }).input;
-      if (context.commandName === 'UpdateItemCommand' && input?.TableName === table && ++seen === nth) {
-        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: {} });
-      }
-      return out;
-    },
-    { step: 'deserialize', name: 'loseAnswer' },
-  );
-  return DynamoDBDocumentClient.from(client);
-}
+/** A document client whose `nth` UpdateItem on `table` is applied but its answer is lost (the SDK retries). */
+const lossyDb = (table: string, nth = 1) =>
+  faultyDocumentClient(setup.endpoints, table, { fault: 'lost', nth });
 
 describe('payment: a claim applied but unanswered (the SDK resends it)', () => {
   it('still answers 200 and charges once', async () => {
     // The first UpdateItem on the orders table (the fenced claim) is applied, its answer is lost, and the
     // AWS SDK resends it, as it does after a connection reset. Nobody else touches the order.
-    const handler = paymentHandler((d) => ({ ...d, db: lossyDb(tables.orders, 1) }));
+    const handler = paymentHandlerOn(setup, (d) => ({ ...d, db: lossyDb(setup.tables.orders, 1) }));
     const orderId = uid('order-retry-claim');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     const key = uid('key');
     const res = await handler(payEvent(orderId, key), lambdaContext());
     // The resend of our own claim is recognised; the payment completes in this request.
     expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
     expect(res.statusCode).toBe(200);
-    expect(await data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
   });
 });
 
@@ -152,14 +107,14 @@ describe('payment: a declined charge', () => {
   it('answers 402 and leaves the order payable with a new key', async () => {
     const card = { ok: false };
     const declining = decliningProvider(card);
-    const handler = paymentHandler((d) => ({ ...d, provider: declining(d.provider) }));
+    const handler = paymentHandlerOn(setup, (d) => ({ ...d, provider: declining(d.provider) }));
     const orderId = uid('order-declined');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     const first = uid('key-first');
     const declined = await handler(payEvent(orderId, first), lambdaContext());
     expect(JSON.parse(declined.body)).toMatchObject({ error: 'payment_declined' });
     expect(declined.statusCode).toBe(402);
-    expect(await data.order(orderId)).toMatchObject({ status: 'pending' });
+    expect(await setup.data.order(orderId)).toMatchObject({ status: 'pending' });
     // The same key again: the provider declines it again (nothing was charged), still 402.
     expect((await handler(payEvent(orderId, first), lambdaContext())).statusCode).toBe(402);
 
@@ -172,12 +127,12 @@ describe('payment: a declined charge', () => {
   it('left in charging by a crashed request is given up, and the next request pays with its own key', async () => {
     const card = { ok: false };
     const declining = decliningProvider(card);
-    const handler = paymentHandler((d) => ({ ...d, provider: declining(d.provider) }));
+    const handler = paymentHandlerOn(setup, (d) => ({ ...d, provider: declining(d.provider) }));
     const orderId = uid('order-declined-crash');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     const first = uid('key-first');
     // The first request's charge is declined, and it crashes before it can say so (its claim stays).
-    const crashing = paymentHandler((d) => {
+    const crashing = paymentHandlerOn(setup, (d) => {
       const inner = declining(d.provider);
       return {
         ...d,
@@ -193,7 +148,7 @@ describe('payment: a declined charge', () => {
     const crashed = await crashing(payEvent(orderId, first), lambdaContext());
     expect(JSON.parse(crashed.body)).toMatchObject({ error: 'payment_outcome_unknown' });
     expect(crashed.statusCode).toBe(503);
-    expect(await data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: first });
+    expect(await setup.data.order(orderId)).toMatchObject({ status: 'charging', attemptKey: first });
 
     card.ok = true;
     await expectPaidOnce(handler, orderId, 'key-second');
@@ -206,16 +161,16 @@ describe('payment: an undone claim applied but unanswered (the SDK resends the u
     // lost, and the AWS SDK resends it.
     const card = { ok: false };
     const declining = decliningProvider(card);
-    const handler = paymentHandler((d) => ({
+    const handler = paymentHandlerOn(setup, (d) => ({
       ...d,
-      db: lossyDb(tables.orders, 2),
+      db: lossyDb(setup.tables.orders, 2),
       provider: declining(d.provider),
     }));
     const orderId = uid('order-retry-undo');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     const res = await handler(payEvent(orderId, uid('key')), lambdaContext());
     expect(JSON.parse(res.body)).toMatchObject({ error: 'payment_declined' });
     expect(res.statusCode).toBe(402);
-    expect(await data.order(orderId)).toMatchObject({ status: 'pending' });
+    expect(await setup.data.order(orderId)).toMatchObject({ status: 'pending' });
   });
 });

@@ -1,18 +1,8 @@
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  httpEvent,
-  type LocalData,
-  type LocalEndpoints,
-  type LocalTables,
-  lambdaContext,
-  localDynamoDbClient,
-  localFunctionEnv,
-} from '../local/index.js';
-import { createPaymentHandler, paymentDepsFromEnv } from '../payment/handler.js';
-import type { PaymentDeps } from '../payment/payment-service.js';
-import type { LockSettings } from '../shared/lock-store.js';
-import { type LocalSetup, quiet, startLocalSetup, uid } from './support/local-setup.js';
+import { describe, expect, it } from 'vitest';
+import { lambdaContext } from '../local/index.js';
+import { faultyDocumentClient } from './support/faults.js';
+import { payEvent, paymentHandlerOn } from './support/handlers.js';
+import { sleep, uid, useLocalSetup } from './support/local-setup.js';
 
 /**
  * Retries and takeovers the other payment tests do not cover: the "mark paid" write's answer lost, one
@@ -20,82 +10,33 @@ import { type LocalSetup, quiet, startLocalSetup, uid } from './support/local-se
  * lease TTL) ends mid-charge, and a holder frozen before its claim.
  */
 
-let setup: LocalSetup;
-let endpoints: LocalEndpoints;
-let tables: LocalTables;
-let data: LocalData;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const setup = useLocalSetup(['dynamodb']);
 
-beforeAll(async () => {
-  setup = await startLocalSetup(['dynamodb']);
-  ({ endpoints, tables, data } = setup);
-}, 120_000);
-
-afterAll(async () => {
-  await setup?.stop();
-});
-
-const paymentHandler = (wrap: (d: PaymentDeps) => PaymentDeps = (d) => d, lock: Partial<LockSettings> = {}) =>
-  createPaymentHandler(async () => {
-    const deps = wrap(await paymentDepsFromEnv(localFunctionEnv(endpoints, tables, 'dynamodb')));
-    return { ...deps, lock: { ...deps.lock, ...lock } };
-  }, quiet);
-
-const payEvent = (orderId: string, idempotencyKey: string) =>
-  httpEvent('POST', '/payments', 'POST /payments', {
-    orderId,
-    amount: 1_000,
-    currency: 'EUR',
-    idempotencyKey,
-  });
-
-/** A document client whose `nth` UpdateItem on the orders table is `fault`ed (see the two kinds below). */
-function ordersDb(fault: 'lost' | 'pause', nth: number, pauseMs = 0) {
-  const client = localDynamoDbClient(endpoints);
-  let seen = 0;
-  const hit = (context: { commandName?: string }, args: unknown) =>
-    context.commandName === 'UpdateItemCommand' &&
-    (args as { input?: { TableName?: string } }).input?.TableName === tables.orders &&
-    ++seen === nth;
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (fault === 'pause') {
-        // Held back before it is sent: a holder frozen right before this write.
-        if (hit(context, args)) await sleep(pauseMs);
-        return next(args);
-      }
-      // Applied, then its answer lost inside the SDK's retry loop: the SDK resends it.
-      const out = await next(args);
-      if (hit(context, args))
-        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: {} });
-      return out;
-    },
-    { step: fault === 'lost' ? 'deserialize' : 'initialize', name: 'ordersFault' } as { step: 'initialize' },
-  );
-  return DynamoDBDocumentClient.from(client);
-}
+/** A document client whose `nth` UpdateItem on the orders table is `fault`ed (see UpdateFault). */
+const ordersDb = (fault: 'lost' | 'pause', nth: number, pauseMs = 0) =>
+  faultyDocumentClient(setup.endpoints, setup.tables.orders, { fault, nth, ms: pauseMs });
 
 describe('payment: "mark paid" applied but unanswered (the SDK resends it)', () => {
   it('answers the paid response (200) and charges once', async () => {
     // UpdateItem 1 is the claim, 2 the "mark paid".
-    const handler = paymentHandler((d) => ({ ...d, db: ordersDb('lost', 2) }));
+    const handler = paymentHandlerOn(setup, (d) => ({ ...d, db: ordersDb('lost', 2) }));
     const orderId = uid('order');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     const key = uid('key');
     const res = await handler(payEvent(orderId, key), lambdaContext());
     expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
     expect(res.statusCode).toBe(200);
-    expect(await data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
   });
 });
 
 describe('payment: one idempotency key sent for two orders at once', () => {
   it('charges one order with it, refuses it for the other (422), which stays payable', async () => {
-    const handler = paymentHandler();
+    const handler = paymentHandlerOn(setup);
     const [a, b] = [uid('order-a'), uid('order-b')];
-    await data.seedOrder(a, 1_000, 'EUR');
-    await data.seedOrder(b, 1_000, 'EUR');
+    await setup.data.seedOrder(a, 1_000, 'EUR');
+    await setup.data.seedOrder(b, 1_000, 'EUR');
     const key = uid('key');
     const answers = await Promise.all([a, b].map((o) => handler(payEvent(o, key), lambdaContext())));
     expect(answers.map((r) => r.statusCode).sort()).toEqual([200, 422]);
@@ -103,22 +44,22 @@ describe('payment: one idempotency key sent for two orders at once', () => {
     expect(JSON.parse(answers.find((r) => r.statusCode === 422)!.body)).toMatchObject({
       error: 'idempotency_key_reused',
     });
-    expect(await data.order(loser)).toMatchObject({ status: 'pending' });
-    expect(await data.chargesFor(loser)).toHaveLength(0);
+    expect(await setup.data.order(loser)).toMatchObject({ status: 'pending' });
+    expect(await setup.data.chargesFor(loser)).toHaveLength(0);
     const fresh = await handler(payEvent(loser, uid('key-fresh')), lambdaContext());
     expect(fresh.statusCode).toBe(200);
-    expect(await data.chargesFor(a)).toHaveLength(1);
-    expect(await data.chargesFor(b)).toHaveLength(1);
+    expect(await setup.data.chargesFor(a)).toHaveLength(1);
+    expect(await setup.data.chargesFor(b)).toHaveLength(1);
   });
 });
 
 describe('payment: a Lambda deadline shorter than the lease TTL ends an invocation mid-charge', () => {
   it("lets the retry with the same key in at that deadline (not the TTL's), which answers 200 and charges once", async () => {
     const orderId = uid('order');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     // The first invocation has 800 ms left, the TTL is 10 s; its provider call outlives the invocation.
     let stall = true;
-    const first = paymentHandler((d) => ({
+    const first = paymentHandlerOn(setup, (d) => ({
       ...d,
       provider: {
         async charge(request, signal) {
@@ -135,7 +76,7 @@ describe('payment: a Lambda deadline shorter than the lease TTL ends an invocati
     const firstAnswer = first(payEvent(orderId, key), lambdaContext(800));
     await sleep(900);
     // The client's retry, on another instance: the lease ended with the first invocation.
-    const retry = await paymentHandler()(payEvent(orderId, key), lambdaContext());
+    const retry = await paymentHandlerOn(setup)(payEvent(orderId, key), lambdaContext());
     expect(Date.now() - started).toBeLessThan(4_000);
     expect(JSON.parse(retry.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
     expect(retry.statusCode).toBe(200);
@@ -143,7 +84,7 @@ describe('payment: a Lambda deadline shorter than the lease TTL ends an invocati
     const late = await firstAnswer;
     expect(late.statusCode).toBe(200);
     expect(late.body).toBe(retry.body);
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
   });
 });
 
@@ -151,13 +92,12 @@ describe('payment: a holder frozen past its lease before its claim', () => {
   it('is refused by the fence; the new holder pays with its own key, charged once', async () => {
     const ttlMs = 300;
     // UpdateItem 1 is the claim: sent only after the lease ran out (no extension in time).
-    const frozen = paymentHandler((d) => ({ ...d, db: ordersDb('pause', 1, ttlMs * 3) }), {
-      ttlMs,
-      extendEveryMs: 60_000,
+    const frozen = paymentHandlerOn(setup, (d) => ({ ...d, db: ordersDb('pause', 1, ttlMs * 3) }), {
+      lock: { ttlMs, extendEveryMs: 60_000 },
     });
-    const other = paymentHandler(undefined, { ttlMs, waitMs: 5_000 });
+    const other = paymentHandlerOn(setup, undefined, { lock: { ttlMs, waitMs: 5_000 } });
     const orderId = uid('order');
-    await data.seedOrder(orderId, 1_000, 'EUR');
+    await setup.data.seedOrder(orderId, 1_000, 'EUR');
     const [k1, k2] = [uid('key-frozen'), uid('key-other')];
     const late = frozen(payEvent(orderId, k1), lambdaContext());
     await sleep(50);
@@ -167,7 +107,7 @@ describe('payment: a holder frozen past its lease before its claim', () => {
     const answer = await late;
     expect(JSON.parse(answer.body)).toMatchObject({ error: 'order_already_paid' });
     expect(answer.statusCode).toBe(409);
-    expect(await data.order(orderId)).toMatchObject({ status: 'paid', paidKey: k2 });
-    expect(await data.chargesFor(orderId)).toHaveLength(1);
+    expect(await setup.data.order(orderId)).toMatchObject({ status: 'paid', paidKey: k2 });
+    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
   });
 });
