@@ -109,6 +109,38 @@ function keyOfBytes(head: string, fill: string, bytes: number, tail = ''): strin
 }
 
 /**
+ * Keys a store might mix up, all distinct, each of 1 to MAX_KEY_BYTES UTF-8 bytes, after `u` (a unique
+ * key): separators and names a store might derive its own keys from, case, control characters,
+ * composed and decomposed accents, 2- to 4-byte characters, keys differing only in their last byte.
+ */
+function unusualKeys(u: string): string[] {
+  return [
+    '%', // one byte (shared by the tests and runs on one service: each releases it)
+    u,
+    `${u}:fence`,
+    `${u}:queue`,
+    `${u}:released`,
+    `${u}}:fence`,
+    `{${u}}`,
+    `${u} `,
+    `${u}A`,
+    `${u}a`,
+    `${u}/a?b#c%d\\e,f&g=h`,
+    `${u}~2F`,
+    `${u}%2F`,
+    `${u}\u00e9`, // é, precomposed
+    `${u}e\u0301`, // é, decomposed: another key
+    `${u}\t\n\u0000\u2028`,
+    `${u}\u{1F512}锁`,
+    keyOfBytes(u, 'k', MAX_KEY_BYTES, 'A'),
+    keyOfBytes(u, 'k', MAX_KEY_BYTES, 'B'), // the same but for the last byte
+    keyOfBytes(u, '\u00e9', MAX_KEY_BYTES), // 2-byte characters
+    keyOfBytes(u, '\u20ac', MAX_KEY_BYTES), // 3-byte characters
+    keyOfBytes(u, '\u{1F512}', MAX_KEY_BYTES), // 4-byte characters
+  ];
+}
+
+/**
  * Registers the store conformance suite (vitest `describe`/`it`) for one store. `setup` is called
  * once for the main suite and once more for the outage test, which stops its own services.
  *
@@ -202,6 +234,40 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         expect(await b.tryAcquire(key)).toBeNull();
         await expect(b.acquire(key, { waitMs: 150 })).rejects.toBeInstanceOf(LockTimeoutError);
         await lease.release();
+      });
+
+      it('grants a free, released or run-out key to exactly one of 8 askers on separate clients at once', async () => {
+        const setupStore = harness.newStore();
+        const released = await grant(setupStore, uniqueKey('race-released'));
+        expect(await setupStore.release(released)).toBe(true);
+        const ranOut = await grant(setupStore, uniqueKey('race-ran-out'), 100);
+        await untilFree(setupStore, ranOut.key);
+        const askers = Array.from({ length: 8 }, () => harness.newStore());
+        const cases: Array<[string, string, number?]> = [
+          ['never granted', uniqueKey('race-new')],
+          ['released', released.key, released.token],
+          ['ran out', ranOut.key, ranOut.token],
+        ];
+        await Promise.all(
+          cases.map(async ([label, key, before]) => {
+            const owners = askers.map(() => newOwner());
+            const results = await Promise.all(
+              askers.map((s, i) => s.acquire({ key, owner: owners[i]!, ttlMs: 5_000 })),
+            );
+            const winners = results.flatMap((r, i) =>
+              r.acquired ? [{ key, owner: owners[i]!, token: r.token }] : [],
+            );
+            expect(winners.length, label).toBe(1);
+            const winner = winners[0]!;
+            if (before !== undefined) expect(winner.token, label).toBeGreaterThanOrEqual(before + FENCE_STEP);
+            for (const result of results) if (!result.acquired) expectRefusal(result, winner.token, 5_000);
+            expect(await harness.newStore().inspect(key), label).toMatchObject({
+              held: true,
+              token: winner.token,
+            });
+            expect(await setupStore.release(winner), label).toBe(true);
+          }),
+        );
       });
     });
 
@@ -327,6 +393,54 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         expect(free).toMatchObject({ key, held: false, token: lease.token });
         expect(free.expiresAt).toBeUndefined();
         expect(free.remainingMs).toBeUndefined();
+      });
+
+      it('rise above every earlier grant when an owner acquires again after its lease ran out, also after others held the key', async () => {
+        const key = uniqueKey('owner-again');
+        const a = harness.newStore();
+        const b = harness.newStore();
+        const owner = newOwner();
+        const first = await grant(a, key, 150, owner);
+        await untilFree(b, key);
+        // Its lease ran out: the owner holds nothing, so a new grant is a new lease with a new token.
+        const second = await grant(a, key, 150, owner);
+        expect(second.token).toBeGreaterThanOrEqual(first.token + FENCE_STEP);
+        await untilFree(b, key);
+        const other = await grant(b, key);
+        expect(other.token).toBeGreaterThanOrEqual(second.token + FENCE_STEP);
+        expect(await b.release(other)).toBe(true);
+        // Another owner held the key since: the owner's token is above that one, never its own old one.
+        const third = await grant(a, key, 5_000, owner);
+        expect(third.token).toBeGreaterThanOrEqual(other.token + FENCE_STEP);
+        // Acquired again while held: its token or a new one; the next grant to anyone is above either.
+        const repeated = await grant(a, key, 5_000, owner);
+        expect(repeated.token === third.token || repeated.token >= third.token + FENCE_STEP).toBe(true);
+        expect(await b.inspect(key)).toMatchObject({ held: true, token: repeated.token });
+        expect(await a.release(repeated)).toBe(true);
+        const next = await grant(b, key);
+        expect(next.token).toBeGreaterThanOrEqual(repeated.token + FENCE_STEP);
+        expect(await b.release(next)).toBe(true);
+      });
+
+      it('name no owner id in a refusal, and report a key never granted or run out as free: no owner id, no expiry', async () => {
+        const key = uniqueKey('secret');
+        const store = harness.newStore();
+        const reader = harness.newStore();
+        // Never granted: free, and no token, expiry or remaining time to report.
+        expect(await reader.inspect(key)).toEqual({ key, held: false });
+        const lease = await grant(store, key, 200);
+        // The refused asker is another client: with the holder's owner id it could release the lease.
+        const refused = await harness.newStore().acquire({ key, owner: newOwner(), ttlMs: 1_000 });
+        expectRefusal(refused, lease.token, 200);
+        expect(JSON.stringify(refused)).not.toContain(lease.owner);
+        await untilFree(reader, key);
+        // Ran out, never released: not held, so no expiry; the token kept (or forgotten), no owner.
+        const lapsed = await reader.inspect(key);
+        expect(JSON.stringify(lapsed)).not.toContain(lease.owner);
+        expect(lapsed).toMatchObject({ key, held: false });
+        if (lapsed.token !== undefined) expect(lapsed.token).toBe(lease.token);
+        expect(lapsed.expiresAt).toBeUndefined();
+        expect(lapsed.remainingMs).toBeUndefined();
       });
     });
 
@@ -463,35 +577,105 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         expect(await other.extend({ ...next, ttlMs: 60_000 })).toBe(false);
         expect((await store.inspect(key)).held).toBe(false);
       });
+
+      it('leave the holder, its token and its expiry as they were when refusing an acquire, whatever TTL it asks', async () => {
+        const key = uniqueKey('refused');
+        const store = harness.newStore();
+        const sentAt = performance.now();
+        const holder = await grant(store, key, 2_000);
+        const grantedBy = performance.now();
+        const askers = harness.newStore();
+        // Longer than the holder's lease, the shortest core sends, and shorter: each refused alike.
+        for (const ttlMs of [60_000, 3, 300]) {
+          expectRefusal(await askers.acquire({ key, owner: newOwner(), ttlMs }), holder.token, 2_000);
+        }
+        await sleep(350); // past the shorter asks' leases
+        const readAt = performance.now();
+        const state = await harness.newStore().inspect(key);
+        const readBy = performance.now();
+        expect(state).toMatchObject({ held: true, token: holder.token });
+        // Neither moved out (by the 60 s ask) nor in: bounds from this side's clock, 5 ms for the store's.
+        expect(state.remainingMs).toBeLessThanOrEqual(2_000 - (readAt - grantedBy) + 5);
+        expect(state.remainingMs).toBeGreaterThanOrEqual(2_000 - (readBy - sentAt) - 5);
+        expect(await store.extend({ ...holder, ttlMs: 2_000 })).toBe(true);
+        expect(await store.release(holder)).toBe(true);
+      });
+
+      it("change nothing when another owner presents the holder's token to extend or release it", async () => {
+        const key = uniqueKey('stranger');
+        const store = harness.newStore();
+        const holder = await grant(store, key, 2_000);
+        const grantedBy = performance.now();
+        const stranger = harness.newStore();
+        // One differing from the holder's in its last character only, and an unrelated one.
+        const near = holder.owner.replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+        for (const owner of [near, newOwner()]) {
+          expect(await stranger.extend({ key, owner, token: holder.token, ttlMs: 60_000 })).toBe(false);
+          expect(await stranger.extend({ key, owner, token: holder.token, ttlMs: 3 })).toBe(false);
+          expect(await stranger.release({ key, owner, token: holder.token })).toBe(false);
+        }
+        const readAt = performance.now();
+        const state = await stranger.inspect(key);
+        expect(state).toMatchObject({ held: true, token: holder.token });
+        expect(state.remainingMs).toBeLessThanOrEqual(2_000 - (readAt - grantedBy) + 5);
+        expect(await store.extend({ ...holder, ttlMs: 2_000 })).toBe(true);
+        expect(await store.release(holder)).toBe(true);
+      });
+
+      it("answer the holder's owner with a token it was not granted as its lease's or with false, never half-done", async () => {
+        const key = uniqueKey('wrong-token');
+        const store = harness.newStore();
+        const reader = harness.newStore();
+        const holder = await grant(store, key, 2_000);
+        const grantedBy = performance.now();
+        // A store may recognise the lease by its owner alone (true, and done), or check the token (false,
+        // and nothing changed); not answer one and do the other.
+        /** The latest expiry the lease may have: `ttlMs` from `from` (when its grant or extension was answered). */
+        let upTo = { ttlMs: 2_000, from: grantedBy };
+        for (const token of [holder.token + 1, holder.token - FENCE_STEP]) {
+          const since = performance.now();
+          const extended = await store.extend({ key, owner: holder.owner, token, ttlMs: 20_000 });
+          const answeredBy = performance.now();
+          const state = await reader.inspect(key);
+          expect(state).toMatchObject({ held: true, token: holder.token });
+          if (extended) {
+            expect(state.remainingMs).toBeGreaterThanOrEqual(20_000 - (performance.now() - since) - 5);
+            upTo = { ttlMs: 20_000, from: answeredBy };
+          } else {
+            expect(state.remainingMs).toBeLessThanOrEqual(upTo.ttlMs - (answeredBy - upTo.from) + 5);
+          }
+        }
+        const released = await store.release({ key, owner: holder.owner, token: holder.token + 1 });
+        expect(await reader.inspect(key)).toMatchObject({ held: !released, token: holder.token });
+        expect(await store.release(holder)).toBe(!released);
+      });
+
+      it('hold the lock until at least now + TTL when its owner acquires it again with a longer TTL', async () => {
+        const key = uniqueKey('again-longer');
+        const store = harness.newStore();
+        const owner = newOwner();
+        const first = await grant(store, key, 300, owner);
+        const since = performance.now();
+        // A later attempt of the same owner (core's retry, or its next attempt) asks for a longer lease.
+        const again = await grant(store, key, 20_000, owner);
+        expect(again.token === first.token || again.token >= first.token + FENCE_STEP).toBe(true);
+        const state = await harness.newStore().inspect(key);
+        expect(state).toMatchObject({ held: true, token: again.token });
+        expect(state.remainingMs).toBeGreaterThanOrEqual(20_000 - (performance.now() - since) - 5);
+        expect(state.remainingMs).toBeLessThanOrEqual(20_000);
+        expectRefusal(
+          await harness.newStore().acquire({ key, owner: newOwner(), ttlMs: 1_000 }),
+          again.token,
+          20_000,
+        );
+        expect(await store.release(again)).toBe(true);
+      });
     });
 
     describe('keys and durations', () => {
       it('keep keys of unusual characters and lengths (1 to MAX_KEY_BYTES UTF-8 bytes) apart', async () => {
         const u = uniqueKey('keys');
-        const keys = [
-          '%', // one byte (shared with other runs on the same service: released below)
-          u,
-          `${u}:fence`,
-          `${u}:queue`,
-          `${u}:released`,
-          `${u}}:fence`,
-          `{${u}}`,
-          `${u} `,
-          `${u}A`,
-          `${u}a`,
-          `${u}/a?b#c%d\\e,f&g=h`,
-          `${u}~2F`,
-          `${u}%2F`,
-          `${u}\u00e9`, // é, precomposed
-          `${u}e\u0301`, // é, decomposed: another key
-          `${u}\t\n\u0000\u2028`,
-          `${u}\u{1F512}锁`,
-          keyOfBytes(u, 'k', MAX_KEY_BYTES, 'A'),
-          keyOfBytes(u, 'k', MAX_KEY_BYTES, 'B'), // the same but for the last byte
-          keyOfBytes(u, '\u00e9', MAX_KEY_BYTES), // 2-byte characters
-          keyOfBytes(u, '\u20ac', MAX_KEY_BYTES), // 3-byte characters
-          keyOfBytes(u, '\u{1F512}', MAX_KEY_BYTES), // 4-byte characters
-        ];
+        const keys = unusualKeys(u);
         expect(new Set(keys).size).toBe(keys.length);
         for (const key of keys)
           expect(new TextEncoder().encode(key).length).toBeLessThanOrEqual(MAX_KEY_BYTES);
@@ -527,6 +711,39 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
             );
         });
         await Promise.all(again.map(async (lease) => expect(await store.release(lease)).toBe(true)));
+      });
+
+      it("extend and release only the named key's lease, among keys of unusual characters", async () => {
+        const keys = unusualKeys(uniqueKey('keys-leases'));
+        const store = harness.newStore();
+        const reader = harness.newStore();
+        const leases = await Promise.all(keys.map((key) => grantOnceFree(store, key, 2_000)));
+        const grantedBy = performance.now();
+        // Each key named with the lease of the next key (its owner and token): refused, nothing changed.
+        const next = (i: number) => leases[(i + 1) % leases.length]!;
+        const crossed = await Promise.all(
+          keys.map(async (key, i) => [
+            await store.extend({ ...next(i), key, ttlMs: 60_000 }),
+            await store.release({ ...next(i), key }),
+          ]),
+        );
+        expect(crossed).toEqual(keys.map(() => [false, false]));
+        // Every other key extended with its own lease: that key's lease only.
+        const even = (i: number) => i % 2 === 0;
+        const extended = await Promise.all(
+          leases.map(async (lease, i) => !even(i) || (await store.extend({ ...lease, ttlMs: 20_000 }))),
+        );
+        expect(extended).toEqual(keys.map(() => true));
+        const readAt = performance.now();
+        const states = await Promise.all(keys.map((key) => reader.inspect(key)));
+        states.forEach((state, i) => {
+          const label = JSON.stringify(keys[i]);
+          expect(state, label).toMatchObject({ key: keys[i], held: true, token: leases[i]!.token });
+          if (even(i)) expect(state.remainingMs, label).toBeGreaterThan(15_000);
+          else expect(state.remainingMs, label).toBeLessThanOrEqual(2_000 - (readAt - grantedBy) + 5);
+        });
+        const released = await Promise.all(leases.map((lease) => store.release(lease)));
+        expect(released).toEqual(keys.map(() => true));
       });
       it('serve a new client whose first calls, on many keys, all come at once (a cold start)', async () => {
         const store = harness.newStore();
@@ -638,6 +855,39 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         for (const { value } of [timeout, release, abort]) expect(value).toBeUndefined();
         await store.close?.();
       });
+
+      it('waitForRelease resolves at once for a key already free when it is called, and for a signal already aborted', async () => {
+        const store = harness.newStore();
+        if (!store.waitForRelease) return;
+        const holders = harness.newStore();
+        /** How long a wait took to settle (resolved or rejected), and what it resolved with. */
+        const settle = async (wait: Promise<unknown>) => {
+          const start = performance.now();
+          const value = await wait.catch((e: unknown) => e);
+          return { ms: performance.now() - start, value };
+        };
+        // Released between the refused acquire that precedes a wait and the wait: its announcement was
+        // missed, yet the key is free (core would otherwise wait out its timeout on a free key).
+        const key = uniqueKey('wait-missed');
+        const lease = await grant(holders, key, 20_000);
+        expect((await store.acquire({ key, owner: newOwner(), ttlMs: 1_000 })).acquired).toBe(false);
+        expect(await holders.release(lease)).toBe(true);
+        const missed = await settle(store.waitForRelease(key, 10_000));
+        expect(missed.ms).toBeLessThan(3_000);
+        expect(missed.value).toBeUndefined();
+        const never = await settle(store.waitForRelease(uniqueKey('wait-never'), 10_000));
+        expect(never.ms).toBeLessThan(3_000);
+        expect(never.value).toBeUndefined();
+        // Aborted before the call (an abort listener added now never fires): settles at once, either way.
+        const held = await grant(holders, uniqueKey('wait-pre-aborted'), 20_000);
+        const aborted = await settle(
+          store.waitForRelease(held.key, 10_000, AbortSignal.abort(new Error('gone'))),
+        );
+        expect(aborted.ms).toBeLessThan(1_000);
+        expect(typeof aborted.value).not.toBe('number');
+        expect(await holders.release(held)).toBe(true);
+        await store.close?.();
+      });
       it("hands a lock over on release only above the holder's token and for the TTL the waiter asked", async () => {
         const store = harness.newStore();
         if (!store.waitForRelease) return;
@@ -743,6 +993,43 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         await store.close?.();
         await reader.close?.();
       });
+
+      it('leaves alone the lease of an owner that took the key after the withdrawn one lost it, and settles on a free key', async () => {
+        const store = harness.newStore();
+        if (!store.withdraw) return;
+        const reader = harness.newStore();
+        const key = uniqueKey('withdraw-lost');
+        const lost = await grant(store, key, 100);
+        await untilFree(reader, key);
+        const holder = await grant(reader, key, 2_000);
+        const grantedBy = performance.now();
+        await store.withdraw(key, lost.owner);
+        const readAt = performance.now();
+        const state = await reader.inspect(key);
+        expect(state).toMatchObject({ held: true, token: holder.token });
+        expect(state.remainingMs).toBeLessThanOrEqual(2_000 - (readAt - grantedBy) + 5);
+        // A withdrawn grant stays withdrawn: its owner's extend and release find nothing to act on.
+        const orphanKey = uniqueKey('withdraw-orphan');
+        const orphan = await grant(store, orphanKey, 20_000);
+        await store.withdraw(orphanKey, orphan.owner);
+        expect(await store.extend({ ...orphan, ttlMs: 20_000 })).toBe(false);
+        expect(await store.release(orphan)).toBe(false);
+        expect((await reader.inspect(orphanKey)).held).toBe(false);
+        // On a free key (withdrawn twice, released, never granted): resolves, and the key stays free.
+        expect(await reader.release(holder)).toBe(true);
+        for (const [k, owner] of [
+          [orphanKey, orphan.owner],
+          [key, holder.owner],
+          [key, newOwner()],
+          [uniqueKey('withdraw-never'), newOwner()],
+        ] as const) {
+          await store.withdraw(k, owner);
+          expect((await reader.inspect(k)).held).toBe(false);
+        }
+        expect((await reader.inspect(key)).token).toBe(holder.token);
+        await store.close?.();
+        await reader.close?.();
+      });
     });
     describe('outage', () => {
       it('reports LockTimeoutError while up and StoreError once the service stops mid-test', async () => {
@@ -780,6 +1067,12 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
             ['extend', () => raw.extend({ ...rawLease, ttlMs: 30_000 })],
             ['release', () => raw.release(rawLease)],
             ['inspect', () => raw.inspect(rawLease.key)],
+            // Core withdraws after a failed acquire: a failure of withdraw is a StoreError too.
+            ...(raw.withdraw
+              ? ([['withdraw', () => raw.withdraw!(rawLease.key, asker)]] as Array<
+                  [string, () => Promise<unknown>]
+                >)
+              : []),
           ];
           for (const [op, call] of calls) {
             const error = await call().then(
@@ -794,6 +1087,25 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
             expect(storeError.retryable, `${op}: ${storeError.kind}`).toBe(true);
             // ... and no secret in its message, stack or causes.
             for (const secret of [asker, rawLease.owner]) expect(errorText(error), op).not.toContain(secret);
+          }
+          // A wait with the service down settles (resolves or fails), never hangs past its timeout.
+          if (raw.waitForRelease) {
+            const timedOut = Symbol('still waiting');
+            const startedAt = performance.now();
+            const settled = await Promise.race([
+              raw.waitForRelease(rawLease.key, 500, undefined, { owner: asker, above: rawLease.token }).then(
+                () => 'resolved',
+                (e: unknown) => e,
+              ),
+              sleep(5_000).then(() => timedOut),
+            ]);
+            expect(settled, 'waitForRelease').not.toBe(timedOut);
+            expect(performance.now() - startedAt).toBeLessThan(5_000);
+            if (settled !== 'resolved') {
+              expect(settled, 'waitForRelease').toBeInstanceOf(StoreError);
+              for (const secret of [asker, rawLease.owner]) expect(errorText(settled)).not.toContain(secret);
+            }
+            await raw.close?.();
           }
         } finally {
           await own.teardown();

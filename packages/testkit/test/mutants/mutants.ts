@@ -1,4 +1,4 @@
-import { type LockStore, StoreError } from '@leasehold/core';
+import { FENCE_STEP, type LockStore, type StoreAcquireResult, StoreError } from '@leasehold/core';
 
 /**
  * Deliberately broken stores: each wraps a real store and breaks one rule of the store contract. The
@@ -21,6 +21,12 @@ const tokenOf = new Map<string, number>();
 const ownerOf = new Map<string, string>();
 /** Per key: the real tokens seen, in order, and the first one. */
 const seen = new Map<string, number[]>();
+/** Per key: every owner ever granted it. */
+const ownersOf = new Map<string, Set<string>>();
+/** Owner id → the token of its first grant. */
+const firstTokenOf = new Map<string, number>();
+/** Key → the expiry inspect last reported while it was held, until a release or withdraw. */
+const lastExpiry = new Map<string, number>();
 
 /** The store with some of its methods replaced; grants are recorded in the maps above. */
 function wrap(store: LockStore, replace: (inner: LockStore) => Partial<LockStore>): LockStore {
@@ -34,6 +40,7 @@ function wrap(store: LockStore, replace: (inner: LockStore) => Partial<LockStore
         const list = seen.get(request.key) ?? [];
         if (!list.includes(result.token)) list.push(result.token);
         seen.set(request.key, list);
+        ownersOf.set(request.key, (ownersOf.get(request.key) ?? new Set()).add(request.owner));
       }
       return result;
     },
@@ -60,6 +67,16 @@ const small = (key: string, real: number) => {
 const big = (key: string, fake: number) => seen.get(key)?.find((real) => small(key, real) === fake) ?? fake;
 
 const seconds = (ms: number) => Math.ceil(ms / 1_000) * 1_000;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+const pause = (ms: number, signal?: AbortSignal) =>
+  new Promise<undefined>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
 
 export const MUTANTS: Record<string, Mutant> = {
   'step-one': {
@@ -258,5 +275,233 @@ export const MUTANTS: Record<string, Mutant> = {
       'withdraw does nothing: a waiter that gave up is still handed the lock, a lost grant blocks a TTL',
     fails: ['hands a lock over only to a waiter still queued', 'frees a grant held by the withdrawn owner'],
     wrap: (s) => wrap(s, () => ({ withdraw: async () => {} })),
+  },
+
+  'owner-keeps-token': {
+    breaks:
+      'every grant to an owner answers the token of its first grant (a cache by owner id), also after its lease ran out and others held the key',
+    fails: ['when an owner acquires again after its lease ran out'],
+    wrap: (s) =>
+      wrap(s, (inner) => {
+        const real = <R extends { owner: string; token: number }>(r: R): R =>
+          r.token === firstTokenOf.get(r.owner) ? { ...r, token: tokenOf.get(r.owner) ?? r.token } : r;
+        return {
+          async acquire(request) {
+            const r = await inner.acquire(request);
+            if (!r.acquired) return r;
+            const first = firstTokenOf.get(request.owner) ?? r.token;
+            firstTokenOf.set(request.owner, first);
+            return { acquired: true, token: first };
+          },
+          extend: (r) => inner.extend(real(r)),
+          release: (r) => inner.release(real(r)),
+        };
+      }),
+  },
+  'refusal-names-holder': {
+    breaks: "a refusal carries the holder's owner id (with which the asker could release the lease)",
+    fails: ['name no owner id in a refusal'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        async acquire(request) {
+          const r = await inner.acquire(request);
+          return r.acquired ? r : ({ ...r, holder: ownerOf.get(request.key) } as StoreAcquireResult);
+        },
+      })),
+  },
+  'inspect-lapsed-expiry': {
+    breaks:
+      'inspect reports the expiry of a lease that ran out unreleased (the row keeps it), though not held',
+    fails: ['name no owner id in a refusal'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        async inspect(key) {
+          const state = await inner.inspect(key);
+          if (state.held && state.expiresAt !== undefined) lastExpiry.set(key, state.expiresAt);
+          const expiresAt = lastExpiry.get(key);
+          return state.held || expiresAt === undefined ? state : { ...state, expiresAt };
+        },
+        async release(r) {
+          const released = await inner.release(r);
+          if (released) lastExpiry.delete(r.key);
+          return released;
+        },
+      })),
+  },
+  'inspect-zero-token': {
+    breaks: 'inspect reports token 0 for a key never granted (a missing counter read as 0)',
+    fails: ['name no owner id in a refusal'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        inspect: async (key) => {
+          const state = await inner.inspect(key);
+          return state.token === undefined ? { ...state, token: 0 } : state;
+        },
+      })),
+  },
+  'refusal-extends-holder': {
+    breaks: "a refused acquire pushes the holder's expiry out to the asker's TTL",
+    fails: ['when refusing an acquire'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        async acquire(request) {
+          const r = await inner.acquire(request);
+          const holder = ownerOf.get(request.key);
+          if (!r.acquired && holder && holder !== request.owner) {
+            await inner.extend({
+              key: request.key,
+              owner: holder,
+              token: tokenOf.get(holder)!,
+              ttlMs: request.ttlMs,
+            });
+          }
+          return r;
+        },
+      })),
+  },
+  'refusal-regrants-holder': {
+    breaks:
+      "a refused acquire grants the key to its holder again with the asker's TTL (cut short, new token)",
+    fails: ['when refusing an acquire'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        async acquire(request) {
+          const r = await inner.acquire(request);
+          const holder = ownerOf.get(request.key);
+          if (!r.acquired && !request.queueMs && holder && holder !== request.owner) {
+            const token = tokenOf.get(holder)!;
+            if (await inner.release({ key: request.key, owner: holder, token })) {
+              await inner.acquire({ key: request.key, owner: holder, ttlMs: request.ttlMs });
+            }
+          }
+          return r;
+        },
+      })),
+  },
+  'stranger-extend-applies': {
+    breaks: "extend by another owner with the holder's token pushes the holder's expiry (answering false)",
+    fails: ['another owner presents the holder'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        async extend(r) {
+          if (await inner.extend(r)) return true;
+          const holder = ownerOf.get(r.key);
+          if (holder && holder !== r.owner && tokenOf.get(holder) === r.token) {
+            await inner.extend({ ...r, owner: holder });
+          }
+          return false;
+        },
+      })),
+  },
+  'wrong-token-extend-lies': {
+    breaks: "extend answers true for the holder's owner with a wrong token, without extending",
+    fails: ['with a token it was not granted'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        async extend(r) {
+          const token = tokenOf.get(r.owner);
+          if (token !== undefined && r.token !== token && ownerOf.get(r.key) === r.owner) {
+            return (await inner.inspect(r.key)).held;
+          }
+          return inner.extend(r);
+        },
+      })),
+  },
+  'again-keeps-expiry': {
+    breaks: "a repeated acquire of the holder's owner answers its token without pushing the expiry",
+    fails: ['acquires it again with a longer TTL'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        async acquire(request) {
+          const token = tokenOf.get(request.owner);
+          if (
+            token !== undefined &&
+            ownerOf.get(request.key) === request.owner &&
+            (await inner.inspect(request.key)).held
+          ) {
+            return { acquired: true, token };
+          }
+          return inner.acquire(request);
+        },
+      })),
+  },
+  'check-then-grant': {
+    breaks:
+      'acquire of a released or run-out key decides on a read made before its write (two askers both win)',
+    fails: ['exactly one of 8 askers'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        async acquire(request) {
+          const before = await inner.inspect(request.key);
+          const r = await inner.acquire(request);
+          if (r.acquired || before.held || before.token === undefined) return r;
+          return { acquired: true, token: (r.holderToken ?? before.token) + FENCE_STEP };
+        },
+      })),
+  },
+  'extend-normalises-keys': {
+    breaks: 'extend Unicode-normalises its key (NFC), acquire and release do not: it extends another key',
+    fails: ['extend and release only the named key'],
+    wrap: (s) => wrap(s, (inner) => ({ extend: (r) => inner.extend({ ...r, key: r.key.normalize('NFC') }) })),
+  },
+  'wait-misses-free': {
+    breaks: 'waitForRelease waits for the next announced release even when the key is free already',
+    fails: ['resolves at once for a key already free'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        async waitForRelease(key, ms, signal, claim) {
+          if (!(await inner.inspect(key)).held) return pause(ms, signal);
+          return inner.waitForRelease!(key, ms, signal, claim);
+        },
+      })),
+  },
+  'wait-ignores-aborted': {
+    breaks: 'waitForRelease given a signal aborted already waits out its timeout (its listener never fires)',
+    fails: ['resolves at once for a key already free'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        waitForRelease: (key, ms, signal, claim) =>
+          signal?.aborted ? pause(ms) : inner.waitForRelease!(key, ms, signal, claim),
+      })),
+  },
+  'withdraw-stale-index': {
+    breaks:
+      "withdraw frees the key of any owner that ever held it (a stale owner index), also a successor's lease",
+    fails: ['leaves alone the lease of an owner that took the key'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        async withdraw(key, owner) {
+          const holder = ownerOf.get(key);
+          if (holder && holder !== owner && ownersOf.get(key)?.has(owner)) {
+            await inner.release({ key, owner: holder, token: tokenOf.get(holder)! });
+            return;
+          }
+          await inner.withdraw!(key, owner);
+        },
+      })),
+  },
+  'withdraw-raw-errors': {
+    breaks: 'withdraw fails with a plain Error quoting the owner id, not a StoreError',
+    fails: ['StoreError once the service stops'],
+    store: 'dynamodb',
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        withdraw: (key, owner) =>
+          inner.withdraw!(key, owner).catch((err: unknown) => {
+            throw new Error(`${(err as Error).message} withdrawing ${owner}`);
+          }),
+      })),
+  },
+  'wait-hangs-when-down': {
+    breaks: 'waitForRelease never settles while the service is down (a failed subscription kept waiting)',
+    fails: ['StoreError once the service stops'],
+    wrap: (s) =>
+      wrap(s, (inner) => ({
+        waitForRelease: (key, ms, signal, claim) =>
+          inner.inspect(key).then(
+            () => inner.waitForRelease!(key, ms, signal, claim),
+            () => new Promise<undefined>(() => {}),
+          ),
+      })),
   },
 };
