@@ -29,6 +29,11 @@ export class LeaseholdError extends Error {
   /** Stable, machine-readable code. */
   declare readonly code: LeaseholdErrorCode;
 
+  /**
+   * @param code - the stable code, also what {@link isLeaseholdError} matches across package copies.
+   * @param message - human-readable; not part of the API (match on `code`).
+   * @param options - `cause`: the underlying error, set as `error.cause` only when defined.
+   */
   constructor(code: LeaseholdErrorCode, message: string, options?: { cause?: unknown }) {
     // Only a defined cause becomes an own `cause` property (Error reads nothing else from `options`).
     super(message, options?.cause === undefined ? undefined : options);
@@ -77,12 +82,23 @@ const TIMEOUT_WHY: Record<TimeoutReason, string> = {
  * ```
  */
 export class LockTimeoutError extends LeaseholdError {
+  /** The key that could not be acquired. */
   declare readonly key: string;
+  /** How long the call waited, in ms, from the call to the verdict (queueing and backoff included). */
   declare readonly waitedMs: number;
+  /** Store requests this call sent: 0 when it never reached the store (queued locally, or `deadline`). */
   declare readonly attempts: number;
+  /** What the store last reported about the holder (empty when nothing is known), e.g. for `Retry-After`. */
   declare readonly holder: HolderInfo;
+  /** Why no lease came: held elsewhere, held by this locker, or too close to the Lambda deadline. */
   declare readonly reason: TimeoutReason;
 
+  /**
+   * Raised by the locker; the message names the key, the wait, the attempts and, when known, the
+   * holder's remaining time.
+   *
+   * @param reason - defaults to `'held'`.
+   */
   constructor(
     key: string,
     waitedMs: number,
@@ -119,10 +135,14 @@ export type LostReason = 'expired' | 'taken' | 'released' | 'deadline';
  * ```
  */
 export class LockLostError extends LeaseholdError {
+  /** The key of the lost lease. */
   declare readonly key: string;
+  /** The lost lease's fencing token: writes fenced with it may now be refused. */
   declare readonly token: number;
+  /** How it was lost: `expired`, `taken`, `released` or `deadline`. */
   declare readonly reason: LostReason;
 
+  /** Raised by the locker and its leases; the message names the key, the token and the reason. */
   constructor(key: string, token: number, reason: LostReason, options?: { cause?: unknown }) {
     super('LOCK_LOST', `Lease on "${key}" (token ${token}) not held: ${reason}`, options);
     this.name = 'LockLostError';
@@ -152,17 +172,35 @@ export type StoreErrorKind =
  *
  * @example
  * ```ts
- * catch (err) {
- *   if (err instanceof StoreError && err.kind === 'throttled') return reply(503);
+ * try {
+ *   await locker.withLock('report:daily', run);
+ * } catch (err) {
+ *   if (err instanceof StoreError && err.retryable) return reply(503); // try again later
+ *   throw err;
  * }
  * ```
  */
 export class StoreError extends LeaseholdError {
+  /** What went wrong talking to the store; match on this, not on the message. */
   declare readonly kind: StoreErrorKind;
+  /** The failing store's name (`LockStore.name`), e.g. `'dynamodb'`; also the message's prefix. */
   declare readonly store: string;
   /** True when retrying later may succeed (unreachable, throttled, timeout). */
   declare readonly retryable: boolean;
 
+  /**
+   * For store authors: every failure of a `LockStore` method should reject with one.
+   *
+   * @param store - the store's `name`; the message becomes `"<store>: <message>"`.
+   * @param kind - decides `retryable`.
+   * @param message - say which operation failed and why; never include owner ids or credentials.
+   * @param options - `cause`: the backend error (scrub secrets from it first).
+   *
+   * @example
+   * ```ts
+   * throw new StoreError('my-store', 'unreachable', 'acquire failed: connection refused', { cause: err });
+   * ```
+   */
   constructor(store: string, kind: StoreErrorKind, message: string, options?: { cause?: unknown }) {
     super('STORE_ERROR', `${store}: ${message}`, options);
     this.name = 'StoreError';
@@ -184,6 +222,10 @@ export class InvalidArgumentError extends LeaseholdError {
   /** The offending argument or option name, e.g. `'ttlMs'`. */
   declare readonly argument: string;
 
+  /**
+   * @param argument - the argument or option name; the message becomes `"<argument>: <message>"`.
+   * @param message - what was expected, e.g. `'must be a positive integer'`.
+   */
   constructor(argument: string, message: string) {
     super('INVALID_ARGUMENT', `${argument}: ${message}`);
     this.name = 'InvalidArgumentError';
@@ -207,10 +249,23 @@ export class InvalidArgumentError extends LeaseholdError {
  */
 export class StaleTokenError extends LeaseholdError {
   // Real fields here, unlike the classes above: `currentToken` is an own property even when unknown.
+  /** The refused writer's token (its lease's `token`). */
   readonly token: number;
   /** The newer token the resource holds, when known. */
   readonly currentToken?: number;
 
+  /**
+   * For fence helpers of your own resources (`sendFenced` in `@leasehold/dynamodb` raises it too).
+   *
+   * @param token - the token the refused write carried.
+   * @param currentToken - the newer token the resource holds, if the refusal said so.
+   * @param resource - names the resource in the message (e.g. a table name).
+   *
+   * @example
+   * ```ts
+   * if (stored > lease.token) throw new StaleTokenError(lease.token, stored, 'seats');
+   * ```
+   */
   constructor(token: number, currentToken?: number, resource?: string) {
     const where = resource ? ` on ${resource}` : '';
     const seen = currentToken === undefined ? 'a newer token' : `token ${currentToken}`;

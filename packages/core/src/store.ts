@@ -81,9 +81,11 @@ export interface LockStore {
 
 /** Input of {@link LockStore.acquire}. */
 export interface StoreAcquireRequest {
+  /** The lock key, already validated by core (1 to `MAX_KEY_BYTES` UTF-8 bytes, well-formed Unicode). */
   readonly key: string;
   /** Random id of this lease (a UUID: 122 random bits); a secret, never logged. */
   readonly owner: string;
+  /** Lease length in ms to grant from now; already capped at the Lambda deadline, if any. */
   readonly ttlMs: number;
   /**
    * Set when the caller will wait if the lock is held: a store that can queue waiters enqueues `owner`
@@ -101,26 +103,41 @@ export interface StoreAcquireRequest {
  * ```
  */
 export interface StoreClaim {
+  /** The waiting owner, queued by its acquire request: the only one this wait may be handed the lock for. */
   readonly owner: string;
+  /** The holder token the waiter's last acquire answer reported: a hand-over's token must exceed it. */
   readonly above: number;
 }
 
 /** Input of {@link LockStore.release}. */
 export interface StoreLeaseRequest {
+  /** The lock key. */
   readonly key: string;
+  /** The owner id the store granted the lease to. */
   readonly owner: string;
+  /**
+   * The token the store granted to `owner` (for a lease passed on locally, still that store grant's
+   * token, not the lease's own).
+   */
   readonly token: number;
 }
 
 /** Input of {@link LockStore.extend}. */
 export interface StoreExtendRequest extends StoreLeaseRequest {
+  /** The new lease length in ms, counted from now; already capped at the Lambda deadline, if any. */
   readonly ttlMs: number;
 }
 
 /** Outcome of {@link LockStore.acquire}. */
 export type StoreAcquireResult =
-  | { readonly acquired: true; readonly token: number }
   | {
+      /** Granted to the request's `owner`. */
+      readonly acquired: true;
+      /** The grant's fencing token: a positive safe integer (core rejects anything else). */
+      readonly token: number;
+    }
+  | {
+      /** Held by another owner: never used for a failure, which rejects with a `StoreError`. */
       readonly acquired: false;
       /** What the store knows of the current holder's remaining time, in ms, if anything. */
       readonly holderRemainingMs?: number;
@@ -138,6 +155,7 @@ export type StoreAcquireResult =
  * ```
  */
 export interface LockState {
+  /** The inspected key. */
   readonly key: string;
   /** True while an unexpired lease exists. */
   readonly held: boolean;

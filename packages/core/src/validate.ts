@@ -110,5 +110,6 @@ export const isFunction = (value: unknown): value is (...args: never[]) => unkno
  * ```
  */
 export interface InvocationContext {
+  /** Milliseconds left before the invocation times out; read once per call, at its start. */
   getRemainingTimeInMillis(): number;
 }

@@ -10,6 +10,7 @@ import { isConditionalCheckFailed } from './errors.js';
  * ```
  */
 export interface FenceLease {
+  /** The lease's fencing token, written to and compared with the item's fence: a safe integer ≥ 0. */
   readonly token: number;
 }
 
@@ -43,15 +44,25 @@ export interface FenceOptions {
  * ```
  */
 export interface FenceableInput {
+  /** Required at run time: without a table (a `BatchWriteItem` entry) DynamoDB would drop the condition. */
   TableName?: string | undefined;
+  /** An update's (or delete's) key; exactly one of `Key` and `Item` must be set. */
   Key?: Record<string, unknown> | undefined;
+  /** A put's item; the fence attribute is set in the copy. */
   Item?: Record<string, unknown> | undefined;
+  /** Your update; `SET #lhFence = :lhToken` is added to it (or becomes it, when absent). */
   UpdateExpression?: string | undefined;
+  /** Your own condition, ANDed with the fence's; its parentheses must balance on their own. */
   ConditionExpression?: string | undefined;
+  /** Your names; the fence's placeholder is added (renamed if yours already uses `#lhFence`). */
   ExpressionAttributeNames?: Record<string, string> | undefined;
+  /** Your values; the token's placeholder is added (renamed if yours already uses `:lhToken`). */
   ExpressionAttributeValues?: Record<string, unknown> | undefined;
+  /** Legacy parameter: rejected, it cannot be combined with expressions. */
   AttributeUpdates?: unknown;
+  /** Legacy parameter: rejected, it cannot be combined with expressions. */
   Expected?: unknown;
+  /** Kept by {@link withFence}; {@link sendFenced} sets `'ALL_OLD'` to read the stored fence on refusal. */
   ReturnValuesOnConditionCheckFailure?: string | undefined;
 }
 
@@ -66,7 +77,10 @@ export interface FenceableInput {
  * fenced.ConditionExpression; // '(attribute_not_exists(#lhFence) OR #lhFence <= :lhToken) AND (...)'
  * ```
  */
-export type FencedInput<T> = T & { ConditionExpression: string };
+export type FencedInput<T> = T & {
+  /** The fence's condition, ANDed with yours when you gave one. */
+  ConditionExpression: string;
+};
 
 const ATTRIBUTE_VALUE_TAGS = new Set(['S', 'N', 'B', 'SS', 'NS', 'BS', 'M', 'L', 'NULL', 'BOOL']);
 
@@ -250,6 +264,7 @@ export function withFence<T extends FenceableInput>(
  * ```
  */
 export interface CommandSender {
+  /** Sends one command; typed loosely so that both clients' overloaded `send` fit. */
   send(command: never): unknown;
 }
 
@@ -263,6 +278,7 @@ export interface CommandSender {
  * ```
  */
 export interface FenceableCommand {
+  /** The command's input: fenced with {@link withFence}, then sent in a new command of the same class. */
   readonly input: FenceableInput;
 }
 

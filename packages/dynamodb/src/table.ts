@@ -96,6 +96,7 @@ export interface CreateLockTableOptions {
  * ```
  */
 export interface CreateLockTableResult {
+  /** The lock table's name, as given. */
   readonly tableName: string;
   /** False when the table already existed (`ifNotExists`). */
   readonly created: boolean;

@@ -26,7 +26,10 @@ import {
 export interface DynamoDbLocalOptions {
   /** Port to listen on. Default: a free port. */
   port?: number;
-  /** The `java` executable (17+). Default: `$JAVA_HOME/bin/java` if JAVA_HOME is set, else `java` from PATH. */
+  /**
+   * The `java` executable (17+). Default: `$JAVA_HOME/bin/java` if JAVA_HOME is set and that file exists,
+   * else `java` from PATH.
+   */
   javaPath?: string;
   /** How long to wait for DynamoDB Local to answer, in ms. Default: 60 000. */
   startTimeoutMs?: number;
@@ -59,6 +62,7 @@ export interface DynamoDbLocal {
   readonly region: string;
   /** Fake credentials DynamoDB Local accepts (letters and digits only, as it requires). */
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The port it listens on (all interfaces: DynamoDB Local has no bind-address option). */
   readonly port: number;
   /** The java process id. */
   readonly pid: number;
@@ -240,7 +244,7 @@ export function ownsListeningPort(pid: number, port: number): boolean | undefine
  * port and waits until it answers a ListTables call. Needs Java 17+; throws
  * {@link LocalPrerequisiteError} if Java or the package is missing.
  *
- * @param options - `port` to use a fixed port; `javaPath` for a Java not on PATH.
+ * @param options - `port` to use a fixed port; `javaPath` for a Java not on PATH; `startTimeoutMs`.
  * @example
  * ```ts
  * import { startDynamoDbLocal } from '@leasehold/local';

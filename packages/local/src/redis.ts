@@ -47,6 +47,7 @@ export interface RedisServerOptions {
 export interface RedisServer {
   /** Always `127.0.0.1`. */
   readonly host: string;
+  /** The loopback port it listens on; kept across {@link RedisServer.restart}. */
   readonly port: number;
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
@@ -212,7 +213,7 @@ class LocalRedisServer implements RedisServer {
  * Starts `redis-server` from PATH on a free 127.0.0.1 port with persistence off, and waits until it
  * answers PING. Throws {@link LocalPrerequisiteError} if redis-server is not installed.
  *
- * @param options - `port` to use a fixed port; `redisServerPath` for a binary not on PATH.
+ * @param options - `port` to use a fixed port; `redisServerPath` for a binary not on PATH; `startTimeoutMs`.
  * @example
  * ```ts
  * import { startRedisServer } from '@leasehold/local';

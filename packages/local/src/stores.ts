@@ -42,13 +42,17 @@ export const LOCAL_ENV = {
   dynamoDbEndpoint: 'LEASEHOLD_DYNAMODB_ENDPOINT',
   /** Service-specific endpoint AWS SDK v3 clients pick up on their own. */
   awsDynamoDbEndpoint: 'AWS_ENDPOINT_URL_DYNAMODB',
+  /** `us-east-1`, DynamoDB Local's region (any works: its database is shared). */
   awsRegion: 'AWS_REGION',
+  /** DynamoDB Local's fake access key id. */
   awsAccessKeyId: 'AWS_ACCESS_KEY_ID',
+  /** DynamoDB Local's fake secret access key. */
   awsSecretAccessKey: 'AWS_SECRET_ACCESS_KEY',
   /** `redis://127.0.0.1:<port>` of the local redis-server. */
   redisUrl: 'LEASEHOLD_REDIS_URL',
   /** Read by `Redis.fromEnv()` of `@upstash/redis`. */
   upstashUrl: 'UPSTASH_REDIS_REST_URL',
+  /** The endpoint's bearer token; also read by `Redis.fromEnv()`. */
   upstashToken: 'UPSTASH_REDIS_REST_TOKEN',
 } as const;
 
@@ -61,9 +65,9 @@ export const LOCAL_ENV = {
  * ```
  */
 export interface LocalStoresOptions {
-  /** Which services to start. Default: all. `'upstash'` also starts `'redis'`. */
+  /** Which services to start. Default: all. `'upstash'` also starts `'redis'`; unknown names: `TypeError`. */
   services?: LocalService[];
-  /** Bearer token for the Upstash endpoint. Default: a random token. */
+  /** Bearer token for the Upstash endpoint: non-empty, no whitespace. Default: a random token. */
   token?: string;
 }
 
@@ -82,8 +86,11 @@ export interface LocalStoresOptions {
  * ```
  */
 export interface LocalStores {
+  /** DynamoDB Local, when `'dynamodb'` was started. */
   dynamodb?: DynamoDbLocal;
+  /** The redis-server, when `'redis'` or `'upstash'` was started. */
   redis?: RedisServer;
+  /** The Upstash-compatible REST endpoint in front of `redis`, when `'upstash'` was started. */
   upstash?: UpstashEndpoint;
   /**
    * Environment variables for the started services: `LEASEHOLD_DYNAMODB_ENDPOINT`,

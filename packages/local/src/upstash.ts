@@ -25,7 +25,7 @@ export interface UpstashEndpointOptions {
   redisHost?: string;
   /** Port of the redis-server to forward to. */
   redisPort: number;
-  /** Bearer token clients must send. Default: a random token. */
+  /** Bearer token clients must send: non-empty, no whitespace. Default: a random token. */
   token?: string;
   /** Loopback port to listen on. Default: a free port. */
   port?: number;
@@ -63,6 +63,7 @@ export interface UpstashEndpoint {
   readonly url: string;
   /** The bearer token (a local development token, not a secret worth protecting). */
   readonly token: string;
+  /** The loopback port it listens on. */
   readonly port: number;
   /** Closes the HTTP server, open requests, subscriptions and redis connections. Idempotent. */
   stop(): Promise<void>;
@@ -717,7 +718,8 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
  * `/multi-exec`, `/subscribe/<channel>` and `/psubscribe/<pattern>` (server-sent events), Bearer
  * token auth, and `Upstash-Encoding: base64`.
  *
- * @param options - `redisPort` (required) and optional `redisHost`, `token`, `port`.
+ * @param options - `redisPort` (required) and optional `redisHost`, `token`, `port`, `maxBodyBytes`,
+ *   `upstashScriptFlags`.
  * @example
  * ```ts
  * import { startRedisServer, startUpstashEndpoint } from '@leasehold/local';

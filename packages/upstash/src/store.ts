@@ -36,9 +36,21 @@ export type UpstashRedisClient = Pick<Redis, 'evalsha' | 'eval' | 'get' | 'subsc
  * ```
  */
 export type UpstashStoreOptions = (
-  | { readonly redis: UpstashRedisClient }
-  | { readonly url: string; readonly token: string }
+  | {
+      /** Your `@upstash/redis` client, used as configured; leave out `url` and `token` then. */
+      readonly redis: UpstashRedisClient;
+    }
+  | {
+      /** The database's REST URL (`UPSTASH_REDIS_REST_URL`; `http://` for a local one), no credentials. */
+      readonly url: string;
+      /** The database's read-write REST token (`UPSTASH_REDIS_REST_TOKEN`); never echoed in errors. */
+      readonly token: string;
+    }
 ) & {
+  /**
+   * Starts every Redis key and channel name: stores with different prefixes never share a lock.
+   * Letters, digits and `_ . : @ = -` only. Default `'leasehold:'` ({@link DEFAULT_PREFIX}).
+   */
   readonly prefix?: string;
   /**
    * Upper bound for one store call in ms, the client's retries included; past it the call fails with a
@@ -59,6 +71,7 @@ export type UpstashStoreOptions = (
  * ```
  */
 export interface UpstashLockStore extends LockStore {
+  /** Always `'upstash'`: the `store` of its `StoreError`s. */
   readonly name: 'upstash';
   /** The prefix of every key and channel this store uses. */
   readonly prefix: string;
