@@ -2,7 +2,7 @@ import { createPaymentHandler } from '../payment/handler.js';
 import type { PaymentDeps } from '../payment/payment-service.js';
 import type { PaymentProvider } from '../payment/provider.js';
 import type { HttpResult } from '../shared/http.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, type Logger } from '../shared/logger.js';
 import type { LocalData } from './environment.js';
 import { httpEvent, lambdaContext } from './events.js';
 
@@ -21,6 +21,18 @@ export interface FrozenHolderResult {
   readonly keys: { readonly frozen: string; readonly takeover: string };
 }
 
+export interface FrozenHolderOptions {
+  /**
+   * The deps of the request that takes over: another Lambda instance's (its own locker, so the lock
+   * store arbitrates). Default: the frozen holder's.
+   */
+  readonly takeoverDeps?: PaymentDeps;
+  /** Builds the handlers (default: the payment handler's source; the demo passes its bundle's). */
+  readonly createHandler?: typeof createPaymentHandler;
+  /** The taking-over handler's logger (default: errors only, to stdout). */
+  readonly logger?: Logger;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -34,7 +46,10 @@ export async function frozenHolderScenario(
   data: LocalData,
   orderId: string,
   ttlMs = 400,
+  options: FrozenHolderOptions = {},
 ): Promise<FrozenHolderResult> {
+  const createHandler = options.createHandler ?? createPaymentHandler;
+  const takeoverDeps = options.takeoverDeps ?? deps;
   await data.seedOrder(orderId, 990, 'EUR');
   const lines: Array<Record<string, unknown>> = [];
   const logger = createLogger({ service: 'payment-frozen' }, 'debug', (line) => lines.push(JSON.parse(line)));
@@ -49,11 +64,14 @@ export async function frozenHolderScenario(
     },
   };
   const lock = { ttlMs, waitMs: Math.max(5_000, ttlMs * 10) };
-  const paused = createPaymentHandler(
+  const paused = createHandler(
     async () => ({ ...deps, provider: stalling, lock: { ...lock, extendEveryMs: 60_000 } }),
     logger,
   );
-  const other = createPaymentHandler(async () => ({ ...deps, lock }), createLogger({}, 'error'));
+  const other = createHandler(
+    async () => ({ ...takeoverDeps, lock }),
+    options.logger ?? createLogger({}, 'error'),
+  );
   const keys = { frozen: `${orderId}-key-frozen`, takeover: `${orderId}-key-takeover` };
   const body = (idempotencyKey: string) => ({ orderId, amount: 990, currency: 'EUR', idempotencyKey });
   const first = paused(httpEvent('POST', '/payments', 'POST /payments', body(keys.frozen)), lambdaContext());

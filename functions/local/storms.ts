@@ -15,6 +15,11 @@ export interface PaymentStormOptions {
   readonly keys?: number;
   readonly amount?: number;
   readonly currency?: string;
+  /**
+   * How many times a client sends a request again after an answer that says "retry" (500, 503, 409
+   * `payment_in_progress`), as a real client does, each time as a new invocation. Default 0.
+   */
+  readonly retries?: number;
 }
 
 export interface PaymentStormResult {
@@ -27,6 +32,18 @@ export interface PaymentStormResult {
   readonly consistentReplies: boolean;
   /** A retry after the storm with the paying key got that same body back. */
   readonly retryMatches: boolean;
+  /**
+   * Final answers that are neither right nor "retry": the paying key answered other than 200, another
+   * key answered other than 409 `order_already_paid` (a 200 for it is counted by `consistentReplies`).
+   * Must be 0.
+   */
+  readonly unexpectedAnswers: number;
+  /** Requests whose last answer still said "retry" (none when `retries` were enough). */
+  readonly unsettled: number;
+  /** Invocations made: deliveries, their retries and the retry after the storm. */
+  readonly invocations: number;
+  /** Answers that said "retry" and were retried. */
+  readonly retried: number;
   readonly latenciesMs: number[];
 }
 
@@ -43,15 +60,18 @@ export async function paymentStorm(
   await data.seedOrder(o.orderId, amount, currency);
   const keys = Array.from({ length: keyCount }, (_, i) => `idem-${o.orderId}-${i}`);
   const requests = shuffle(Array.from({ length: deliveries }, (_, i) => keys[i % keyCount]!));
-  const pay = (idempotencyKey: string) =>
-    invoke(
-      httpEvent('POST', '/payments', 'POST /payments', {
-        orderId: o.orderId,
-        amount,
-        currency,
-        idempotencyKey,
-      }),
-      lambdaContext(),
+  const tally = { invocations: 0, retried: 0 };
+  const pay = (idempotencyKey: string, retries = o.retries ?? 0) =>
+    withRetries(retries, tally, () =>
+      invoke(
+        httpEvent('POST', '/payments', 'POST /payments', {
+          orderId: o.orderId,
+          amount,
+          currency,
+          idempotencyKey,
+        }),
+        lambdaContext(),
+      ),
     );
   const latenciesMs: number[] = [];
   const results = await Promise.all(
@@ -72,6 +92,12 @@ export async function paymentStorm(
   const retryMatches =
     retry?.statusCode === 200 && (okBodies.length === 0 || retry.body === okBodies[0]!.res.body);
   const charges = (await data.chargesFor(o.orderId)).length;
+  const settled = results.filter((r) => !isRetryable(r.res));
+  const unexpectedAnswers = settled.filter((r) =>
+    r.key === paidKey
+      ? r.res.statusCode !== 200
+      : r.res.statusCode !== 200 && errorCode(r.res) !== 'order_already_paid',
+  ).length;
   return {
     orderId: o.orderId,
     statuses,
@@ -79,6 +105,10 @@ export async function paymentStorm(
     orderStatus: order?.status,
     consistentReplies,
     retryMatches,
+    unexpectedAnswers,
+    unsettled: results.length - settled.length,
+    invocations: tally.invocations,
+    retried: tally.retried,
     latenciesMs,
   };
 }
@@ -89,6 +119,8 @@ export interface BookingStormOptions {
   readonly seats?: number;
   /** Concurrent attempts spread over the seats. Default 200. */
   readonly attempts?: number;
+  /** Sends again after an answer that says "retry" (500, 503, 409 `booking_in_progress`). Default 0. */
+  readonly retries?: number;
 }
 
 export interface BookingStormResult {
@@ -96,8 +128,19 @@ export interface BookingStormResult {
   readonly statuses: Record<number, number>;
   /** Seats booked in the table. */
   readonly booked: number;
-  /** Seats more than one user was told they hold, or whose holder differs from the table: must be 0. */
+  /**
+   * Seats more than one user was told they hold, whose holder differs from the table, or booked (201)
+   * more than once: must be 0.
+   */
   readonly doubleBooked: number;
+  /** Final answers other than 201/200 (the seat is yours) or 409 `seat_taken`: must be 0. */
+  readonly unexpectedAnswers: number;
+  /** Attempts whose last answer still said "retry". */
+  readonly unsettled: number;
+  /** Invocations made, retries included. */
+  readonly invocations: number;
+  /** Answers that said "retry" and were retried. */
+  readonly retried: number;
   readonly latenciesMs: number[];
 }
 
@@ -120,37 +163,110 @@ export async function bookingStorm(
     })),
   );
   const latenciesMs: number[] = [];
+  const tally = { invocations: 0, retried: 0 };
   const results = await Promise.all(
     requests.map(async (r) => {
       const started = performance.now();
-      const res = await invoke(
-        httpEvent('POST', '/bookings', 'POST /bookings', { eventId: o.eventId, ...r }),
-        lambdaContext(),
+      const res = await withRetries(o.retries ?? 0, tally, () =>
+        invoke(
+          httpEvent('POST', '/bookings', 'POST /bookings', { eventId: o.eventId, ...r }),
+          lambdaContext(),
+        ),
       );
       latenciesMs.push(performance.now() - started);
       return { ...r, res };
     }),
   );
-  const holders = new Map<string, Set<string>>();
-  for (const r of results) {
-    if (r.res.statusCode !== 200 && r.res.statusCode !== 201) continue;
-    const set = holders.get(r.seatId) ?? new Set<string>();
-    set.add(r.userId);
-    holders.set(r.seatId, set);
-  }
   const table = await data.seats(o.eventId);
-  let doubleBooked = 0;
-  for (const seat of table) {
-    const told = holders.get(String(seat.seatId));
-    if (told && (told.size > 1 || !told.has(String(seat.userId)))) doubleBooked++;
-  }
+  const doubleBooked = doubleBookedSeats(
+    results.map((r) => ({ seatId: r.seatId, userId: r.userId, statusCode: r.res.statusCode })),
+    table,
+  );
+  const settled = results.filter((r) => !isRetryable(r.res));
+  const unexpectedAnswers = settled.filter(
+    (r) => r.res.statusCode !== 200 && r.res.statusCode !== 201 && errorCode(r.res) !== 'seat_taken',
+  ).length;
   return {
     eventId: o.eventId,
     statuses: countStatuses(results.map((r) => r.res)),
     booked: table.filter((s) => s.status === 'booked').length,
     doubleBooked,
+    unexpectedAnswers,
+    unsettled: results.length - settled.length,
+    invocations: tally.invocations,
+    retried: tally.retried,
     latenciesMs,
   };
+}
+
+/**
+ * Seats sold twice, judged from what the clients were told and what the table holds: a seat more than
+ * one user was told is theirs (200/201), one booked (201) more than once, or one whose booked holder
+ * in the table is not the user who was told.
+ */
+export function doubleBookedSeats(
+  answers: ReadonlyArray<{ seatId: string; userId: string; statusCode: number }>,
+  table: ReadonlyArray<Record<string, unknown>>,
+): number {
+  const holders = new Map<string, Set<string>>();
+  const created = new Map<string, number>();
+  for (const a of answers) {
+    if (a.statusCode !== 200 && a.statusCode !== 201) continue;
+    const set = holders.get(a.seatId) ?? new Set<string>();
+    set.add(a.userId);
+    holders.set(a.seatId, set);
+    if (a.statusCode === 201) created.set(a.seatId, (created.get(a.seatId) ?? 0) + 1);
+  }
+  const seats = new Set([...holders.keys(), ...table.map((s) => String(s.seatId))]);
+  let doubled = 0;
+  for (const seatId of seats) {
+    const told = holders.get(seatId);
+    const row = table.find((s) => String(s.seatId) === seatId);
+    const heldBy = row?.status === 'booked' ? String(row.userId) : undefined;
+    const toldWrong = told !== undefined && (told.size > 1 || heldBy === undefined || !told.has(heldBy));
+    if (toldWrong || (created.get(seatId) ?? 0) > 1) doubled++;
+  }
+  return doubled;
+}
+
+/** True for an answer that says "retry": 500 (safe to retry), 503, 409 `*_in_progress`. */
+export function isRetryable(res: HttpResult): boolean {
+  if (res.statusCode === 500 || res.statusCode === 503) return true;
+  return res.statusCode === 409 && (errorCode(res)?.endsWith('_in_progress') ?? false);
+}
+
+function errorCode(res: HttpResult): string | undefined {
+  try {
+    const body = JSON.parse(res.body) as { error?: unknown };
+    return typeof body.error === 'string' ? body.error : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Sends a request, then again (as a new invocation) while the answer says "retry", up to `retries` times. */
+async function withRetries(
+  retries: number,
+  tally: { invocations: number; retried: number },
+  send: () => Promise<HttpResult>,
+): Promise<HttpResult> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await send();
+    tally.invocations++;
+    if (attempt >= retries || !isRetryable(res)) return res;
+    tally.retried++;
+    // The answer's retryAfterMs when given (capped), with jitter so that retries do not march in step.
+    let after = 250;
+    try {
+      const hinted = (JSON.parse(res.body) as { retryAfterMs?: unknown }).retryAfterMs;
+      if (typeof hinted === 'number') after = Math.min(hinted, 1_000);
+    } catch {
+      // no hint
+    }
+    await sleep(after * (0.5 + Math.random()));
+  }
 }
 
 function countStatuses(results: HttpResult[]): Record<number, number> {

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bookingStorm,
@@ -11,11 +14,19 @@ import { envFor, prepare, stores, uid } from '../support/harness.js';
 let data: LocalData;
 let tables: Awaited<ReturnType<typeof prepare>>['tables'];
 let bundles: { payment: string; booking: string };
+let bundleDir: string | undefined;
 beforeAll(async () => {
   ({ data, tables } = await prepare());
-  bundles = { payment: await bundleFunction('payment'), booking: await bundleFunction('booking') };
+  bundleDir = await mkdtemp(join(tmpdir(), 'leasehold-e2e-bundles-'));
+  bundles = {
+    payment: await bundleFunction('payment', bundleDir),
+    booking: await bundleFunction('booking', bundleDir),
+  };
 });
-afterAll(() => data?.close());
+afterAll(async () => {
+  data?.close();
+  if (bundleDir) await rm(bundleDir, { recursive: true, force: true });
+});
 
 /**
  * Loads a bundled handler with its environment, as Lambda would: configuration comes only from
