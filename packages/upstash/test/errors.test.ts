@@ -408,3 +408,32 @@ describe('requestTimeoutMs', () => {
     ).toThrow(InvalidArgumentError);
   });
 });
+
+/** A token with a quote and a control character in it: fetch refuses it before sending anything. */
+const quotedToken = () => `tok${freshOwner()}"${freshOwner()}\u0000${freshOwner()}`;
+/** The parts of the token long enough to identify it: none may appear in an error. */
+const parts = (token: string) =>
+  token
+    .split('"')
+    .flatMap((part) => part.split('\u0000'))
+    .filter((part) => part.length > 3);
+
+describe('a REST token fetch refuses, with a quote in it (quoted whole in its TypeError)', () => {
+  it('never echoes any part of a user client token with a quote in it that fetch refuses', async () => {
+    const token = quotedToken();
+    const owner = freshOwner();
+    const redis = new Redis({ url: services.url, token, retry: false, enableAutoPipelining: false });
+    const err = await rejection(upstashStore({ redis }).acquire({ key: freshKey(), owner, ttlMs: 1_000 }));
+    expect(err).toMatchObject({ kind: 'bad-credentials', retryable: false });
+    expectNoSecrets(err, secretTexts(...parts(token), owner));
+  });
+
+  it('never echoes any part of a { url, token } token with a quote in it that fetch refuses', async () => {
+    const token = quotedToken();
+    const owner = freshOwner();
+    const store = upstashStore({ url: services.url, token });
+    const err = await rejection(store.acquire({ key: freshKey(), owner, ttlMs: 1_000 }));
+    expect(err).toMatchObject({ kind: 'bad-credentials', retryable: false });
+    expectNoSecrets(err, secretTexts(token, ...parts(token), owner));
+  });
+});
