@@ -610,10 +610,24 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       }
       Object.assign(history, { resourceStates: states });
     }
+    // Grants whose answer never reached their caller: every dropped answer, and the grants of stalled
+    // or delayed requests that the store applied after their caller had given up (no op of that owner
+    // reports the token). Left out, their tokens escape unique-tokens, token-order and live-holders.
+    const delivered = new Set(
+      history.ops
+        .filter((o) => o.op === 'acquire' && o.outcome === 'granted')
+        .map((o) => `${o.owner}\u0000${o.token}`),
+    );
     for (const r of proxy.records) {
-      if (r.fault.kind !== 'drop' || r.info.op !== 'acquire' || r.answeredAt === undefined) continue;
+      if (r.info.op !== 'acquire' || r.answeredAt === undefined) continue;
       if (r.info.key === undefined || r.info.owner === undefined) continue;
       const token = grantedToken(r.responseBody, r.status);
+      if (
+        r.fault.kind !== 'drop' &&
+        (token === undefined || delivered.has(`${r.info.owner}\u0000${token}`))
+      ) {
+        continue;
+      }
       history.lostAnswers.push({
         key: r.info.key,
         owner: r.info.owner,

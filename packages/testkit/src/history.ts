@@ -179,8 +179,19 @@ export interface CheckOptions {
    * `clockSkewMs` plus the clients' clock offsets). Default 0.
    */
   readonly expirySlackMs?: number;
-  /** Tolerance for comparing times taken in different processes, in ms. Default 2. */
+  /**
+   * Allowance for timing (liveness) comparisons across processes — how late a refusal, a lost grant's
+   * expiry or a caller's retry may be — in ms. Default 2. It never widens a safety check.
+   */
   readonly toleranceMs?: number;
+  /**
+   * How far apart two times must be for the safety checks (exclusive-validity, token-order,
+   * fenced-writes, paused-writes) to take them as ordered, in ms. Default 0: the history's times are
+   * on one exact timeline (`sharedNow()`), and every ordering those checks rely on is causal (a grant
+   * follows the release or expiry that freed the key), so any slack here would only hide a violation
+   * that small (two holders overlapping by 1 ms). Raise it only for histories whose clocks differ.
+   */
+  readonly orderToleranceMs?: number;
   /** Check that no two holders' validity windows overlap (outside state loss). Default true. */
   readonly exclusive?: boolean;
 }
@@ -244,6 +255,7 @@ const LOST = '(lost answer)';
 export function checkHistory(history: History, options: CheckOptions): CheckResult {
   const ttl = options.ttlMs;
   const tol = options.toleranceMs ?? 2;
+  const orderTol = options.orderToleranceMs ?? 0;
   const violations: Violation[] = [];
   const stats: CheckStats = {
     grants: 0,
@@ -306,10 +318,16 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
    * after it was sent: the caller died mid-call, and its SDK may have sent the request again (which
    * re-grants the same lease and pushes its expiry) with no trace in the history.
    */
-  const diedMidCall = (g: { owner: string; sentAt: number; receivedAt: number }) =>
-    !history.ops.some(
-      (o) => o.op === 'acquire' && o.owner === g.owner && o.receivedAt >= g.receivedAt - tol,
-    ) && history.kills.some((k) => k.at >= g.sentAt - tol);
+  const diedMidCall = (g: { owner: string; sentAt: number; receivedAt: number }) => {
+    if (
+      history.ops.some((o) => o.op === 'acquire' && o.owner === g.owner && o.receivedAt >= g.receivedAt - tol)
+    )
+      return false;
+    // The caller's worker, when its other calls name it (an owner id belongs to one process): only its
+    // own death excuses the gap, not any kill later in the run.
+    const workers = new Set(history.ops.filter((o) => o.owner === g.owner).map((o) => o.worker));
+    return history.kills.some((k) => k.at >= g.sentAt - tol && (workers.size === 0 || workers.has(k.worker)));
+  };
 
   // ---- unique-tokens: a token goes to one owner only ---------------------------------------------
   for (const [key, list] of byKey) {
@@ -337,7 +355,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     let maxToken = Number.NEGATIVE_INFINITY;
     let maxOwners = new Set<string>();
     for (const b of bySent) {
-      while (i < byReceived.length && (byReceived[i] as Grant).receivedAt < b.sentAt - tol) {
+      while (i < byReceived.length && (byReceived[i] as Grant).receivedAt < b.sentAt - orderTol) {
         const a = byReceived[i] as Grant;
         if (a.token > maxToken) {
           maxToken = a.token;
@@ -428,9 +446,29 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
   };
 
   // ---- holder-validity: the SDK never says "valid" past the validity its calls earned -------------
+  /** When the SDK first told the caller a lease ended (`released` / `lost`). */
+  const leaseEnds = new Map<string, number>();
+  for (const e of history.events) {
+    if (e.type !== 'released' && e.type !== 'lost') continue;
+    const id = leaseId(e.worker, e.key, e.token);
+    leaseEnds.set(id, Math.min(e.at, leaseEnds.get(id) ?? e.at));
+  }
   for (const o of history.observations) {
     if (!o.held) continue;
     stats.heldObservations++;
+    // Once told its lease was released or lost, the caller must never see it held again (times of one
+    // process: no tolerance).
+    const ended = leaseEnds.get(leaseId(o.worker, o.key, o.token));
+    if (ended !== undefined && o.at > ended + EPS) {
+      fail({
+        check: 'holder-validity',
+        key: o.key,
+        token: o.token,
+        at: o.at,
+        message: `${o.worker}: lease ${o.token} of "${o.key}" reported held ${(o.at - ended).toFixed(1)} ms after its caller was told it was released or lost`,
+      });
+      continue;
+    }
     const id = storeLeaseId(o.worker, o.key, o.token);
     const bound = boundAt(id, o.at);
     if (bound === undefined) {
@@ -477,7 +515,19 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
       (latest, c) => (latest === undefined || c.receivedAt > latest.receivedAt ? c : latest),
       undefined,
     );
-    if (op === undefined || op.validMs === undefined) continue;
+    if (op === undefined) {
+      // The SDK told its caller it holds (or extended) a lease that no store call granted (or extended)
+      // by then: nothing bounds its validity, and no exclusive-validity window is built for it.
+      fail({
+        check: 'holder-validity',
+        key: e.key,
+        token: e.token,
+        at: e.at,
+        message: `${e.worker}: "${e.type}" for lease ${e.token} of "${e.key}" with no ${kind} answered ${wanted} by then`,
+      });
+      continue;
+    }
+    if (op.validMs === undefined) continue;
     stats.validityEventsChecked++;
     if (op.receivedAt >= op.sentAt + op.validMs - EPS) {
       fail({
@@ -498,6 +548,8 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
       token: number;
       /** The store lease it rides on (its own token unless its locker passed it on). */
       storeToken: number;
+      /** `leaseId` of that store lease. */
+      lease: string;
       grantSentAt: number;
       start: number;
       end: number;
@@ -509,7 +561,14 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
       const token = storeTokenOf(e.worker, e.key, e.token);
       const id = leaseId(e.worker, e.key, token);
       const ops = opsByLease.get(id) ?? [];
-      const grant = ops.find((o) => o.op === 'acquire' && o.outcome === 'granted');
+      // The first grant answered, whatever order the records arrived in (a retried request may be
+      // granted, and recorded, twice).
+      const grant = ops
+        .filter((o) => o.op === 'acquire' && o.outcome === 'granted')
+        .reduce<StoreOpRecord | undefined>(
+          (first, o) => (first === undefined || o.receivedAt < first.receivedAt ? o : first),
+          undefined,
+        );
       const bound = boundAt(id, Number.POSITIVE_INFINITY);
       if (grant === undefined || bound === undefined) continue;
       const passedOn = token !== e.token;
@@ -527,7 +586,10 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
         key: e.key,
         token: e.token,
         storeToken: token,
-        grantSentAt: grant.sentAt,
+        lease: id,
+        grantSentAt: Math.min(
+          ...ops.filter((o) => o.op === 'acquire' && o.outcome === 'granted').map((o) => o.sentAt),
+        ),
         start,
         end,
       });
@@ -541,11 +603,22 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
         for (let i = 0; i < j; i++) {
           const a = list[i] as Window;
           // Leases on one store lease of one locker follow each other: see local-passes.
-          if ((a.storeToken === b.storeToken && a.worker === b.worker) || a.end <= b.start + tol) continue;
-          // A loss between the first of the two grant requests and the second grant's answer may have
-          // erased either lease from the store (whichever the store applied first).
+          if ((a.storeToken === b.storeToken && a.worker === b.worker) || a.end <= b.start + orderTol)
+            continue;
+          // A loss before the second grant's answer may have erased either lease from the store
+          // (whichever the store applied first), but only what its calls sent by the end of the loss
+          // earned: validity a grant or extension sent after it earned was the store's word that the
+          // lease exists. The overlap is excused when all of it may be erased validity of one of them.
+          const overlapEnd = Math.min(a.end, b.end);
+          const erasable = (w: Window, l: StateLossRecord) =>
+            w.grantSentAt > l.until
+              ? Number.NEGATIVE_INFINITY
+              : Math.min(w.end, boundAt(w.lease, l.until) ?? Number.NEGATIVE_INFINITY);
           const excused = history.stateLosses.some(
-            (l) => affects(l, key) && l.at <= b.start && l.until >= Math.min(a.grantSentAt, b.grantSentAt),
+            (l) =>
+              affects(l, key) &&
+              l.at <= b.start &&
+              overlapEnd <= Math.max(erasable(a, l), erasable(b, l)) + Math.max(0, orderTol),
           );
           if (excused) {
             stats.overlapsExcusedByStateLoss++;
@@ -567,12 +640,6 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
   // One process, one clock: no skew to allow for. The leases on one store lease, in the order their
   // callers got them; each must have been released (or lost) before the next one was handed out.
   {
-    const ends = new Map<string, number>();
-    for (const e of history.events) {
-      if (e.type !== 'released' && e.type !== 'lost') continue;
-      const id = leaseId(e.worker, e.key, e.token);
-      ends.set(id, Math.min(e.at, ends.get(id) ?? e.at));
-    }
     const byStoreLease = groupBy(acquiredEvents, (e) => storeLeaseId(e.worker, e.key, e.token));
     for (const list of byStoreLease.values()) {
       list.sort((a, b) => a.token - b.token);
@@ -580,7 +647,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
         const prev = list[i - 1] as LeaseEventRecord;
         const next = list[i] as LeaseEventRecord;
         stats.localPasses++;
-        const end = ends.get(leaseId(prev.worker, prev.key, prev.token));
+        const end = leaseEnds.get(leaseId(prev.worker, prev.key, prev.token));
         // Its caller must also have stopped seeing it held (the events alone could say "released" of a
         // lease that still reads as held).
         const seen = history.observations.find(
@@ -617,11 +684,28 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
   }
 
   // ---- fenced-writes: no accepted write below the resource's high-water mark ----------------------
+  // A resource read back at the end (durable-writes) also tells which writes it applied: one rejected
+  // must not be among them, and one whose outcome was unknown counts as accepted once found there.
+  const appliedIdsOf = new Map<string, Set<string>>();
+  for (const state of history.resourceStates ?? []) {
+    if (state.appliedIds !== undefined) appliedIdsOf.set(state.resource, new Set(state.appliedIds));
+  }
   for (const [resource, list] of groupBy(history.writes, (w) => w.resource)) {
+    const appliedIds = appliedIdsOf.get(resource);
+    const wasApplied = (w: WriteRecord) => w.id !== undefined && appliedIds?.has(w.id) === true;
     for (const w of list) {
       if (w.outcome === 'accepted') stats.writesAccepted++;
       else if (w.outcome === 'rejected') stats.writesRejected++;
       else stats.writesUnknown++;
+      if (w.outcome === 'rejected' && wasApplied(w)) {
+        fail({
+          check: 'fenced-writes',
+          key: resource,
+          token: w.token,
+          at: w.sentAt,
+          message: `${resource}: ${w.worker}'s write ${w.id} with token ${w.token} was reported rejected, but the resource applied it`,
+        });
+      }
     }
     // In the resource's own order (resources that log every write in the order applied).
     const logged = list
@@ -650,14 +734,18 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
         });
       }
     }
-    // In real time: an accepted write never follows an accepted write of a higher token.
+    // In real time: an accepted write never follows an accepted write of a higher token. A write of
+    // unknown outcome found applied in the final state was applied some time after it was sent: it
+    // must not follow one either (when it was applied, the check cannot tell, so it orders nothing).
     const accepted = list.filter((w) => w.outcome === 'accepted');
     const byReceived = [...accepted].sort((a, b) => a.receivedAt - b.receivedAt);
-    const bySent = [...accepted].sort((a, b) => a.sentAt - b.sentAt);
+    const bySent = [...accepted, ...list.filter((w) => w.outcome === 'unknown' && wasApplied(w))].sort(
+      (a, b) => a.sentAt - b.sentAt,
+    );
     let i = 0;
     let max = Number.NEGATIVE_INFINITY;
     for (const w of bySent) {
-      while (i < byReceived.length && (byReceived[i] as WriteRecord).receivedAt < w.sentAt - tol) {
+      while (i < byReceived.length && (byReceived[i] as WriteRecord).receivedAt < w.sentAt - orderTol) {
         max = Math.max(max, (byReceived[i] as WriteRecord).token);
         i++;
       }
@@ -667,7 +755,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
           key: resource,
           token: w.token,
           at: w.sentAt,
-          message: `${resource}: ${w.worker}'s write with token ${w.token} was accepted after token ${max} had written`,
+          message: `${resource}: ${w.worker}'s write with token ${w.token} was ${w.outcome === 'accepted' ? 'accepted' : 'applied (outcome unknown to its writer)'} after token ${max} had written`,
         });
       }
     }
@@ -696,7 +784,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
           o.outcome === 'accepted' &&
           o.token > w.token &&
           o.receivedAt >= p.from - tol &&
-          o.receivedAt < w.sentAt - tol,
+          o.receivedAt < w.sentAt - orderTol,
       );
       if (!newer) {
         stats.staleWritesAfterPauseUnopposed++;

@@ -619,7 +619,8 @@ describe('checkHistory', () => {
       // lease 12's caller got it at 250: two callers held the key at once.
       const h = passed(249);
       h.observations.push({ worker: 'B', key: 'k', token: 11, at: 260, held: true, remainingMs: 300 });
-      expect(failing(h)).toEqual(['local-passes']);
+      // holder-validity sees it too: lease 11's caller had been told it was released (at 249).
+      expect(failing(h)).toEqual(['holder-validity', 'local-passes']);
     });
 
     it('fails when a lease is reported held after a release of its store lease was sent (by the lease it came from)', () => {
