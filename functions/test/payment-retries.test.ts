@@ -71,21 +71,26 @@ describe('payment: a resumed attempt whose key the provider refuses', () => {
 const lossyDb = (table: string, nth = 1) =>
   faultyDocumentClient(setup.endpoints, table, { fault: 'lost', nth });
 
-describe('payment: a claim applied but unanswered (the SDK resends it)', () => {
-  it('still answers 200 and charges once', async () => {
-    // The first UpdateItem on the orders table (the fenced claim) is applied, its answer is lost, and the
-    // AWS SDK resends it, as it does after a connection reset. Nobody else touches the order.
-    const handler = paymentHandlerOn(setup, (d) => ({ ...d, db: lossyDb(setup.tables.orders, 1) }));
-    const orderId = uid('order-retry-claim');
-    await setup.data.seedOrder(orderId, 1_000, 'EUR');
-    const key = uid('key');
-    const res = await handler(payEvent(orderId, key), lambdaContext());
-    // The resend of our own claim is recognised; the payment completes in this request.
-    expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
-    expect(res.statusCode).toBe(200);
-    expect(await setup.data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
-    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
-  });
+describe('payment: an order write applied but unanswered (the SDK resends it)', () => {
+  // UpdateItem 1 on the orders table is the fenced claim, 2 the "mark paid". It is applied, its answer
+  // is lost, and the AWS SDK resends it, as it does after a connection reset. Nobody else touches the
+  // order: the resend of our own write is recognised and the payment completes in this request.
+  for (const [nth, write] of [
+    [1, 'claim'],
+    [2, '"mark paid"'],
+  ] as const) {
+    it(`still answers 200 and charges once when it is the ${write}`, async () => {
+      const handler = paymentHandlerOn(setup, (d) => ({ ...d, db: lossyDb(setup.tables.orders, nth) }));
+      const orderId = uid('order-retry-write');
+      await setup.data.seedOrder(orderId, 1_000, 'EUR');
+      const key = uid('key');
+      const res = await handler(payEvent(orderId, key), lambdaContext());
+      expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
+      expect(res.statusCode).toBe(200);
+      expect(await setup.data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
+      expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
+    });
+  }
 });
 
 /**

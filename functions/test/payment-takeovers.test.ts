@@ -5,7 +5,7 @@ import { payEvent, paymentHandlerOn } from './support/handlers.js';
 import { sleep, uid, useLocalSetup } from './support/local-setup.js';
 
 /**
- * Retries and takeovers the other payment tests do not cover: the "mark paid" write's answer lost, one
+ * Takeovers the other payment tests do not cover: one
  * idempotency key sent for two orders at once, an invocation whose Lambda deadline (shorter than the
  * lease TTL) ends mid-charge, and a holder frozen before its claim.
  */
@@ -15,21 +15,6 @@ const setup = useLocalSetup(['dynamodb']);
 /** A document client whose `nth` UpdateItem on the orders table is `fault`ed (see UpdateFault). */
 const ordersDb = (fault: 'lost' | 'pause', nth: number, pauseMs = 0) =>
   faultyDocumentClient(setup.endpoints, setup.tables.orders, { fault, nth, ms: pauseMs });
-
-describe('payment: "mark paid" applied but unanswered (the SDK resends it)', () => {
-  it('answers the paid response (200) and charges once', async () => {
-    // UpdateItem 1 is the claim, 2 the "mark paid".
-    const handler = paymentHandlerOn(setup, (d) => ({ ...d, db: ordersDb('lost', 2) }));
-    const orderId = uid('order');
-    await setup.data.seedOrder(orderId, 1_000, 'EUR');
-    const key = uid('key');
-    const res = await handler(payEvent(orderId, key), lambdaContext());
-    expect(JSON.parse(res.body)).toMatchObject({ status: 'paid', idempotencyKey: key });
-    expect(res.statusCode).toBe(200);
-    expect(await setup.data.order(orderId)).toMatchObject({ status: 'paid', paidKey: key });
-    expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
-  });
-});
 
 describe('payment: one idempotency key sent for two orders at once', () => {
   it('charges one order with it, refuses it for the other (422), which stays payable', async () => {
