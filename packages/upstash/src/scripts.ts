@@ -52,9 +52,10 @@ export const FLOOR_LAG_MS = 10_000;
  * only what the path it takes needs: an uncontended acquire or release is four calls (`GET`, `EXISTS`
  * and two writes), every extra call costing microseconds of Redis time on every operation. In order:
  *
- * 1. **EXTEND** pushes the expiry of a lock still held by this owner, never back: a delayed extension
- *    with a shorter TTL (its answer lost, overtaken by a newer one) must not cut short what the
- *    holder was told it has. Reply: `1` held by this owner until at least now + ttl, `0` not held by
+ * 1. **EXTEND** pushes the expiry of a lock still held by this owner, never back (a lock without
+ *    expiry, which Leasehold never writes, gets one; so does the same owner's ACQUIRE): a delayed
+ *    extension with a shorter TTL (its answer lost, overtaken by a newer one) must not cut short what
+ *    the holder was told it has. Reply: `1` held by this owner until at least now + ttl, `0` not held by
  *    this owner (expired, released or taken).
  * 2. **INSPECT** reads the lock's state without revealing the owner. Reply: `{pttl, fence}`: `pttl`
  *    is `-2` when free, `-1` when held without expiry (never written by Leasehold), else the remaining
@@ -99,10 +100,11 @@ export const FLOOR_LAG_MS = 10_000;
  *    hands the tokens in between to local successors). A reply of exactly FENCE_STEP means there was
  *    no counter (FLUSHALL, a restart without persistence, a failover that lost it; a live counter is
  *    never below the clock floor of its creation): the NEW counter starts at the clock floor,
- *    "now × 1000", above every token issued before. An existing counter that has fallen more than
- *    {@link FLOOR_LAG_MS} behind the floor (a stale copy after a failover to a lagging replica) is
- *    raised to the floor minus that lag (written with `%.0f`: a Lua number this large would otherwise
- *    be formatted in exponent notation).
+ *    "now × 1000", above every token issued before. When the advanced counter of an existing one is
+ *    still more than {@link FLOOR_LAG_MS} behind the floor (a stale copy after a failover to a lagging
+ *    replica), the token is the floor minus that lag instead, so it is the greater of the two, never less
+ *    than counter + FENCE_STEP (written with `%.0f`: a Lua number this large would otherwise be
+ *    formatted in exponent notation).
  *
  * The floor must not be applied at full height to every grant: a client whose clock runs ahead would
  * then lift the counter to ITS clock, and if the counter were lost right after, a client with a
