@@ -31,7 +31,7 @@ export interface DynamoDbStoreOptions {
   readonly clockSkewMs?: number;
   /**
    * How long after a lease's expiry DynamoDB TTL may delete an idle lock row, in seconds (the `ttl`
-   * attribute is `expiresAt` + this). Default `86_400` (one day). Fencing tokens stay increasing even
+   * attribute is `expiresAt` + `clockSkewMs`, in epoch seconds rounded up, + this). Default `86_400` (one day). Fencing tokens stay increasing even
    * after a deletion; a long grace also keeps them safe against client clocks that are behind.
    */
   readonly ttlAttributeGraceSeconds?: number;
@@ -88,7 +88,7 @@ function int(value: AttributeValue | undefined): number | undefined {
 
 // A lock row: `pk` (the key), `owner`, `sentAt` and `expiresAt` (epoch ms: when the granted acquire
 // was sent, by the sender's store, and the lease's end), `fence`, `ttl` (epoch s, for DynamoDB TTL)
-// and `released` (the nonce of the last release, see release). `owner` and `ttl` are DynamoDB reserved
+// and `released` (the nonce of the last release, see release, or the bare owner id of a withdraw). `owner` and `ttl` are DynamoDB reserved
 // words: expressions name them `#owner` and `#ttl` (see send).
 /** The SET clause of a new expiry: the values of {@link dynamoDbStore}'s `expiry`. */
 const EXPIRY = 'expiresAt = :expiresAt, #ttl = :ttl';
@@ -293,7 +293,8 @@ export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
       if (!granted) {
         return {
           acquired: false,
-          // Time until this store will grant the key: the holder's remaining time plus the skew margin.
+          // The holder's remaining time plus the skew margin: this store grants the key 1 ms after that
+          // (the condition is strict), which core's wait of the reported time + 1 ms covers.
           ...(expiresAt !== undefined && {
             holderRemainingMs: Math.max(0, Math.ceil(expiresAt + clockSkewMs - now())),
           }),
