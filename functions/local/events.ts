@@ -5,7 +5,7 @@ let seq = 0;
 
 /** An HTTP API (payload v2) event, as API Gateway hands it to the function. */
 export function httpEvent(
-  method: 'GET' | 'POST',
+  method: string,
   path: string,
   routeKey: string,
   body?: unknown,
