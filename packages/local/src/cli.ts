@@ -14,6 +14,7 @@
 import { parseArgs } from 'node:util';
 import { LocalPrerequisiteError } from './errors.js';
 import { LOCAL_SERVICES, type LocalService, type LocalStores, startLocalStores } from './stores.js';
+import { validateNameList, validateToken } from './validate.js';
 
 const USAGE = `Usage: leasehold-local [options]
 
@@ -29,20 +30,13 @@ Options:
 Needs Java 17+ (for DynamoDB Local) and redis-server on PATH.
 `;
 
-class UsageError extends Error {}
-
 function parseServices(value: string | undefined): LocalService[] | undefined {
   if (value === undefined) return undefined;
   const names = value
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name !== '');
-  if (names.length === 0) throw new UsageError('--services needs at least one service');
-  for (const name of names) {
-    if (!(LOCAL_SERVICES as readonly string[]).includes(name)) {
-      throw new UsageError(`unknown service "${name}" (expected ${LOCAL_SERVICES.join(', ')})`);
-    }
-  }
+  validateNameList(names, LOCAL_SERVICES, '--services', 'service');
   return names as LocalService[];
 }
 
@@ -93,9 +87,7 @@ async function main(argv: string[]): Promise<number | undefined> {
     }
     services = parseServices(values.services);
     token = values.token;
-    if (token !== undefined && (token === '' || /\s/.test(token))) {
-      throw new UsageError('--token must be a non-empty string without whitespace');
-    }
+    validateToken(token, '--token');
   } catch (error) {
     process.stderr.write(`leasehold-local: ${(error as Error).message}\n\n${USAGE}`);
     return 2;

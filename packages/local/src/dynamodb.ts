@@ -6,14 +6,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { LocalPrerequisiteError, LocalStartError } from './errors.js';
+import { delay, findFreePort, type ManagedChild, onProcessExit, spawnManaged } from './process.js';
 import {
-  delay,
-  findFreePort,
-  type ManagedChild,
-  onProcessExit,
-  spawnManaged,
+  validateNonEmptyString,
+  validateOptionsObject,
   validatePort,
-} from './process.js';
+  validateTimeoutMs,
+} from './validate.js';
 
 /**
  * Options for {@link startDynamoDbLocal}.
@@ -31,7 +30,7 @@ export interface DynamoDbLocalOptions {
    * else `java` from PATH.
    */
   javaPath?: string;
-  /** How long to wait for DynamoDB Local to answer, in ms. Default: 60 000. */
+  /** How long to wait for DynamoDB Local to answer, in ms: an integer from 1 to 2147483647. Default: 60 000. */
   startTimeoutMs?: number;
 }
 
@@ -256,7 +255,11 @@ export function ownsListeningPort(pid: number, port: number): boolean | undefine
  * ```
  */
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  // Every option is checked before anything is looked up or started.
+  validateOptionsObject(options);
   validatePort(options.port);
+  validateNonEmptyString(options.javaPath, 'javaPath');
+  validateTimeoutMs(options.startTimeoutMs);
   const location = locateDynamoDbLocalJar();
   const java = options.javaPath ?? defaultJava();
   await checkJava(java);

@@ -291,11 +291,3 @@ export function findFreePort(): Promise<number> {
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-/** Checks that `port` is a valid TCP port number (1..65535) or undefined. */
-export function validatePort(port: number | undefined, name = 'port'): void {
-  if (port === undefined) return;
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new RangeError(`${name} must be an integer between 1 and 65535, got ${String(port)}`);
-  }
-}

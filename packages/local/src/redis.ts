@@ -3,15 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalPrerequisiteError, LocalStartError } from './errors.js';
-import {
-  delay,
-  findFreePort,
-  type ManagedChild,
-  onProcessExit,
-  spawnManaged,
-  validatePort,
-} from './process.js';
+import { delay, findFreePort, type ManagedChild, onProcessExit, spawnManaged } from './process.js';
 import { RespConnection } from './resp.js';
+import {
+  validateNonEmptyString,
+  validateOptionsObject,
+  validatePort,
+  validateTimeoutMs,
+} from './validate.js';
 
 /**
  * Options for {@link startRedisServer}.
@@ -26,7 +25,7 @@ export interface RedisServerOptions {
   port?: number;
   /** The redis-server binary to run. Default: `redis-server` from PATH. */
   redisServerPath?: string;
-  /** How long to wait for redis-server to answer PING, in ms. Default: 15 000. */
+  /** How long to wait for redis-server to answer PING, in ms: an integer from 1 to 2147483647. Default: 15 000. */
   startTimeoutMs?: number;
 }
 
@@ -227,7 +226,11 @@ class LocalRedisServer implements RedisServer {
  * ```
  */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  // Every option is checked before the temporary directory is made or anything is started.
+  validateOptionsObject(options);
   validatePort(options.port);
+  validateNonEmptyString(options.redisServerPath, 'redisServerPath');
+  validateTimeoutMs(options.startTimeoutMs);
   const binary = options.redisServerPath ?? 'redis-server';
   const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const dir = await mkdtemp(join(tmpdir(), 'leasehold-redis-'));

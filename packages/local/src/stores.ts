@@ -1,6 +1,7 @@
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb.js';
 import { type RedisServer, startRedisServer } from './redis.js';
 import { startUpstashEndpoint, type UpstashEndpoint } from './upstash.js';
+import { validateNameList, validateOptionsObject, validateToken } from './validate.js';
 
 /**
  * A local service {@link startLocalStores} can start. `'upstash'` implies `'redis'`.
@@ -65,7 +66,10 @@ export const LOCAL_ENV = {
  * ```
  */
 export interface LocalStoresOptions {
-  /** Which services to start. Default: all. `'upstash'` also starts `'redis'`; unknown names: `TypeError`. */
+  /**
+   * Which services to start: a non-empty list. Default: all. `'upstash'` also starts `'redis'`; an
+   * unknown name, an empty list or anything but an array: `TypeError`.
+   */
   services?: LocalService[];
   /** Bearer token for the Upstash endpoint: non-empty, no whitespace. Default: a random token. */
   token?: string;
@@ -102,15 +106,9 @@ export interface LocalStores {
   stop(): Promise<void>;
 }
 
-function normalizeServices(services: LocalService[] | undefined): Set<LocalService> {
+/** The services to start: `services` (checked before), plus `'redis'` when `'upstash'` is wanted. */
+function wantedServices(services: LocalService[] | undefined): Set<LocalService> {
   const wanted = new Set<LocalService>(services ?? LOCAL_SERVICES);
-  for (const service of wanted) {
-    if (!LOCAL_SERVICES.includes(service)) {
-      throw new TypeError(
-        `unknown service ${JSON.stringify(service)}; expected one of ${LOCAL_SERVICES.join(', ')}`,
-      );
-    }
-  }
   if (wanted.has('upstash')) wanted.add('redis');
   return wanted;
 }
@@ -147,7 +145,11 @@ async function stopAll(stoppers: Array<() => Promise<void>>): Promise<void> {
  * ```
  */
 export async function startLocalStores(options: LocalStoresOptions = {}): Promise<LocalStores> {
-  const wanted = normalizeServices(options.services);
+  // Every option is checked before anything is started.
+  validateOptionsObject(options);
+  validateNameList(options.services, LOCAL_SERVICES, 'services', 'service');
+  validateToken(options.token);
+  const wanted = wantedServices(options.services);
   const started: Partial<Pick<LocalStores, 'dynamodb' | 'redis' | 'upstash'>> = {};
   const stopStarted = (): Promise<void> =>
     stopAll([

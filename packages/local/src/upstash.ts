@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { LocalStartError } from './errors.js';
-import { delay, validatePort } from './process.js';
+import { delay } from './process.js';
 import {
   RedisConnectionError,
   type RespArg,
@@ -11,6 +11,14 @@ import {
   RespSimple,
   type RespValue,
 } from './resp.js';
+import {
+  validateBoolean,
+  validateNonEmptyString,
+  validateOptionsObject,
+  validatePort,
+  validatePositiveInteger,
+  validateToken,
+} from './validate.js';
 
 /**
  * Options for {@link startUpstashEndpoint}.
@@ -21,15 +29,15 @@ import {
  * ```
  */
 export interface UpstashEndpointOptions {
-  /** Host of the redis-server to forward to. Default: `127.0.0.1`. */
+  /** Host of the redis-server to forward to (a non-empty string). Default: `127.0.0.1`. */
   redisHost?: string;
-  /** Port of the redis-server to forward to. */
+  /** Port of the redis-server to forward to (required). */
   redisPort: number;
   /** Bearer token clients must send: non-empty, no whitespace. Default: a random token. */
   token?: string;
   /** Loopback port to listen on. Default: a free port. */
   port?: number;
-  /** Largest accepted request body in bytes. Default: 64 MiB. */
+  /** Largest accepted request body in bytes: a positive integer. Default: 64 MiB. */
   maxBodyBytes?: number;
   /**
    * Accept Upstash's `allow-key-locking` script flag, as Upstash does: it is taken out of the script's
@@ -732,11 +740,15 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
  * ```
  */
 export async function startUpstashEndpoint(options: UpstashEndpointOptions): Promise<UpstashEndpoint> {
-  validatePort(options.redisPort, 'redisPort');
+  // Every option is checked before the server listens.
+  validateOptionsObject(options);
+  // Without options, the error is the one for a missing redisPort.
+  validatePort((options as UpstashEndpointOptions | undefined)?.redisPort, 'redisPort', true);
+  validateNonEmptyString(options.redisHost, 'redisHost');
+  validateToken(options.token);
   validatePort(options.port);
-  if (options.token !== undefined && (options.token === '' || /\s/.test(options.token))) {
-    throw new TypeError('token must be a non-empty string without whitespace');
-  }
+  validatePositiveInteger(options.maxBodyBytes, 'maxBodyBytes');
+  validateBoolean(options.upstashScriptFlags, 'upstashScriptFlags');
   const token = options.token ?? randomBytes(24).toString('base64url');
   const pool = new RespPool(options.redisHost ?? HOST, options.redisPort);
   let endpoint: LocalUpstashEndpoint | undefined;
@@ -758,6 +770,7 @@ export async function startUpstashEndpoint(options: UpstashEndpointOptions): Pro
     });
   }).catch((error: unknown) => {
     pool.close();
+    server.close();
     const code = (error as { code?: unknown }).code;
     throw new LocalStartError(
       'upstash',
@@ -769,13 +782,21 @@ export async function startUpstashEndpoint(options: UpstashEndpointOptions): Pro
       error,
     );
   });
-  endpoint = new LocalUpstashEndpoint(
-    server,
-    pool,
-    token,
-    port,
-    options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-    options.upstashScriptFlags ?? true,
-  );
+  try {
+    endpoint = new LocalUpstashEndpoint(
+      server,
+      pool,
+      token,
+      port,
+      options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      options.upstashScriptFlags ?? true,
+    );
+  } catch (error) {
+    // Nothing may keep listening after a failed start.
+    server.closeAllConnections();
+    server.close();
+    pool.close();
+    throw error;
+  }
   return endpoint;
 }
