@@ -195,13 +195,16 @@ export function createLocker(options: LockerOptions): Locker {
       store,
     );
   }
-  /** A duration option of the locker: `fallback` when not given (undefined or null). */
+  /**
+   * A duration option of the locker: `fallback` when not given. `null` is refused, as by the per-call
+   * options: a config value that failed to parse must not quietly become the default.
+   */
   const duration = (
     name: 'ttlMs' | 'waitMs' | 'retryBaseMs' | 'retryMaxMs' | 'clockSkewMs',
     fallback: number,
     least: number,
     leastName?: string,
-  ) => validateMs(name, options[name] ?? fallback, least, leastName);
+  ) => validateMs(name, options[name] === undefined ? fallback : options[name], least, leastName);
   const ttlMs = duration('ttlMs', DEFAULT_TTL_MS, MIN_TTL_MS);
   const waitMs = duration('waitMs', ttlMs, 0);
   const retryBaseMs = duration('retryBaseMs', 20, 1);

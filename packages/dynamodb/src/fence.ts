@@ -188,7 +188,7 @@ export function withFence<T extends FenceableInput>(
   options: FenceOptions = {},
 ): FencedInput<T> {
   const token = checkLease(lease);
-  const attribute = checkAttribute(options.attribute ?? 'fence');
+  const attribute = checkAttribute(options.attribute === undefined ? 'fence' : options.attribute);
   if (typeof input !== 'object' || input === null) {
     throw new InvalidArgumentError('input', 'must be an UpdateItem or PutItem input object');
   }
@@ -361,7 +361,7 @@ export async function sendFenced<C extends FenceableCommand>(
     );
   }
   const token = checkLease(lease);
-  const attribute = checkAttribute(options.attribute ?? 'fence');
+  const attribute = checkAttribute(options.attribute === undefined ? 'fence' : options.attribute);
   const input: FenceableInput = {
     ...withFence(lease, command.input, options),
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

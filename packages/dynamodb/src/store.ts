@@ -121,10 +121,15 @@ const HELD = '#owner = :owner AND fence = :token AND expiresAt >= :now';
  */
 export function dynamoDbStore(options: DynamoDbStoreOptions): LockStore {
   check(typeof options === 'object' && options !== null, 'options', 'an object');
-  const { client, tableName, requestTimeoutMs } = options;
-  const clockSkewMs = options.clockSkewMs ?? 0;
-  const graceSeconds = options.ttlAttributeGraceSeconds ?? 86_400;
-  const clock = options.now ?? Date.now;
+  // Defaults for undefined only: a null (a config value that failed to parse) is refused below.
+  const {
+    client,
+    tableName,
+    requestTimeoutMs,
+    clockSkewMs = 0,
+    ttlAttributeGraceSeconds: graceSeconds = 86_400,
+    now: clock = Date.now,
+  } = options;
   check(typeof (client as { send?: unknown } | null)?.send === 'function', 'client', 'a DynamoDBClient');
   // The rule of checkTableName in table.ts, repeated so that the store does not pull table.ts into bundles.
   check(

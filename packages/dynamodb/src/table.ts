@@ -127,8 +127,8 @@ export async function createLockTable(
   options: CreateLockTableOptions = {},
 ): Promise<CreateLockTableResult> {
   const definition = lockTableDefinition(tableName);
-  const ifNotExists = options.ifNotExists ?? true;
-  const maxWaitMs = options.maxWaitMs ?? 300_000;
+  // Defaults for undefined only: null is refused below.
+  const { ifNotExists = true, maxWaitMs = 300_000 } = options;
   if (typeof ifNotExists !== 'boolean') throw new InvalidArgumentError('ifNotExists', 'must be a boolean');
   if (typeof maxWaitMs !== 'number' || !Number.isFinite(maxWaitMs) || maxWaitMs < 0) {
     throw new InvalidArgumentError('maxWaitMs', 'must be a finite number of milliseconds >= 0');
