@@ -48,14 +48,16 @@ const KINDS: readonly (readonly [StoreErrorKind, string, RegExp])[] = [
     /^(ProvisionedThroughputExceeded|Throttling|Request(Throttled|LimitExceeded)|TooManyRequests|LimitExceeded|SlowDown)(Exception)?$|^(Throttled|ReplicatedWriteConflict)Exception$/,
   ],
   [
+    // A reset connection or broken pipe: the request may have gone out, so its outcome is unknown (the
+    // SDK's default Node handler reports both as a TimeoutError anyway; other handlers do not).
     'timeout',
     'outcome is unknown, see requestTimeoutMs',
-    /^(TimeoutError|RequestTimeout(Exception)?|E(SOCKET)?TIMEDOUT|UND_ERR_(CONNECT|HEADERS)_TIMEOUT)$/,
+    /^(TimeoutError|RequestTimeout(Exception)?|E(SOCKET)?TIMEDOUT|UND_ERR_(CONNECT|HEADERS)_TIMEOUT|ECONNRESET|EPIPE)$/,
   ],
   [
     'unreachable',
     'could not be reached',
-    /^(ECONN(REFUSED|RESET|ABORTED)|ENOTFOUND|EAI_AGAIN|EPIPE|E(HOST|NET)(UNREACH|DOWN)|EPROTO|ERR_SOCKET_CONNECTION_TIMEOUT|UND_ERR_SOCKET|ERR_HTTP2_((STREAM|SESSION)_ERROR|GOAWAY_SESSION))$/,
+    /^(ECONN(REFUSED|ABORTED)|ENOTFOUND|EAI_AGAIN|E(HOST|NET)(UNREACH|DOWN)|EPROTO|ERR_SOCKET_CONNECTION_TIMEOUT|UND_ERR_SOCKET|ERR_HTTP2_((STREAM|SESSION)_ERROR|GOAWAY_SESSION))$/,
   ],
   ['unreachable', 'server error', /^HTTP 5\d\d$/],
   ['unknown', 'is "pk" the string partition key?', /^ValidationException$/],

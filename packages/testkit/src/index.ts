@@ -1,2 +1,3 @@
 export { type ConformanceHarness, runConformance } from './conformance.js';
 export * from './faults.js';
+export { regexAlternatives } from './regex-alternatives.js';
