@@ -20,7 +20,10 @@ export type LockEvent =
       readonly waitedMs: number;
       /** Store requests it took: 0 for a lease passed on by a local holder. */
       readonly attempts: number;
-      /** True when the key was held (here or elsewhere) and this acquisition had to wait. */
+      /**
+       * True when this acquisition had to wait: queued behind another caller of this locker on the key
+       * (even one whose store request then failed), refused by the store, or sent more than one request.
+       */
       readonly contended: boolean;
     }
   | {

@@ -529,7 +529,8 @@ export function createLocker(options: LockerOptions): Locker {
         try {
           await lease.extend(); // a lease lost meanwhile rejects at once, with no store request
         } catch (error) {
-          if (!(error instanceof StoreError)) return; // lost: the lease's signal already says so
+          // Lost (before or while the request was out): the lease's signal and its `lost` event say so.
+          if (!(error instanceof StoreError) || !lease.held) return;
           emit?.({ type: 'extend-failed', key, token: lease.token, error });
           next = max(1, floor(everyMs / 3));
         }

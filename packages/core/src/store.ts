@@ -13,7 +13,7 @@
  * ```
  */
 export interface LockStore {
-  /** Short name used in events and error messages, e.g. `'dynamodb'` or `'upstash'`. */
+  /** Short name used in errors (`StoreError.store`, messages), e.g. `'dynamodb'` or `'upstash'`. */
   readonly name: string;
 
   /**
