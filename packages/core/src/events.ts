@@ -49,7 +49,8 @@ export type LockEvent =
   | {
       /**
        * A `release()` (or disposal) was answered by the store, or passed the lease on locally; none
-       * for a lease already known to be taken.
+       * for a lease already known to be taken, and none for a lease that never sent `acquired` (a grant
+       * handed back, a lease passed on to a waiter that gave up).
        */
       readonly type: 'released';
       /** The lock key. */
@@ -60,7 +61,7 @@ export type LockEvent =
       readonly released: boolean;
     }
   | {
-      /** A held lease stopped being held other than by its release. */
+      /** A held lease (one that sent `acquired`) stopped being held other than by its release. */
       readonly type: 'lost';
       /** The lock key. */
       readonly key: string;

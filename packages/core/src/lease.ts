@@ -61,6 +61,14 @@ export interface LeaseImpl extends Lease {
  */
 export const freedByRelease = new WeakSet<Lease>();
 
+/**
+ * Leases whose `acquired` event was sent (only while there is a listener): only they send `released` and
+ * `lost`, so that a listener pairing the events (a gauge of held locks) never counts a lease its caller
+ * never got — a grant handed back because it came too late, or a lease passed on to a waiter that gave
+ * up in the same turn.
+ */
+export const announced = new WeakSet<Lease>();
+
 /** What a queued waiter asks for, should the holder pass its lease on: its TTL and invocation deadline. */
 export type Want = readonly [ttl: number, deadline: number];
 
@@ -193,7 +201,7 @@ export const leaseMaker = (
       controller?.abort(new LockLostError(key, token, reason));
       if (reason !== 'released') {
         // A grant its caller never got (handed back: it came too late) was no one's lease to lose.
-        if (handedOver()) tell?.('lost', { reason });
+        if (tell && announced.has(self)) tell('lost', { reason });
         end();
       }
     };
@@ -293,7 +301,7 @@ export const leaseMaker = (
         }
       }
       if (freed) freedByRelease.add(self);
-      tell?.('released', { released: freed });
+      if (tell && announced.has(self)) tell('released', { released: freed });
       return freed;
     };
 

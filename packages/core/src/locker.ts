@@ -3,6 +3,7 @@ import type { LockEventListener } from './events.js';
 import { expiries } from './expiries.js';
 import { contended, enter, exit, type Gates, open } from './key-queue.js';
 import {
+  announced,
   dispose,
   type Emit,
   freedByRelease,
@@ -287,7 +288,9 @@ export function createLocker(options: LockerOptions): Locker {
     let refused = false;
     /** Hands `lease` to the caller, with its `acquired` event: contended if it queued, was refused or asked again. */
     const granted = (lease: LeaseImpl) => {
-      emit?.({
+      if (!emit) return lease;
+      announced.add(lease);
+      emit({
         type: 'acquired',
         key,
         token: lease.token,
