@@ -76,6 +76,12 @@ const PRELUDES: Readonly<Record<string, Prelude>> = {
   },
   'functions/README.md': {},
   'infra/README.md': {},
+  'MIGRATING.md': {
+    // The user's own work in each example.
+    transfer: '(options: { fence: number; signal: AbortSignal }) => Promise<void>',
+    buildReport: '(options: { fence: number; signal: AbortSignal }) => Promise<void>',
+    exportRows: '(options: { fence: number; signal: AbortSignal }) => Promise<void>',
+  },
 };
 
 /** READMEs that have TypeScript blocks: checking none of them there means the extraction broke. */
@@ -86,6 +92,7 @@ const WITH_CODE = [
   'packages/upstash/README.md',
   'packages/local/README.md',
   'packages/testkit/README.md',
+  'MIGRATING.md',
 ];
 
 const snippets = readmeSnippets(ROOT, PRELUDES);
