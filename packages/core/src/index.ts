@@ -11,3 +11,4 @@ export {
 export type * from './store.js';
 export { FENCE_STEP } from './store.js';
 export { type InvocationContext, MAX_DURATION_MS, MAX_KEY_BYTES, MIN_TTL_MS } from './validate.js';
+export { withLocks } from './with-locks.js';
