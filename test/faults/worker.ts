@@ -128,7 +128,8 @@ async function fencedItemWrite(key: string, lease: Lease): Promise<void> {
     );
     outcome = 'accepted';
   } catch (err) {
-    outcome = err instanceof StaleTokenError ? 'rejected' : 'unknown';
+    // A refusal of a retried copy (maybeApplied) leaves the first copy's fate open.
+    outcome = err instanceof StaleTokenError && !err.maybeApplied ? 'rejected' : 'unknown';
   }
   report({
     t: 'write',

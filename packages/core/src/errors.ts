@@ -253,6 +253,13 @@ export class StaleTokenError extends LeaseholdError {
   readonly token: number;
   /** The newer token the resource holds, when known. */
   readonly currentToken?: number;
+  /**
+   * True when an earlier copy of this write may have been applied before the newer token arrived: the
+   * client sent it more than once (the SDK retried after an answer was lost), and only the last copy
+   * was refused. The writer must still stop; if the write's effect matters, look at the resource
+   * (a write id recorded in the item says whether it landed).
+   */
+  readonly maybeApplied: boolean;
 
   /**
    * For fence helpers of your own resources (`sendFenced` in `@leasehold/dynamodb` raises it too).
@@ -260,19 +267,24 @@ export class StaleTokenError extends LeaseholdError {
    * @param token - the token the refused write carried.
    * @param currentToken - the newer token the resource holds, if the refusal said so.
    * @param resource - names the resource in the message (e.g. a table name).
+   * @param maybeApplied - an earlier copy of the write may have been applied (see the property).
    *
    * @example
    * ```ts
    * if (stored > lease.token) throw new StaleTokenError(lease.token, stored, 'seats');
    * ```
    */
-  constructor(token: number, currentToken?: number, resource?: string) {
+  constructor(token: number, currentToken?: number, resource?: string, maybeApplied = false) {
     const where = resource ? ` on ${resource}` : '';
     const seen = currentToken === undefined ? 'a newer token' : `token ${currentToken}`;
-    super('STALE_TOKEN', `Fenced write${where} rejected: token ${token} is older than ${seen}`);
+    super(
+      'STALE_TOKEN',
+      `Fenced write${where} rejected: token ${token} is older than ${seen}${maybeApplied ? '; an earlier copy of it may have been applied' : ''}`,
+    );
     this.name = 'StaleTokenError';
     this.token = token;
     if (currentToken !== undefined) this.currentToken = currentToken;
+    this.maybeApplied = maybeApplied;
   }
 }
 

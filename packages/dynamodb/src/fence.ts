@@ -373,7 +373,10 @@ export async function sendFenced<C extends FenceableCommand>(
     if (isConditionalCheckFailed(err)) {
       const current = readFence((err.Item as Record<string, unknown> | undefined)?.[attribute]);
       if (current !== undefined && current > token) {
-        throw new StaleTokenError(token, current, input.TableName);
+        // Sent more than once (the SDK retried an answer it lost): an earlier copy may have landed
+        // before the newer token did, so the refusal of the last one proves nothing about it.
+        const sent = (err as { $metadata?: { attempts?: unknown } }).$metadata?.attempts;
+        throw new StaleTokenError(token, current, input.TableName, typeof sent === 'number' && sent > 1);
       }
     }
     throw err;
