@@ -16,7 +16,17 @@ import {
   type Want,
 } from './lease.js';
 import type { LockState, LockStore, StoreAcquireResult, StoreClaim } from './store.js';
-import { ceil, floor, max, min, monotonicNow as now, round, sleep, unrefTimeout } from './timers.js';
+import {
+  ceil,
+  floor,
+  max,
+  min,
+  monotonicNow as now,
+  round,
+  sleep,
+  timeOrAbort,
+  unrefTimeout,
+} from './timers.js';
 import {
   check,
   type InvocationContext,
@@ -327,6 +337,8 @@ export function createLocker(options: LockerOptions): Locker {
      * unknown (it may hold the lock, answer lost), if any: withdrawn unless it got the lock.
      */
     let queuedAs: string | undefined;
+    /** The hand-back of the last answer's grant, when that came after its lease had run out locally. */
+    let late: PromiseLike<void> | undefined;
     /** When the current attempt's store request was sent, and the lease TTL it asked for. */
     let sentAt: number;
     let leaseTtl: number;
@@ -346,12 +358,19 @@ export function createLocker(options: LockerOptions): Locker {
         handedOver = acquired = true;
         return granted(lease);
       }
-      void lease[dispose]();
+      late = lease[dispose]();
       // Never ask again as the owner just handed back: the store would re-grant the same token, and
       // the hand-back, if it lands later, would free the new lease under its holder's feet.
       owner = newOwnerId();
       return undefined;
     };
+    /** The last answer was a grant that came too late: nobody else holds the key, the store is slow. */
+    const tooSlow = () =>
+      new StoreError(
+        store.name,
+        'timeout',
+        `"${key}" granted after its lease ran out: store too slow, or raise ttlMs`,
+      );
     /**
      * The store request the caller stopped waiting for on abort: the key stays busy in this locker until
      * it settles (one request in flight per key), and a grant it brings is handed back.
@@ -361,8 +380,14 @@ export function createLocker(options: LockerOptions): Locker {
       new Promise<StoreAcquireResult>((resolve, reject) => {
         const aborted = () => {
           abandoned = request.then(
-            (late) => {
-              if (late.acquired) store.release({ key, owner: asked, token: late.token }).catch(noop);
+            (answer) => {
+              // Handed back like a grant that came too late: a failure is a `release-failed` event.
+              if (answer.acquired) {
+                const { token } = answer;
+                store
+                  .release({ key, owner: asked, token })
+                  .catch((error: unknown) => emit?.({ type: 'release-failed', key, token, error }));
+              }
             },
             () => {
               queuedAs = asked; // failed, outcome unknown: withdrawn like any failed request (see below)
@@ -388,9 +413,24 @@ export function createLocker(options: LockerOptions): Locker {
         // Aborted as its turn came in the queue: nothing more is sent (a listener on an aborted signal
         // would never fire, and the caller would wait for the store's answer).
         signal?.throwIfAborted();
+        if (late) {
+          // Ask again once the late grant is handed back: before, the store would refuse this caller
+          // with its own grant, and a wait that ended then would report the key "held by another owner".
+          const handingBack = late;
+          await new Promise<void>((resolve, reject) => {
+            const done = () => {
+              off();
+              resolve();
+            };
+            const off = timeOrAbort(waitUntil - now(), signal, done, reject);
+            handingBack.then(done);
+          });
+          if (now() >= waitUntil) throw tooSlow();
+        }
         sentAt = now();
         leaseTtl = min(ttl, floor(deadline - sentAt));
         if (leaseTtl <= driftMs(leaseTtl)) {
+          if (late) throw tooSlow();
           // Before any request, nobody is known to hold the key: the deadline alone stopped it.
           throw new LockTimeoutError(key, waited(sentAt), attempt, holder, attempt ? 'held' : 'deadline');
         }
@@ -415,47 +455,39 @@ export function createLocker(options: LockerOptions): Locker {
           queuedAs = owner;
           storeFailed(store, err);
         }
-        let claim: StoreClaim | undefined;
         if (result.acquired) {
           const lease = take(result.token);
           if (lease) return lease;
-          // Still here: the answer came back after the lease had already run out locally (see below).
-        } else {
-          refused = true;
-          const { holderRemainingMs, holderToken } = result;
-          const previousToken = holder.token;
-          // A new object every time: the one before may be in the queue or a LockTimeoutError already.
-          holder = {};
-          if (holderRemainingMs !== undefined) holder.remainingMs = round(holderRemainingMs);
-          if (holderToken !== undefined) {
-            holder.token = holderToken;
-            // A new holder since the last answer: the key is changing hands, so it is worth asking again soon.
-            if (previousToken !== undefined && holderToken !== previousToken) backoffFrom = attempt;
-          }
-          // Queued: the store may hand the lock over with a token above the holder's (see waitForRelease).
-          if (queueMs > 0 && holderToken) claim = { owner, above: holderToken };
-          // Known held until the reported expiry, counted from the send time (never later than the truth);
-          // with no expiry reported, until the next answer is due (this waiter asks again within
-          // retryMaxMs): queued waiters time out on time, and a store failure after it lapses on its own.
-          contended(queues, key, holder, sentAt + (holder.remainingMs ?? retryMaxMs));
-          emit?.({
-            type: 'contended',
-            key,
-            attempt,
-            ...(holderRemainingMs !== undefined && { holderRemainingMs: holder.remainingMs }),
-          });
+          // Came after the lease had already run out locally: handed back, ask again (see above).
+          continue;
         }
+        refused = true;
+        late = undefined;
+        let claim: StoreClaim | undefined;
+        const { holderRemainingMs, holderToken } = result;
+        const previousToken = holder.token;
+        // A new object every time: the one before may be in the queue or a LockTimeoutError already.
+        holder = {};
+        if (holderRemainingMs !== undefined) holder.remainingMs = round(holderRemainingMs);
+        if (holderToken !== undefined) {
+          holder.token = holderToken;
+          // A new holder since the last answer: the key is changing hands, so it is worth asking again soon.
+          if (previousToken !== undefined && holderToken !== previousToken) backoffFrom = attempt;
+        }
+        // Queued: the store may hand the lock over with a token above the holder's (see waitForRelease).
+        if (queueMs > 0 && holderToken) claim = { owner, above: holderToken };
+        // Known held until the reported expiry, counted from the send time (never later than the truth);
+        // with no expiry reported, until the next answer is due (this waiter asks again within
+        // retryMaxMs): queued waiters time out on time, and a store failure after it lapses on its own.
+        contended(queues, key, holder, sentAt + (holder.remainingMs ?? retryMaxMs));
+        emit?.({
+          type: 'contended',
+          key,
+          attempt,
+          ...(holderRemainingMs !== undefined && { holderRemainingMs: holder.remainingMs }),
+        });
         signal?.throwIfAborted();
         const left = waitUntil - now();
-        if (result.acquired && (!allowWait || left <= 0)) {
-          // Granted too late to use, and nobody else holds the key: the store answered too slowly, which
-          // is store trouble, not "held".
-          throw new StoreError(
-            store.name,
-            'timeout',
-            `"${key}" granted after its ${leaseTtl} ms lease ran out: store too slow, or raise ttlMs`,
-          );
-        }
         if (!allowWait) return null;
         if (left <= 0) throw new LockTimeoutError(key, waited(), attempt, holder);
         const remaining = holder.remainingMs;

@@ -1197,7 +1197,11 @@ export class World {
           this.violate(`${label}: a late grant surfaced as StoreError(${error.kind})`);
         if (op.abortedAt !== undefined)
           this.violate(`${label}: StoreError instead of the abort reason after a late grant`);
-        if (op.kind !== 'tryAcquire' && t < Math.min(op.startedAt + op.wait, op.deadline)) {
+        if (
+          op.kind !== 'tryAcquire' &&
+          t < Math.min(op.startedAt + op.wait, op.deadline) &&
+          !deadlineTooClose
+        ) {
           this.violate(
             `${label}: gave up after a late grant with ${Math.min(op.startedAt + op.wait, op.deadline) - t} ms of wait left`,
           );
@@ -1206,7 +1210,7 @@ export class World {
       return;
     }
     if (lastFailed) this.violate(`${label}: a store failure surfaced as ${describeError(error)}`);
-    if (late && op.abortedAt === undefined && !deadlineTooClose)
+    if (late && op.abortedAt === undefined)
       this.violate(`${label}: a late grant (slow store) surfaced as ${describeError(error)}`);
     if (error instanceof LockTimeoutError) {
       if (error.key !== op.key) this.violate(`${label}: LockTimeoutError for "${error.key}"`);
