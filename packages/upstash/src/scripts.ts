@@ -111,7 +111,8 @@ export const FLOOR_LAG_MS = 10_000;
  * slower clock would re-create it below the tokens just issued. With the floor at creation only,
  * tokens keep increasing as long as fewer than 1000 / FENCE_STEP acquisitions per millisecond hit one
  * key, clients' clocks agree within the lag, and the counter is not lost twice within their
- * disagreement. A stale copy is caught only once the lag raise governs its tokens (from
+ * disagreement, an acquire's time in flight counting as clock lag (the floor is read when it is sent;
+ * the script reads no clock, as Upstash asks of scripts). A stale copy is caught only once the lag raise governs its tokens (from
  * {@link FLOOR_LAG_MS} after the counter's creation): a copy missing grants of a younger counter
  * issues their tokens again (README: Guarantees).
  */
