@@ -317,7 +317,9 @@ function readFence(value: unknown): number | undefined {
  * - throws `StaleTokenError` (from `@leasehold/core`, code `STALE_TOKEN`, with `currentToken`) when the
  *   item already carries a newer token: a newer holder owns the resource, do not retry with this lease;
  * - rethrows DynamoDB's own `ConditionalCheckFailedException` when your `ConditionExpression` failed
- *   (or when the item's fence attribute holds something other than a number: every write is refused);
+ *   (or when the item's fence attribute holds something other than a number: every write is refused),
+ *   with the stored item as `Item` only if your command asked for it (`ReturnValuesOnConditionCheckFailure:
+ *   'ALL_OLD'`);
  * - rethrows any other SDK error unchanged.
  *
  * Pass the command you would have sent: it is rebuilt (same class, fenced input, with
@@ -378,6 +380,9 @@ export async function sendFenced<C extends FenceableCommand>(
         const sent = (err as { $metadata?: { attempts?: unknown } }).$metadata?.attempts;
         throw new StaleTokenError(token, current, input.TableName, typeof sent === 'number' && sent > 1);
       }
+      // The item came back only because this function asked for it: an error logged whole must not
+      // carry the caller's data (names, emails, idempotency keys) unless the caller asked for it too.
+      if (command.input.ReturnValuesOnConditionCheckFailure !== 'ALL_OLD') delete err.Item;
     }
     throw err;
   }

@@ -38,3 +38,46 @@ describe('sendFenced when the user condition fails for the lease that wrote last
     expect(item.Item).toEqual({ id, note: 'once', fence: 7 });
   });
 });
+
+describe('sendFenced rethrowing the caller’s own condition failure', () => {
+  const order = async () => {
+    const id = `order-${Date.now()}-${Math.random()}`;
+    await sendFenced(
+      doc,
+      { token: 3 },
+      new UpdateCommand({
+        TableName: table,
+        Key: { id },
+        UpdateExpression: 'SET email = :email',
+        ExpressionAttributeValues: { ':email': 'buyer@example.com' },
+      }),
+    );
+    return id;
+  };
+  const refused = (id: string, asked: 'ALL_OLD' | undefined) =>
+    new UpdateCommand({
+      TableName: table,
+      Key: { id },
+      UpdateExpression: 'SET paid = :yes',
+      ConditionExpression: 'attribute_exists(paid)',
+      ExpressionAttributeValues: { ':yes': true },
+      ...(asked && { ReturnValuesOnConditionCheckFailure: asked }),
+    });
+
+  it('leaves the stored item off the exception when the command did not ask for it', async () => {
+    const id = await order();
+    const err = await sendFenced(doc, { token: 3 }, refused(id, undefined)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConditionalCheckFailedException);
+    expect((err as ConditionalCheckFailedException).Item).toBeUndefined();
+    expect(JSON.stringify(err)).not.toContain('buyer@example.com');
+  });
+
+  it('keeps the stored item on the exception when the command asked for it (ALL_OLD)', async () => {
+    const id = await order();
+    const err = await sendFenced(doc, { token: 3 }, refused(id, 'ALL_OLD')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConditionalCheckFailedException);
+    expect((err as ConditionalCheckFailedException).Item).toMatchObject({
+      email: { S: 'buyer@example.com' },
+    });
+  });
+});
