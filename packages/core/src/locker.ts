@@ -311,13 +311,18 @@ export function createLocker(options: LockerOptions): Locker {
       return lease;
     };
     /**
+     * The last hand-back of a grant the caller will not get: the key stays busy in this locker until it
+     * has settled, or the next local waiter's request would be refused with that very grant.
+     */
+    let handBack: PromiseLike<unknown> | undefined;
+    /**
      * The caller gave up while `lease` was on its way to it: hand the lock straight back. Leases the
      * caller will not get are handed back with their asyncDispose: released, a failure reported as a
      * `release-failed` event.
      */
     const handBackIfAborted = (lease: LeaseImpl) => {
       if (signal?.aborted) {
-        void lease[dispose]();
+        handBack = lease[dispose]();
         throw signal.reason;
       }
     };
@@ -358,7 +363,7 @@ export function createLocker(options: LockerOptions): Locker {
         handedOver = acquired = true;
         return granted(lease);
       }
-      late = lease[dispose]();
+      handBack = late = lease[dispose]();
       // Never ask again as the owner just handed back: the store would re-grant the same token, and
       // the hand-back, if it lands later, would free the new lease under its holder's feet.
       owner = newOwnerId();
@@ -373,7 +378,7 @@ export function createLocker(options: LockerOptions): Locker {
       );
     /**
      * The store request the caller stopped waiting for on abort: the key stays busy in this locker until
-     * it settles (one request in flight per key), and a grant it brings is handed back.
+     * it settles (one request in flight per key) and a grant it brings has been handed back.
      */
     let abandoned: Promise<unknown> | undefined;
     const abortable = (request: Promise<StoreAcquireResult>, signal: AbortSignal, asked: string) =>
@@ -384,7 +389,7 @@ export function createLocker(options: LockerOptions): Locker {
               // Handed back like a grant that came too late: a failure is a `release-failed` event.
               if (answer.acquired) {
                 const { token } = answer;
-                store
+                return store
                   .release({ key, owner: asked, token })
                   .catch((error: unknown) => emit?.({ type: 'release-failed', key, token, error }));
               }
@@ -541,7 +546,8 @@ export function createLocker(options: LockerOptions): Locker {
           }
         }
       };
-      if (abandoned) void abandoned.then(done, done);
+      const settling = abandoned ?? handBack;
+      if (settling) void settling.then(done, done);
       else done();
     }
   };

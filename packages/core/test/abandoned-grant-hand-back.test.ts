@@ -34,3 +34,55 @@ describe('acquire aborted while its request was in flight, then granted', () => 
     ]);
   });
 });
+
+describe('the next caller of the locker after a grant was handed back', () => {
+  const slowRelease = (store: ReturnType<typeof memoryStore>, ms: number) => {
+    const release = store.release.bind(store);
+    store.release = async (request) => {
+      await new Promise((r) => setTimeout(r, ms)); // the hand-back reaches the store later
+      return release(request);
+    };
+  };
+
+  it('after an abort: its tryAcquire waits for the hand-back and gets the key, not null', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    const store = memoryStore();
+    store.latencyMs = 40; // the grant lands after the caller gave up
+    slowRelease(store, 50);
+    const locker = createLocker({ store });
+    const controller = new AbortController();
+    const gaveUp = locker.acquire('k', { signal: controller.signal }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort(new Error('caller went away'));
+    expect(await gaveUp).toMatchObject({ message: 'caller went away' });
+    const next = locker.tryAcquire('k');
+    await vi.advanceTimersByTimeAsync(200); // granted at 40, handed back at 90, then the tryAcquire
+    const lease = await next;
+    expect(lease?.held).toBe(true);
+    expect(store.calls.acquire).toBe(2);
+  });
+
+  it('after a grant that came too late: its tryAcquire waits for the hand-back and gets the key, not null', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    const store = memoryStore();
+    const acquire = store.acquire.bind(store);
+    let first = true;
+    store.acquire = async (request) => {
+      if (first) {
+        first = false;
+        await new Promise((r) => setTimeout(r, 150)); // after its 100 ms lease ran out
+      }
+      return acquire(request);
+    };
+    slowRelease(store, 50);
+    const locker = createLocker({ store, ttlMs: 100 });
+    const slow = locker.tryAcquire('k').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(151);
+    expect(await slow).toMatchObject({ code: 'STORE_ERROR', kind: 'timeout' });
+    const next = locker.tryAcquire('k');
+    await vi.advanceTimersByTimeAsync(100); // the hand-back lands at 200, then the tryAcquire
+    const lease = await next;
+    expect(lease?.held).toBe(true);
+    expect(store.calls.acquire).toBe(2);
+  });
+});

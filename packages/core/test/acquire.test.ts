@@ -485,10 +485,13 @@ describe('acquire under faults', () => {
     controller.abort(new Error('caller went away'));
     const second = locker.acquire('k');
     const third = locker.acquire('k', { waitMs: 5_000 });
-    await vi.advanceTimersByTimeAsync(30); // t=40: the aborted grant is handed back, the second has the key
+    // t=20: the aborted grant is handed back; the key stays busy here until the store answered that
+    // (t=80), so the second's request (answered at t=100) is not refused with the handed-back grant.
+    await vi.advanceTimersByTimeAsync(90);
     expect(await first).toMatchObject({ message: 'caller went away' });
+    expect(store.calls.acquire).toBe(2);
+    await vi.advanceTimersByTimeAsync(10);
     const lease = await second;
-    await vi.advanceTimersByTimeAsync(60); // t=100: the hand-back's answer (t=80) has arrived
     expect(lease.held).toBe(true);
     expect(store.calls.acquire).toBe(2); // the third waits in the queue, it does not poll the store
     const releasing = lease.release();

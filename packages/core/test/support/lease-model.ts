@@ -249,6 +249,8 @@ export class World {
   readonly userLeases: LeaseModel[] = [];
   readonly #byToken = new Map<string, LeaseModel>();
   readonly #grantCalls: Call[] = [];
+  /** Releases of grants handed back (no lease sent them): each keeps its locker's key busy until answered. */
+  readonly #handBacks: Call[] = [];
   readonly #handedTokens = new Set<string>();
   readonly #releasedTokens = new Set<string>();
   readonly #inFlight = new Map<string, number>();
@@ -403,6 +405,7 @@ export class World {
     const lm = this.#sender(call);
     if (!lm) {
       if (call.kind === 'extend') this.violate(`extend of a lease never handed over (token ${call.token})`);
+      if (call.kind === 'release') this.#handBacks.push(call);
       return;
     }
     call.lease = lm;
@@ -851,6 +854,8 @@ export class World {
             // an aborted caller's request still in flight keeps the key busy until it is answered
             o.calls.some((c) => c.kind === 'acquire' && c.repliedAt === undefined)),
       ) ||
+      // and a grant handed back (too late, or after an abort) until the store answered its release
+      this.#handBacks.some((c) => c.locker === locker && c.key === key && c.repliedAt === undefined) ||
       this.leases.some((lm) => {
         if (lm.locker !== locker || lm.key !== key) return false;
         this.#touch(lm, t);
