@@ -440,9 +440,12 @@ export function createLocker(options: LockerOptions): Locker {
           throw new LockTimeoutError(key, waited(sentAt), attempt, holder, attempt ? 'held' : 'deadline');
         }
         attempt++;
-        // A caller that will wait asks to be queued for a hand-over until just after its next attempt.
+        // A caller that will wait asks to be queued for a hand-over until just after its next attempt, and
+        // for at most half its lease's validity: the lease counts from this send, so a lock handed over
+        // later would arrive run out (and be handed straight back, to the next in line).
+        const quarter = floor((leaseTtl - driftMs(leaseTtl)) / 4);
         const queueMs =
-          allowWait && store.waitForRelease ? min(ceil(waitUntil - sentAt), NOTIFIED_RECHECK_MS) : 0;
+          allowWait && store.waitForRelease ? min(ceil(waitUntil - sentAt), NOTIFIED_RECHECK_MS, quarter) : 0;
         let result!: StoreAcquireResult;
         try {
           if (queueMs > 0) queuedAs = owner;
@@ -450,7 +453,7 @@ export function createLocker(options: LockerOptions): Locker {
             key,
             owner,
             ttlMs: leaseTtl,
-            ...(queueMs > 0 && { queueMs: queueMs + QUEUE_SLACK_MS }),
+            ...(queueMs > 0 && { queueMs: queueMs + min(QUEUE_SLACK_MS, quarter) }),
           });
           result = await (signal ? abortable(request, signal, owner) : request);
         } catch (err) {
@@ -500,14 +503,19 @@ export function createLocker(options: LockerOptions): Locker {
         const wake = min((remaining ?? Infinity) + 1, ceil(left));
         if (store.waitForRelease) {
           // Notifications can be lost silently (a dropped stream), so re-check at least every second, and
-          // as often as the backoff cap while the holder's expiry is unknown.
+          // as often as the backoff cap while the holder's expiry is unknown; a queued waiter asks again
+          // before its place lapses.
           let handed: Awaited<ReturnType<typeof store.waitForRelease>>;
           try {
             handed = await store.waitForRelease(
               key,
               max(
                 1,
-                min(wake, remaining === undefined ? retryMaxMs : NOTIFIED_RECHECK_MS, NOTIFIED_RECHECK_MS),
+                min(
+                  wake,
+                  remaining === undefined ? retryMaxMs : NOTIFIED_RECHECK_MS,
+                  queueMs || NOTIFIED_RECHECK_MS,
+                ),
               ),
               signal,
               claim,
