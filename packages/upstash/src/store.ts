@@ -292,8 +292,10 @@ export function upstashStore(options: UpstashStoreOptions): UpstashLockStore {
             if (!waiters.delete(finish)) return;
             clearTimeout(timer);
             signal?.removeEventListener('abort', finish);
-            // (A no-op for a channel dropped already.)
-            if (!waiters.size) linger = setTimeout(drop, SUBSCRIPTION_LINGER_MS);
+            // Only for the live subscription: a dropped one (polling) has nothing to keep, and its
+            // timer would outlive close().
+            if (!waiters.size && channels.get(key) === channel)
+              linger = setTimeout(drop, SUBSCRIPTION_LINGER_MS);
             resolve(handed(claim));
           };
           clearTimeout(linger);
