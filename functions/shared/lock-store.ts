@@ -82,8 +82,16 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 3_000;
 /** Default bound of each attempt of the functions' own AWS SDK calls (`SDK_REQUEST_TIMEOUT_MS`). */
 const DEFAULT_SDK_REQUEST_TIMEOUT_MS = 1_000;
 
+/**
+ * Attempts of each of the functions' own AWS SDK calls, set explicitly: the SDK's default depends on the
+ * service and the SDK version (DynamoDB's is 4 in the bundled version, Secrets Manager's 3), and the
+ * stack derives the Lambda timeout from this number (infra/lib/examples-stack.ts, `SDK_MAX_ATTEMPTS`).
+ */
+export const SDK_MAX_ATTEMPTS = 3;
+
 /** The part of an AWS SDK client's configuration that bounds its requests. */
 export interface AwsClientConfig {
+  readonly maxAttempts: number;
   readonly requestHandler: { readonly connectionTimeout: number; readonly socketTimeout: number };
 }
 
@@ -92,8 +100,8 @@ export interface AwsClientConfig {
  * seats tables and the DynamoDB lock table; Secrets Manager). The SDK sets none by default: a request
  * into a network black hole, or a connection that stops answering, would hold the invocation until the
  * Lambda's own timeout. Each attempt fails after `SDK_REQUEST_TIMEOUT_MS` without a byte of the answer
- * on a connected socket (three times that without a connection); the SDK retries it (3 attempts by
- * default), then the call fails and the request answers 500 (safe to retry with the same input), or,
+ * on a connected socket (three times that without a connection); the SDK retries it
+ * ({@link SDK_MAX_ATTEMPTS} attempts in all), then the call fails and the request answers 500 (safe to retry with the same input), or,
  * once a payment's charge was sent, `503 payment_outcome_unknown` (retry with the same idempotency key).
  */
 export function awsClientConfig(env: Record<string, string | undefined>): AwsClientConfig {
@@ -108,7 +116,7 @@ export function awsClientConfig(env: Record<string, string | undefined>): AwsCli
   }
   // Connecting gets three times as long: the time a request waits for a free socket counts against it
   // (a process sending many calls at once queues them, 50 sockets by default).
-  return { requestHandler: { connectionTimeout: 3 * ms, socketTimeout: ms } };
+  return { maxAttempts: SDK_MAX_ATTEMPTS, requestHandler: { connectionTimeout: 3 * ms, socketTimeout: ms } };
 }
 
 /** Lease settings of the example functions; the e2e tests shorten them to provoke takeovers. */

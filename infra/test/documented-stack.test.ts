@@ -309,6 +309,7 @@ describe('README "What it creates"', () => {
   const TABLE_SETTINGS: Record<string, Record<string, unknown>> = {
     'On-demand': { BillingMode: 'PAY_PER_REQUEST' },
     'point-in-time recovery': { PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } },
+    'no point-in-time recovery': { PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: false } },
     // SSE on without a KMS key of its own: the AWS managed key. A customer key would add KMSMasterKeyId.
     'encrypted with the AWS managed key (`aws/dynamodb`)': { SSESpecification: { SSEEnabled: true } },
   };
@@ -347,9 +348,14 @@ describe('README "What it creates"', () => {
         ttl === undefined ? undefined : { AttributeName: ttl, Enabled: true },
       );
 
-      // "Same settings": the settings sentence of the first table row.
-      const firstRow = cell(TABLE_ROWS[0]!, 'Details');
-      const sentence = /Same settings/.test(details) ? settingsSentence(firstRow) : settingsSentence(details);
+      // "Same settings": the settings sentence of the nearest row above that states its own.
+      const above = TABLE_ROWS.slice(
+        0,
+        TABLE_ROWS.findIndex((r) => rowName(r) === name),
+      )
+        .map((r) => cell(r, 'Details'))
+        .filter((d) => !/Same settings/.test(d));
+      const sentence = settingsSentence(/Same settings/.test(details) ? (above.at(-1) ?? '') : details);
       expect(sentence, `the ${name} row states no billing/PITR/encryption settings`).toBeDefined();
       const settings: Record<string, unknown> = {};
       for (const phrase of sentence!.split(', ')) {

@@ -76,11 +76,12 @@ describe('tables', () => {
     }
   });
 
-  it('makes every table on-demand, point-in-time recoverable and encrypted with the AWS managed key', () => {
+  it('makes every table on-demand and encrypted with the AWS managed key, and all but the lock table point-in-time recoverable', () => {
     for (const id of Object.values(ids).slice(0, 4)) {
       expect(propsOf(id)).toMatchObject({
         BillingMode: 'PAY_PER_REQUEST',
-        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        // A restored lock table would issue fencing tokens again that fenced writes already used.
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: id !== ids.lock },
         SSESpecification: { SSEEnabled: true },
       });
       expect(propsOf(id).ProvisionedThroughput).toBeUndefined();
@@ -236,7 +237,8 @@ describe('request time budget', () => {
     const strings = Object.fromEntries(
       Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'),
     );
-    return { lock: readLockSettings(strings), sdk: awsClientConfig(strings).requestHandler, env: strings };
+    const aws = awsClientConfig(strings);
+    return { lock: readLockSettings(strings), sdk: aws.requestHandler, attempts: aws.maxAttempts };
   };
 
   it('pins the lease, lock wait and request bounds the functions read to their documented defaults', () => {
@@ -249,9 +251,8 @@ describe('request time budget', () => {
 
   it('answers before the Lambda times out: a full lock wait, the lock store calls and one hung AWS call fit', () => {
     for (const id of [ids.payment, ids.booking]) {
-      const { lock, sdk, env } = bounds(id);
-      // AWS SDK v3 standard retries: 3 attempts, unless AWS_MAX_ATTEMPTS says otherwise.
-      const attempts = Number(env.AWS_MAX_ATTEMPTS ?? 3);
+      // The attempts the functions' clients are configured with (sdk-attempts.test.ts: and make).
+      const { lock, sdk, attempts } = bounds(id);
       // One of the function's own calls (orders, charges, seats, Secrets Manager) spending every attempt:
       // each may take the connection timeout, then the socket timeout without an answer; the SDK backs
       // off at most 50 ms, then 100 ms, after such transient errors.
@@ -511,12 +512,19 @@ describe('cdk-nag AwsSolutions', () => {
     expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
   });
 
-  it('acknowledges only the pinned Node.js 22 runtime (L1), each time with a specific reason', () => {
+  it('acknowledges only the lock table without point-in-time recovery (DDB3) and the pinned Node.js 22 runtime (L1), each with a specific reason', () => {
     const suppressions = nagSuppressions(synth.template);
     expect(suppressions.map((s) => `${s.resource}:${s.id}`).sort()).toEqual(
-      [`${ids.booking}:AwsSolutions-L1`, `${ids.payment}:AwsSolutions-L1`].sort(),
+      [
+        `${ids.lock}:AwsSolutions-DDB3`,
+        `${ids.booking}:AwsSolutions-L1`,
+        `${ids.payment}:AwsSolutions-L1`,
+      ].sort(),
     );
-    for (const s of suppressions) {
+    const [ddb3] = suppressions.filter((s) => s.id === 'AwsSolutions-DDB3');
+    expect(ddb3!.reason).toMatch(/Restoring it would bring back old counters/);
+    expect(ddb3!.reason).toMatch(/fencing tokens again/);
+    for (const s of suppressions.filter((x) => x.id === 'AwsSolutions-L1')) {
       expect(s.reason.length).toBeGreaterThan(60);
       expect(s.reason).toMatch(/nodejs22\.x/);
       // The reason must be checkable: it names the bundle target that goes with the deployed runtime,
