@@ -56,10 +56,11 @@ export interface LeaseImpl extends Lease {
 }
 
 /**
- * Leases whose own `release()` freed the lock (the store said so, or it was passed on): `withLock` does
- * not report a lease its callback released this way as lost.
+ * Leases whose own `release()` the store answered "not held by this lease": `withLock` reports a lease
+ * its callback released as lost only then, not when the release freed the lock, was passed on or could
+ * not be answered.
  */
-export const freedByRelease = new WeakSet<Lease>();
+export const refusedRelease = new WeakSet<Lease>();
 
 /**
  * Leases whose `acquired` event was sent (only while there is a listener): only they send `released` and
@@ -294,13 +295,13 @@ export const leaseMaker = (
       if (!freed) {
         try {
           freed = await store.release(request);
+          if (!freed) refusedRelease.add(self);
         } catch (err) {
           storeFailed(store, err);
         } finally {
           end();
         }
       }
-      if (freed) freedByRelease.add(self);
       if (tell && announced.has(self)) tell('released', { released: freed });
       return freed;
     };

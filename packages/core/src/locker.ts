@@ -6,11 +6,11 @@ import {
   announced,
   dispose,
   type Emit,
-  freedByRelease,
   type Lease,
   type LeaseImpl,
   leaseMaker,
   noop,
+  refusedRelease,
   storeFailed,
   validTtl,
   type Want,
@@ -108,9 +108,9 @@ export interface AcquireOptions {
 export interface WithLockOptions extends AcquireOptions {
   /**
    * How often to extend the lease while the callback runs, in ms. Default: a third of the TTL. An
-   * interval at or above the lease's validity (its TTL minus the drift allowance) never extends in
-   * time: the lease then ends with its TTL, a hard bound on the callback (`LockLostError` if it runs
-   * longer).
+   * interval at or above the TTL never extends in time (the first extension comes at the interval
+   * scaled to the validity left): the lease then ends with its TTL, a hard bound on the callback
+   * (`LockLostError` if it runs longer).
    */
   readonly extendEveryMs?: number;
 }
@@ -540,19 +540,23 @@ export function createLocker(options: LockerOptions): Locker {
       }
     } finally {
       const done = () => {
-        exit(queues, key, acquired, holder);
+        const leave = () => exit(queues, key, acquired, holder);
         // Gave up (timeout, abort, store failure): leave the store's queue, and free the lock if it was
         // handed over meanwhile or granted by a request whose answer was lost. Best effort: a queue entry
-        // also runs out on its own within a second, a grant at its TTL.
+        // also runs out on its own within a second, a grant at its TTL. The next local waiter goes once
+        // it has been answered (one request in flight per key; before, that grant would refuse it).
+        let withdrawing: PromiseLike<unknown> | undefined;
         if (!acquired && queuedAs) {
           try {
             // A plain-JS store's withdraw may throw or return no promise: that must neither replace the
             // caller's error nor, after an abandoned request, be an unhandled rejection.
-            (store.withdraw?.(key, queuedAs) as Promise<void> | undefined)?.catch?.(noop);
+            withdrawing = store.withdraw?.(key, queuedAs);
           } catch {
             // Best effort, as above.
           }
         }
+        if (typeof withdrawing?.then === 'function') withdrawing.then(leave, leave);
+        else leave();
       };
       const settling = abandoned ?? handBack;
       if (settling) void settling.then(done, done);
@@ -601,8 +605,9 @@ export function createLocker(options: LockerOptions): Locker {
         // (`release-failed`), never thrown: `fn`'s own error, if any, goes on unchanged.
         await lease[dispose]();
       }
-      // A callback may release the lease itself when its work is done: not lost if that freed the lock.
-      if (lost && !(lost === 'released' && freedByRelease.has(lease))) {
+      // A callback may release the lease itself when its work is done: lost only if the store said the
+      // lease no longer held the lock (a release the store could not answer is a release-failed event).
+      if (lost && !(lost === 'released' && !refusedRelease.has(lease))) {
         throw new LockLostError(key, lease.token, lost);
       }
       return value;
