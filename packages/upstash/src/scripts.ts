@@ -87,7 +87,10 @@ export const FLOOR_LAG_MS = 10_000;
  *    formatting keeps 14 digits and would round it): the waiter recognises itself without its owner
  *    id going over the channel. With nobody to hand to, the released token is published: the wake-up
  *    for every waiter (a withdrawing waiter, which sends token 0, publishes the fence counter instead:
- *    above every holder token its peers have seen, so they wake). Reply: `1`.
+ *    above every holder token its peers have seen, so they wake). Both publish with `redis.pcall`: the
+ *    release is applied by then and scripts do not roll back, so a publish the server refused (Upstash
+ *    does not document `PUBLISH` under `allow-key-locking`) must not turn it into an error; waiters
+ *    then learn at their next re-check. Reply: `1`.
  * 6. **ACQUIRE** of a free lock, or of one this owner holds already, replies `{1, token}`. When the
  *    lock is held by this same owner (the retry of an applied-but-unanswered acquire), the expiry is
  *    pushed (never moved back, as by EXTEND: a late copy of an earlier attempt must not cut short the
@@ -158,13 +161,13 @@ t=s*1000-${FLOOR_LAG_MS * 1000}
 r('SET',f,string.format('%.0f',t))
 end
 r('SET',l,p,'PX',y)
-r('PUBLISH',c,string.format('g%s:%.0f',redis.sha1hex(p),t))
+redis.pcall('PUBLISH',c,string.format('g%s:%.0f',redis.sha1hex(p),t))
 return 1
 end
 end
 end
 end
-r('PUBLISH',c,x+0>0 and x or r('GET',f) or 0)
+redis.pcall('PUBLISH',c,x+0>0 and x or r('GET',f) or 0)
 return 1
 end
 if h==o then
@@ -200,8 +203,8 @@ export const PLAIN_SCRIPT = SCRIPT.slice(SCRIPT.indexOf('\n') + 1);
  * (what `createScript` of `@upstash/redis` would cost at import). A test checks them against the
  * scripts: change them together.
  */
-export const SCRIPT_SHA1 = '93f2d7bd0642657c1f05368d16d0ff0d5dd1855b';
-export const PLAIN_SCRIPT_SHA1 = '31cba5ceb371321c369be4065136a770f43b4d7e';
+export const SCRIPT_SHA1 = 'db2b39b8014936b7ed10749b1bab627b3a3a70b1';
+export const PLAIN_SCRIPT_SHA1 = '58456f20a5b97c6990abf4b2cb1cd3d87161c48d';
 
 /** Hex SHA-1 of a text (WebCrypto), as Lua's `redis.sha1hex` computes it. */
 export async function sha1hex(text: string): Promise<string> {
