@@ -7,6 +7,27 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/** A store whose first grant lands after its 100 ms lease (handed back), each release 100 ms late. */
+const lateOnceSlowRelease = () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const store = memoryStore();
+  const acquire = store.acquire.bind(store);
+  const release = store.release.bind(store);
+  let first = true;
+  store.acquire = async (request) => {
+    if (first) {
+      first = false;
+      await sleep(150);
+    }
+    return acquire(request);
+  };
+  store.release = async (request) => {
+    await sleep(100);
+    return release(request);
+  };
+  return store;
+};
+
 describe('acquire, a store slower than the TTL near a Lambda deadline', () => {
   it('is a StoreError (timeout), never "still held by another owner", when nobody ever held the key', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
@@ -30,22 +51,7 @@ describe('acquire, a store slower than the TTL whose hand-back is slower still',
   it('is a StoreError (timeout), not LockTimeoutError "held", when only its own handed-back grant held the key', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
     vi.spyOn(Math, 'random').mockReturnValue(0); // backoff sleeps of 1 ms
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    const store = memoryStore();
-    const acquire = store.acquire.bind(store);
-    const release = store.release.bind(store);
-    let first = true;
-    store.acquire = async (request) => {
-      if (first) {
-        first = false;
-        await sleep(150); // the first grant lands after its 100 ms lease: handed back
-      }
-      return acquire(request);
-    };
-    store.release = async (request) => {
-      await sleep(100); // the hand-back reaches the store 100 ms later
-      return release(request);
-    };
+    const store = lateOnceSlowRelease();
     const locker = createLocker({ store, ttlMs: 100 });
     const pending = locker.acquire('k', { waitMs: 180 }).catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(1_000);
@@ -60,22 +66,7 @@ describe('acquire, a store slower than the TTL whose hand-back is slower still',
 describe('acquire, a grant that came too late with time left to wait', () => {
   it('asks again once its hand-back has landed, and is granted: no request refused by its own grant', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    const store = memoryStore();
-    const acquire = store.acquire.bind(store);
-    const release = store.release.bind(store);
-    let first = true;
-    store.acquire = async (request) => {
-      if (first) {
-        first = false;
-        await sleep(150); // the first grant lands after its 100 ms lease: handed back
-      }
-      return acquire(request);
-    };
-    store.release = async (request) => {
-      await sleep(100); // the hand-back reaches the store 100 ms later
-      return release(request);
-    };
+    const store = lateOnceSlowRelease();
     const locker = createLocker({ store, ttlMs: 100, retryBaseMs: 1, retryMaxMs: 2 });
     const pending = locker.acquire('k', { waitMs: 1_000 });
     await vi.advanceTimersByTimeAsync(300);

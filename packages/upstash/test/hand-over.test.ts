@@ -1,8 +1,8 @@
 import { createLocker, FENCE_STEP, type LockStore } from '@leasehold/core';
-import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { releaseChannel, type UpstashLockStore, upstashKeyNames, upstashStore } from '../src/index.js';
+import { releaseChannel, type UpstashLockStore, upstashKeyNames } from '../src/index.js';
 import { sha1hex } from '../src/scripts.js';
+import { countingClient } from './support/counting-client.js';
 import {
   freshKey,
   freshOwner,
@@ -22,36 +22,7 @@ afterAll(async () => {
   await services?.stop();
 });
 
-/**
- * A store of its own (as another process would have), counting its acquire requests. `subscribed()`
- * resolves once its release subscription is active and has made its check of the lock (the `GET` on
- * the subscription's confirmation): a release before that check answers could wake the waiter
- * without its token (the grant message and the `GET` answer race), and it would ask again.
- */
-function client(): { store: UpstashLockStore; acquires: () => number; subscribed: () => Promise<void> } {
-  const redis = new Redis({
-    url: services.url,
-    token: services.token,
-    automaticDeserialization: false,
-    enableAutoPipelining: false,
-  });
-  let checks = 0;
-  const get = redis.get.bind(redis);
-  redis.get = ((key: string) => get(key).finally(() => void checks++)) as typeof redis.get;
-  const store = upstashStore({ redis });
-  stores.push(store);
-  let count = 0;
-  const acquire = store.acquire.bind(store);
-  store.acquire = (request) => {
-    count++;
-    return acquire(request);
-  };
-  const subscribed = async () => {
-    for (let i = 0; i < 500 && checks === 0; i++) await sleep(10);
-    expect(checks).toBeGreaterThan(0);
-  };
-  return { store, acquires: () => count, subscribed };
-}
+const client = () => countingClient(services.url, services.token, stores);
 
 const queueLength = async (key: string) => Number(await services.admin.zcard(upstashKeyNames(key).queue));
 

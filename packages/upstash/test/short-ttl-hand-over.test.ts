@@ -6,9 +6,9 @@
  */
 import { createLocker, type Lease, LockTimeoutError } from '@leasehold/core';
 import { type FaultProxy, startFaultProxy } from '@leasehold/testkit/faults';
-import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type UpstashLockStore, upstashKeyNames, upstashStore } from '../src/index.js';
+import { type UpstashLockStore, upstashKeyNames } from '../src/index.js';
+import { countingClient } from './support/counting-client.js';
 import { freshKey, freshOwner, type Services, sleep, startServices } from './support/services.js';
 
 let services: Services;
@@ -24,29 +24,7 @@ afterAll(async () => {
   await services?.stop();
 });
 
-function client(url = services.url) {
-  const redis = new Redis({
-    url,
-    token: services.token,
-    automaticDeserialization: false,
-    enableAutoPipelining: false,
-  });
-  let checks = 0;
-  const get = redis.get.bind(redis);
-  redis.get = ((key: string) => get(key).finally(() => void checks++)) as typeof redis.get;
-  const store = upstashStore({ redis });
-  stores.push(store);
-  let count = 0;
-  const acquire = store.acquire.bind(store);
-  store.acquire = (request) => {
-    count++;
-    return acquire(request);
-  };
-  const subscribed = async () => {
-    for (let i = 0; i < 500 && checks === 0; i++) await sleep(10);
-  };
-  return { store, acquires: () => count, subscribed };
-}
+const client = (url = services.url) => countingClient(url, services.token, stores);
 
 const queueLength = async (key: string) => Number(await services.admin.zcard(upstashKeyNames(key).queue));
 
