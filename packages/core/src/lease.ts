@@ -35,9 +35,10 @@ export interface Lease extends AsyncDisposable {
    * Push the expiry to now + `ttlMs` (default: the lease's TTL; the stores never move it back, and the
    * lease counts on no more than it asked for). One store request; concurrent calls are
    * sent one after the other, so the store applies them in the order their answers arrive.
-   * Throws {@link LockLostError} when the lease is no longer held and {@link StoreError} when the store
-   * could not answer (the lease stays valid until its current expiry, or until the expiry this request
-   * asked for if that is sooner: it may have been applied).
+   * Throws {@link LockLostError} when the lease is no longer held (also when it ran out while a failed
+   * request was in flight: the store's error is its `cause`) and {@link StoreError} when the store could
+   * not answer (the lease stays valid until its current expiry, or until the expiry this request asked
+   * for if that is sooner: it may have been applied).
    */
   extend(ttlMs?: number): Promise<void>;
   /**
@@ -112,10 +113,14 @@ export const validTtl = (ms: unknown, driftMs: (ttlMs: number) => number): numbe
   return ttl;
 };
 
-export function storeFailed(store: LockStore, err: unknown): never {
-  throw err instanceof LeaseholdError
+/** A store call's failure as Leasehold reports it: the store's own error, or an `unknown` {@link StoreError}. */
+const asLeaseholdError = (store: LockStore, err: unknown): LeaseholdError =>
+  err instanceof LeaseholdError
     ? err
     : new StoreError(store.name, 'unknown', 'unexpected error', { cause: err });
+
+export function storeFailed(store: LockStore, err: unknown): never {
+  throw asLeaseholdError(store, err);
 }
 
 /**
@@ -270,6 +275,9 @@ export const leaseMaker = (
           expireIfDue();
           if (!lost) schedule();
         }
+        // Not held any more, whatever the store did: say so (a caller told "store failed" would retry a
+        // lease that is gone), with the failure as the cause.
+        if (lost) throw new LockLostError(key, token, lost, { cause: asLeaseholdError(store, err) });
         storeFailed(store, err);
       }
       // Lost, released or run out while the request was in flight: that verdict stands (`lose` keeps the

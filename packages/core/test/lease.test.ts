@@ -230,6 +230,26 @@ describe('Lease under faults', () => {
     expect(lease.signal.aborted).toBe(true);
   });
 
+  it('an extend that fails after the lease ran out rejects with LockLostError, the store error as its cause', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    const store = memoryStore();
+    const lease = await createLocker({ store }).acquire('k', { ttlMs: 100 }); // valid until 97 ms
+    await vi.advanceTimersByTimeAsync(50);
+    store.extend = () =>
+      new Promise<boolean>((_, reject) => {
+        setTimeout(() => reject(new StoreError('memory', 'timeout', 'no answer')), 60);
+      });
+    const extending = lease.extend().then(
+      () => 'extended',
+      (error: unknown) => error,
+    );
+    await vi.advanceTimersByTimeAsync(60);
+    const error = await extending;
+    expect(error).toBeInstanceOf(LockLostError);
+    expect(error).toMatchObject({ reason: 'expired', cause: { code: 'STORE_ERROR', kind: 'timeout' } });
+    expect(lease.held).toBe(false);
+  });
+
   it('extend() called from its own abort listener as the first extend finds it run out rejects, never throws', async () => {
     const lease = await createLocker({ store: memoryStore() }).acquire('k', { ttlMs: 100 });
     const fromListener: Array<Promise<void>> = [];

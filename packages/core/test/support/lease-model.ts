@@ -999,7 +999,19 @@ export class World {
         return;
       }
       if (call.ttl !== expectTtl) this.violate(`${label} asked for ttl ${call.ttl}, expected ${expectTtl}`);
-      if (!call.outcome?.ok) {
+      if (!call.outcome?.ok && call.stateAfter !== 'held') {
+        // Failed, and not held any more when the failure came: lost, with the store's error as the cause.
+        if (
+          out.ok ||
+          !(out.error instanceof LockLostError) ||
+          out.error.reason !== call.stateAfter ||
+          !(out.error.cause instanceof StoreError)
+        ) {
+          this.violate(
+            `${label}: store failed on a ${call.stateAfter} lease, expected LockLostError(${call.stateAfter}) caused by a StoreError, got ${out.ok ? 'success' : describeError(out.error)}`,
+          );
+        }
+      } else if (!call.outcome?.ok) {
         if (out.ok || !(out.error instanceof StoreError)) {
           this.violate(
             `${label}: store failed, expected StoreError, got ${out.ok ? 'success' : describeError(out.error)}`,
