@@ -31,7 +31,19 @@ export interface BookingDeps {
 }
 
 /**
- * Books a seat for a user, never twice: under `booking:{eventId}:{seatId}` a fenced conditional write
+ * The lock key of one seat: `booking:{eventId}/{seatId}`. Ids may hold `:` but never `/`, so no two seats
+ * share a key (with `:` between them, event `a:b` seat `c` and event `a` seat `b:c` would wait on each
+ * other). The `booking:` prefix is what the stack's IAM condition on the lock table allows.
+ *
+ * @example
+ * ```ts
+ * seatLockKey('gig-42', 'A:12'); // 'booking:gig-42/A:12'
+ * ```
+ */
+export const seatLockKey = (eventId: string, seatId: string): string => `booking:${eventId}/${seatId}`;
+
+/**
+ * Books a seat for a user, never twice: under {@link seatLockKey} a fenced conditional write
  * (`status = available`, token not older than the seat's fence) claims it. The same user's retry gets
  * their booking back; anyone else gets 409 seat taken.
  */
@@ -50,7 +62,7 @@ export async function book(
   const bookingId = `bk_${crypto.randomUUID().replaceAll('-', '')}`;
   try {
     return await deps.locker.withLock(
-      `booking:${req.eventId}:${req.seatId}`,
+      seatLockKey(req.eventId, req.seatId),
       async (lease) => {
         const seat = await readSeat(deps, req);
         const answer = answerFromSeat(seat, req);

@@ -76,16 +76,19 @@ export async function pay(
   const fast = await readOrder(deps, req.orderId);
   const settled = answerFromOrder(fast, req);
   if (settled) return settled;
+  // Set once a charge request has gone to the provider: from then on no answer may say "not charged".
+  const progress = { chargeSent: false };
   try {
     return await deps.locker.withLock(
       `payment:${req.orderId}`,
-      (lease) => payUnderLock(deps, req, lease, log, context),
+      (lease) => payUnderLock(deps, req, lease, log, progress, context),
       withLockOptions(deps.lock, context),
     );
   } catch (thrown) {
     // After the charge was sent, what went wrong is wrapped: the answer then says the outcome is unknown.
-    const sent = thrown instanceof ChargeOutcomeUnknownError;
-    const err = sent ? thrown.cause : thrown;
+    const wrapped = thrown instanceof ChargeOutcomeUnknownError;
+    const err = wrapped ? thrown.cause : thrown;
+    const sent = wrapped || progress.chargeSent;
     const overtaken = isOvertaken(err);
     if (err instanceof IdempotencyKeyReusedError) {
       return errorResponse(
@@ -101,7 +104,16 @@ export async function pay(
       // We were overtaken (a pause past the lease): whoever holds the newer token decided. Report it.
       // Not decided yet, after this request sent its charge: its outcome is unknown to us.
       log.warn('payment lease lost; answering from the order state', { error: err, chargeSent: sent });
-      const now = await readOrder(deps, req.orderId);
+      let now: Order | undefined;
+      try {
+        now = await readOrder(deps, req.orderId);
+      } catch (readErr) {
+        // The same blip that cost the lease may fail the read: after a charge was sent, the answer is
+        // "outcome unknown", never the 500 that says nothing can have been charged.
+        if (!sent) throw readErr;
+        log.error('charge outcome unknown', { error: readErr });
+        return outcomeUnknown();
+      }
       return answerFromOrder(now, req) ?? (sent ? outcomeUnknown() : inProgressResponse('payment'));
     }
     if (sent) {
@@ -120,6 +132,7 @@ async function payUnderLock(
   req: PaymentRequest,
   lease: Lease,
   log: Logger,
+  progress: { chargeSent: boolean },
   context?: InvocationContext,
 ): Promise<HttpResult> {
   const order = await readOrder(deps, req.orderId);
@@ -143,19 +156,23 @@ async function payUnderLock(
   // its key, so the idempotent provider cannot charge twice, and its start time (or its lack of one). The
   // condition also accepts the claim already made with this key: the SDK's resend of a claim applied but
   // unanswered, which would otherwise read as "another request is paying".
+  // The start time is written again on a resume: an earlier holder's undo may have landed since the
+  // read (pending, no attempt), and the claim then reopens the attempt as old as it is.
   const states = { ':pending': 'pending', ':charging': 'charging', ':key': attemptKey };
+  const startedAt = resuming ? order.attemptStartedAt : new Date().toISOString();
   await updateOrder(
     deps,
     lease,
     req.orderId,
-    resuming
+    startedAt === undefined
       ? 'SET #status = :charging, attemptKey = :key'
       : 'SET #status = :charging, attemptKey = :key, attemptStartedAt = :startedAt',
     '#status = :pending OR (#status = :charging AND attemptKey = :key)',
-    resuming ? states : { ...states, ':startedAt': new Date().toISOString() },
+    startedAt === undefined ? states : { ...states, ':startedAt': startedAt },
   );
   lease.signal.throwIfAborted();
   let charge: Charge;
+  progress.chargeSent = true;
   try {
     charge = await deps.provider.charge(
       { idempotencyKey: attemptKey, orderId: req.orderId, amount: order.amount, currency: order.currency },
@@ -165,6 +182,7 @@ async function payUnderLock(
     const declined = err instanceof ChargeDeclinedError;
     // Anything but a definite refusal: the charge may have gone through. The attempt stays open.
     if (!declined && !(err instanceof IdempotencyKeyReusedError)) throw new ChargeOutcomeUnknownError(err);
+    progress.chargeSent = false; // refused outright: nothing was charged with it
     // The provider refused the key outright (it belongs to another payment, or it declined the charge):
     // nothing was charged with it for this order, and it would be refused again. Undo the claim, or every
     // later request would resume this key and be refused forever. The condition also accepts the undo
@@ -186,7 +204,7 @@ async function payUnderLock(
     );
     // A resumed attempt's key was refused, not this request's: pay with this request's own key (a new
     // attempt: after a decline, the customer may have fixed the cause).
-    if (attemptKey !== req.idempotencyKey) return payUnderLock(deps, req, lease, log, context);
+    if (attemptKey !== req.idempotencyKey) return payUnderLock(deps, req, lease, log, progress, context);
     throw err;
   }
   const body = {

@@ -9,7 +9,8 @@ const secretKeys = /token|secret|password|authorization|owner|api[-_]?key|creden
 /**
  * Credentials written inside text, under no key of their own: a header line of a raw HTTP head (a
  * node:http request's `_header`: "POST …\r\nAuthorization: Bearer …"), a query parameter of a URL
- * (`?api_key=…`), a bearer token anywhere. The name stays, the value is redacted.
+ * (`?api_key=…`), a bearer token anywhere, an authorization header quoted mid-line, a URL's userinfo. The
+ * name stays, the value is redacted.
  */
 const secretsInText: ReadonlyArray<readonly [RegExp, string]> = [
   [
@@ -21,6 +22,13 @@ const secretsInText: ReadonlyArray<readonly [RegExp, string]> = [
     '$1[redacted]',
   ],
   [/\b(Bearer)\s+[\w.~+/=-]+/gi, '$1 [redacted]'],
+  // A header quoted mid-line ("sent headers: Authorization: Basic …"): the scheme goes with the value.
+  [
+    /\b((?:proxy-)?authorization|x-api-key|api[-_]?key)[ \t]*:[ \t]*(?:(?:Basic|Bearer|Digest)[ \t]+)?[^\s,;]+/gi,
+    '$1: [redacted]',
+  ],
+  // A URL's userinfo (`https://user:key@host`: HTTP Basic credentials; Node's fetch quotes the whole URL).
+  [/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1[redacted]@'],
 ];
 
 function scrubText(text: string): string {

@@ -3,6 +3,7 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createLocker } from '@leasehold/core';
 import { dynamoDbStore } from '@leasehold/dynamodb';
 import { describe, expect, it } from 'vitest';
+import { seatLockKey } from '../booking/booking-service.js';
 import { httpEvent, lambdaContext, localDynamoDbClient } from '../local/index.js';
 import { ChargeDeclinedError } from '../payment/provider.js';
 import type { HttpResult } from '../shared/http.js';
@@ -692,7 +693,7 @@ const bookingCases: Record<string, AnswerCase> = {
     async run(row) {
       const impatient = bookingHandlerOn(setup, undefined, { lock: { waitMs: 100 } });
       const eventId = await newEvent();
-      const release = await holdLock(`booking:${eventId}:s1`);
+      const release = await holdLock(seatLockKey(eventId, 's1'));
       try {
         expectAnswer(await impatient(bookEvent(eventId, 's1', 'alice'), lambdaContext()), row);
         expect(await setup.data.seats(eventId)).toMatchObject([{ status: 'available' }]);

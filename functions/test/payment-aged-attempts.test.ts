@@ -1,6 +1,6 @@
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { lambdaContext } from '../local/index.js';
+import { lambdaContext, localDynamoDbClient } from '../local/index.js';
 import { readProviderKeyRetentionMs } from '../payment/handler.js';
 import type { ChargeRequest } from '../payment/provider.js';
 import { ConfigError } from '../shared/lock-store.js';
@@ -81,6 +81,57 @@ describe('payment: the claim of an attempt', () => {
     failing.now = false;
     expect((await handler(payEvent(orderId, key), lambdaContext())).statusCode).toBe(200);
     expect(await setup.data.chargesFor(orderId)).toHaveLength(1);
+  });
+
+  it('a resume keeps that time also when an earlier holder undid the claim between the read and the resume', async () => {
+    const orderId = uid('order');
+    const key = uid('key');
+    await seedCharging(orderId, key, HOUR);
+    const { attemptStartedAt } = (await setup.data.order(orderId)) ?? {};
+    // Right before the resume's claim, an earlier holder's undo (its charge refused) lands: pending again.
+    const client = localDynamoDbClient(setup.endpoints);
+    let undone = false;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = (args as { input?: { TableName?: string } }).input;
+        if (
+          !undone &&
+          context.commandName === 'UpdateItemCommand' &&
+          input?.TableName === setup.tables.orders
+        ) {
+          undone = true;
+          await setup.data.db.send(
+            new UpdateCommand({
+              TableName: setup.tables.orders,
+              Key: { orderId },
+              UpdateExpression: 'SET #status = :pending REMOVE attemptKey, attemptStartedAt',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ':pending': 'pending' },
+            }),
+          );
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'undoBeforeClaim' },
+    );
+    const failing = { now: true };
+    const handler = paymentHandlerOn(setup, (deps) => ({
+      ...deps,
+      db: DynamoDBDocumentClient.from(client),
+      provider: {
+        async charge() {
+          if (failing.now) throw new Error('the provider timed out');
+          throw new Error('not reached');
+        },
+      },
+    }));
+    expect((await handler(payEvent(orderId, uid('key-other')), lambdaContext())).statusCode).toBe(503);
+    expect(undone).toBe(true);
+    expect(await setup.data.order(orderId)).toMatchObject({
+      status: 'charging',
+      attemptKey: key,
+      attemptStartedAt,
+    });
   });
 });
 

@@ -114,7 +114,7 @@ export const REQUEST_BOUNDS = {
 
 /**
  * The lock keys each function takes (functions/payment: `payment:{orderId}`, functions/booking:
- * `booking:{eventId}:{seatId}`). Each function may read and write only the lock rows under its own
+ * `booking:{eventId}/{seatId}`). Each function may read and write only the lock rows under its own
  * prefix (`dynamodb:LeadingKeys`): one function cannot hold, steal or block the other's locks.
  */
 export const LOCK_KEY_PREFIXES = { payment: 'payment:', booking: 'booking:' } as const;
