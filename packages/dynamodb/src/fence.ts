@@ -140,7 +140,11 @@ function checkLease(lease: FenceLease): number {
   return token as number;
 }
 
-function checkAttribute(attribute: unknown): string {
+/** The fence attribute named by `options` (default `fence`); null or a non-object is bad input. */
+function fenceAttribute(options: FenceOptions): string {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError('options', 'must be an object');
+  const attribute: unknown = options.attribute === undefined ? 'fence' : options.attribute;
   if (typeof attribute !== 'string' || attribute.length === 0) {
     throw new InvalidArgumentError('attribute', 'must be a non-empty attribute name');
   }
@@ -188,7 +192,7 @@ export function withFence<T extends FenceableInput>(
   options: FenceOptions = {},
 ): FencedInput<T> {
   const token = checkLease(lease);
-  const attribute = checkAttribute(options.attribute === undefined ? 'fence' : options.attribute);
+  const attribute = fenceAttribute(options);
   if (typeof input !== 'object' || input === null) {
     throw new InvalidArgumentError('input', 'must be an UpdateItem or PutItem input object');
   }
@@ -230,6 +234,12 @@ export function withFence<T extends FenceableInput>(
 
   const userNames = input.ExpressionAttributeNames ?? {};
   const userValues = input.ExpressionAttributeValues ?? {};
+  for (const field of ['UpdateExpression', 'ConditionExpression'] as const) {
+    const expression: unknown = input[field];
+    if (expression !== undefined && typeof expression !== 'string') {
+      throw new InvalidArgumentError('input', `${field} must be a string`);
+    }
+  }
   const expressions = [input.UpdateExpression ?? '', input.ConditionExpression ?? ''];
 
   const name = freshPlaceholder('#lhFence', Object.keys(userNames), expressions);
@@ -363,7 +373,7 @@ export async function sendFenced<C extends FenceableCommand>(
     );
   }
   const token = checkLease(lease);
-  const attribute = checkAttribute(options.attribute === undefined ? 'fence' : options.attribute);
+  const attribute = fenceAttribute(options);
   const input: FenceableInput = {
     ...withFence(lease, command.input, options),
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

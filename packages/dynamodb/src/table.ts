@@ -126,6 +126,12 @@ export async function createLockTable(
   tableName: string,
   options: CreateLockTableOptions = {},
 ): Promise<CreateLockTableResult> {
+  // Bad input is refused before anything is sent, never reported as a store failure.
+  if (typeof (client as { send?: unknown } | null)?.send !== 'function') {
+    throw new InvalidArgumentError('client', 'must be a DynamoDBClient');
+  }
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError('options', 'must be an object');
   const definition = lockTableDefinition(tableName);
   // Defaults for undefined only: null is refused below.
   const { ifNotExists = true, maxWaitMs = 300_000 } = options;

@@ -160,6 +160,9 @@ describe('withFence (input transformation)', () => {
       // A BatchWriteItem PutRequest: no table, and DynamoDB would ignore a condition on it.
       [{ token: 1 }, { Item: { id: 'a' } }],
       [{ token: 1 }, { TableName: '', Key: { id: 'a' } }],
+      [{ token: 1 }, { TableName: T, Key: { id: 'a' } }, null],
+      [{ token: 1 }, { TableName: T, Key: { id: 'a' }, ConditionExpression: 42 }],
+      [{ token: 1 }, { TableName: T, Key: { id: 'a' }, UpdateExpression: ['SET a = :a'] }],
     ];
     for (const [lease, input, options] of bad) {
       expect(() => withFence(lease as never, input as never, options as never)).toThrow(InvalidArgumentError);
@@ -335,6 +338,14 @@ describe('fenced writes against DynamoDB Local', () => {
     await expect(
       sendFenced({} as never, { token: 1 }, new UpdateCommand(update(newId(), 'x'))),
     ).rejects.toThrow(InvalidArgumentError);
+  });
+
+  it('sendFenced rejects null options as bad input, writing nothing', async () => {
+    const id = newId();
+    await expect(
+      sendFenced(doc, { token: 1 }, new UpdateCommand(update(id, 'x')), null as never),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', argument: 'options' });
+    expect(await storedItem(id)).toBeUndefined();
   });
 });
 
