@@ -103,6 +103,18 @@ describe('the packed packages', () => {
       expect(deps.filter((d) => d === '@leasehold/testkit' || d.startsWith('@leasehold/e2e'))).toEqual([]);
     },
   );
+
+  it.each(['upstash', 'dynamodb'] as const)(
+    '@leasehold/%s takes @leasehold/core as a peer dependency: one copy, so instanceof and error kinds hold across packages',
+    (name) => {
+      const manifest = manifests[name] as {
+        dependencies?: Record<string, string>;
+        peerDependencies?: Record<string, string>;
+      };
+      expect(manifest.dependencies?.['@leasehold/core']).toBeUndefined();
+      expect(manifest.peerDependencies?.['@leasehold/core']).toBe(`^${manifests.core.version}`);
+    },
+  );
 });
 
 describe('a Node consumer', () => {

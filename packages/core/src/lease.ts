@@ -114,7 +114,7 @@ export const validTtl = (ms: unknown, driftMs: (ttlMs: number) => number): numbe
 };
 
 /** A store call's failure as Leasehold reports it: the store's own error, or an `unknown` {@link StoreError}. */
-const asLeaseholdError = (store: LockStore, err: unknown): LeaseholdError =>
+export const asLeaseholdError = (store: LockStore, err: unknown): LeaseholdError =>
   err instanceof LeaseholdError
     ? err
     : new StoreError(store.name, 'unknown', 'unexpected error', { cause: err });

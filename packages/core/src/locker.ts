@@ -4,6 +4,7 @@ import { expiries } from './expiries.js';
 import { contended, enter, exit, type Gates, open } from './key-queue.js';
 import {
   announced,
+  asLeaseholdError,
   dispose,
   type Emit,
   type Lease,
@@ -107,10 +108,11 @@ export interface AcquireOptions {
  */
 export interface WithLockOptions extends AcquireOptions {
   /**
-   * How often to extend the lease while the callback runs, in ms. Default: a third of the TTL. An
-   * interval at or above the TTL never extends in time (the first extension comes at the interval
-   * scaled to the validity left): the lease then ends with its TTL, a hard bound on the callback
-   * (`LockLostError` if it runs longer).
+   * How often to extend the lease while the callback runs, in ms. Default: a third of the TTL. Each
+   * extension is valid for the TTL less the drift allowance (1% + 2 ms + `clockSkewMs`) and its own
+   * round trip: an interval at or above that never extends in time (the first extension comes at the
+   * interval scaled to the validity left), so the lease ends with its TTL, a hard bound on the callback
+   * (`LockLostError` if it runs longer). The TTL itself (or more) is the plain way to ask for that.
    */
   readonly extendEveryMs?: number;
 }
@@ -162,12 +164,12 @@ const NOTIFIED_RECHECK_MS = 1_000;
 const QUEUE_SLACK_MS = 250;
 
 // `throwIfAborted` too: a polyfilled signal without it (the `abort-controller` package) failed with a
-// TypeError instead of an InvalidArgumentError.
+// TypeError instead of an InvalidArgumentError; without `removeEventListener`, after the grant (a hung
+// call, the key blocked in this locker).
 const isSignal = (s: unknown) =>
   isObject(s) &&
   typeof s.aborted === 'boolean' &&
-  isFunction(s.addEventListener) &&
-  isFunction(s.throwIfAborted);
+  [s.addEventListener, s.removeEventListener, s.throwIfAborted].every(isFunction);
 const isContext = (c: unknown) => isObject(c) && isFunction(c.getRemainingTimeInMillis);
 const CONTEXT = 'a Lambda context, whose getRemainingTimeInMillis() returns ms';
 /** tryAcquire's "someone holds it" while queued behind another call of this locker. */
@@ -197,12 +199,16 @@ const option = (
 export function createLocker(options: LockerOptions): Locker {
   check('options', options, 'an object', isObject, true);
   const store = options.store;
-  // All four operations, checked now: one missing would fail later, as a store error, on first use.
-  if (![store?.acquire, store?.extend, store?.release, store?.inspect].every(isFunction)) {
-    // Naming the four: "got object" alone does not say what a custom store lacks.
+  // All four operations, and the optional ones if present, checked now: a bad one would fail later, as
+  // a store error, on first use.
+  if (
+    ![store?.acquire, store?.extend, store?.release, store?.inspect].every(isFunction) ||
+    ![store.withdraw, store.waitForRelease, store.close].every((f) => f === undefined || isFunction(f))
+  ) {
+    // Naming them: "got object" alone does not say what a custom store lacks.
     invalid(
       'store',
-      'a LockStore (acquire, extend, release and inspect functions), e.g. dynamoDbStore(...)',
+      'a LockStore (acquire, extend, release and inspect functions; withdraw, waitForRelease and close functions if given), e.g. dynamoDbStore(...)',
       store,
     );
   }
@@ -391,7 +397,9 @@ export function createLocker(options: LockerOptions): Locker {
                 const { token } = answer;
                 return store
                   .release({ key, owner: asked, token })
-                  .catch((error: unknown) => emit?.({ type: 'release-failed', key, token, error }));
+                  .catch((error: unknown) =>
+                    emit?.({ type: 'release-failed', key, token, error: asLeaseholdError(store, error) }),
+                  );
               }
             },
             () => {
@@ -456,6 +464,7 @@ export function createLocker(options: LockerOptions): Locker {
             ...(queueMs > 0 && { queueMs: queueMs + min(QUEUE_SLACK_MS, quarter) }),
           });
           result = await (signal ? abortable(request, signal, owner) : request);
+          if (!isObject(result)) throw new StoreError(store.name, 'bad-response', 'invalid acquire answer');
         } catch (err) {
           if (abandoned) throw err; // the signal's reason
           // Maybe applied: a store that can withdraw frees the lock now if this owner got it, instead
@@ -476,7 +485,9 @@ export function createLocker(options: LockerOptions): Locker {
         const previousToken = holder.token;
         // A new object every time: the one before may be in the queue or a LockTimeoutError already.
         holder = {};
-        if (holderRemainingMs !== undefined) holder.remainingMs = round(holderRemainingMs);
+        // Not a number of ms (a custom store's bug): unknown, or a waiter would ask again every ms.
+        if (holderRemainingMs! >= 0 && holderRemainingMs! < Infinity)
+          holder.remainingMs = round(holderRemainingMs!);
         if (holderToken !== undefined) {
           holder.token = holderToken;
           // A new holder since the last answer: the key is changing hands, so it is worth asking again soon.
@@ -492,7 +503,7 @@ export function createLocker(options: LockerOptions): Locker {
           type: 'contended',
           key,
           attempt,
-          ...(holderRemainingMs !== undefined && { holderRemainingMs: holder.remainingMs }),
+          ...(holder.remainingMs !== undefined && { holderRemainingMs: holder.remainingMs }),
         });
         signal?.throwIfAborted();
         const left = waitUntil - now();

@@ -1,7 +1,11 @@
+import { InvalidArgumentError } from './errors.js';
 import type { Lease } from './lease.js';
 import type { Locker, WithLockOptions } from './locker.js';
 import { floor, max, monotonicNow as now } from './timers.js';
-import { check, invalid, isFunction, isObject, validateKey, validateMs } from './validate.js';
+import { check, isFunction, isObject, validateKey, validateMs } from './validate.js';
+
+/** One lease per key, in the order of the keys: a tuple when the keys are (so each is typed `Lease`). */
+export type LeasesOf<K extends readonly string[]> = { -readonly [I in keyof K]: Lease };
 
 /**
  * Holds the locks of several keys at once, as nested {@link Locker.withLock} calls: runs `fn` with their
@@ -26,18 +30,23 @@ import { check, invalid, isFunction, isObject, validateKey, validateMs } from '.
  * }, { waitMs: 2_000 });
  * ```
  */
-export async function withLocks<T>(
+export async function withLocks<T, const K extends readonly string[] = readonly string[]>(
   locker: Locker,
-  keys: readonly string[],
-  fn: (leases: Lease[]) => Promise<T> | T,
+  keys: K,
+  fn: (leases: LeasesOf<K>) => Promise<T> | T,
   options?: WithLockOptions,
 ): Promise<T> {
   check('locker', locker, 'a Locker (createLocker(...))', (l) => isObject(l) && isFunction(l.withLock), true);
   check('keys', keys, 'a non-empty array of keys', (k) => Array.isArray(k) && k.length > 0, true);
   for (const key of keys) validateKey(key);
   const order = [...keys].sort();
-  const repeated = order.find((key, i) => key === order[i + 1]);
-  if (repeated !== undefined) invalid('keys', 'free of repeats', repeated);
+  // Not echoing the key (nor "got string", which reads as the wrong type): its position says which.
+  const repeated = keys.findIndex((key, i) => keys.indexOf(key) !== i);
+  if (repeated >= 0)
+    throw new InvalidArgumentError(
+      'keys',
+      `must not repeat a key (index ${repeated} repeats an earlier one)`,
+    );
   check('fn', fn, 'a function', isFunction, true);
   check('options', options, 'an object', isObject);
   const waitMs = options?.waitMs === undefined ? undefined : validateMs('waitMs', options.waitMs, 0);
@@ -45,17 +54,35 @@ export async function withLocks<T>(
   const leases = new Map<string, Lease>();
 
   const hold = async (i: number): Promise<T> => {
+    // A lease lost while a later key was awaited (taken, or run out after failed extensions): neither the
+    // next key nor fn goes on without it. Its LockLostError is the answer.
+    for (const lease of leases.values()) lease.signal.throwIfAborted();
     const key = order[i];
-    if (key === undefined) return fn(keys.map((k) => leases.get(k)!));
+    if (key === undefined) return fn(keys.map((k) => leases.get(k)!) as LeasesOf<K>);
     const left = waitMs === undefined ? undefined : max(0, floor(waitMs - (now() - start)));
-    return locker.withLock(
-      key,
-      (lease) => {
-        leases.set(key, lease);
-        return hold(i + 1);
-      },
-      left === undefined ? options : { ...options, waitMs: left },
-    );
+    const opts = left === undefined ? options : { ...options, waitMs: left };
+    const next = (lease: Lease) => {
+      leases.set(key, lease);
+      return hold(i + 1);
+    };
+    // The first key's call checks every option (the signal too) before anything is sent.
+    if (!i) return locker.withLock(key, next, opts);
+    // A later key's wait also ends as soon as a lease already held is lost.
+    const stop = new AbortController();
+    const watched = [...leases.values()].map((lease) => lease.signal);
+    if (options?.signal) watched.push(options.signal);
+    const listeners = watched.map((signal) => () => stop.abort(signal.reason));
+    watched.forEach((signal, j) => {
+      if (signal.aborted) stop.abort(signal.reason);
+      else signal.addEventListener('abort', listeners[j]!);
+    });
+    try {
+      return await locker.withLock(key, next, { ...opts, signal: stop.signal });
+    } finally {
+      watched.forEach((signal, j) => {
+        signal.removeEventListener('abort', listeners[j]!);
+      });
+    }
   };
   return hold(0);
 }

@@ -33,6 +33,30 @@ describe('acquire aborted while its request was in flight, then granted', () => 
       { type: 'release-failed', key: 'k', token: expect.any(Number), error: expect.any(StoreError) },
     ]);
   });
+
+  it("a hand-back failing with a store's raw error reports it as a StoreError, as every release-failed does", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    const store = memoryStore();
+    store.latencyMs = 40;
+    const raw = new Error('socket hang up');
+    store.release = () => Promise.reject(raw);
+    const events: LockEvent[] = [];
+    const locker = createLocker({ store, onEvent: (e) => events.push(e) });
+    const controller = new AbortController();
+    const pending = locker.acquire('k', { signal: controller.signal }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+    await pending;
+    await vi.advanceTimersByTimeAsync(200);
+    expect(events).toEqual([
+      {
+        type: 'release-failed',
+        key: 'k',
+        token: expect.any(Number),
+        error: expect.objectContaining({ code: 'STORE_ERROR', kind: 'unknown', cause: raw }),
+      },
+    ]);
+  });
 });
 
 describe('the next caller of the locker after a grant was handed back', () => {

@@ -185,7 +185,7 @@ describe('createLocker options', () => {
         await expectRefused(
           () => createLocker({ store } as never),
           'store',
-          'a LockStore (acquire, extend, release and inspect functions)',
+          'a LockStore (acquire, extend, release and inspect functions; withdraw, waitForRelease and close functions if given)',
           partial,
         );
       }

@@ -142,6 +142,28 @@ describe('input validation', () => {
     expect(store.calls.acquire).toBe(0);
   });
 
+  it('rejects a signal without removeEventListener as bad input, before any store call', async () => {
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    // Accepted, it was granted and then never settled (a TypeError on removing the listener), and the
+    // key stayed busy in this locker.
+    const signal = { aborted: false, addEventListener() {}, throwIfAborted() {} };
+    const error = await locker.acquire('k', { signal: signal as never }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', argument: 'signal' });
+    expect(store.calls.acquire).toBe(0);
+    expect(await locker.tryAcquire('k')).not.toBeNull();
+  });
+
+  it('rejects a store whose optional withdraw, waitForRelease or close is not a function', () => {
+    for (const op of ['withdraw', 'waitForRelease', 'close'] as const) {
+      const odd = { ...memoryStore(), [op]: true };
+      expect(() => createLocker({ store: odd as never }), op).toThrow(InvalidArgumentError);
+      expect(() => createLocker({ store: odd as never }), op).toThrow(
+        /waitForRelease and close functions if given/,
+      );
+    }
+  });
+
   it('rejects a missing or malformed store and a non-function callback', async () => {
     expect(() => createLocker(undefined as never)).toThrow(InvalidArgumentError);
     expect(() => createLocker({ store: {} as never })).toThrow(/LockStore/);

@@ -1,10 +1,38 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLocker, type LockEvent, LockLostError, LockTimeoutError } from '../src/index.js';
 import { memoryStore } from './support/memory-store.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('withLock', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('with an extendEveryMs above what an extension earns (the TTL less the allowance), the TTL is a hard bound', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    const store = memoryStore();
+    const events: LockEvent[] = [];
+    const locker = createLocker({ store, onEvent: (e) => events.push(e) });
+    // Each extension is valid for 988 ms (1 s less 1% and 2 ms): one every 995 ms comes too late.
+    const out = locker
+      .withLock('k', () => new Promise((r) => setTimeout(() => r('done'), 5_000)), {
+        ttlMs: 1_000,
+        extendEveryMs: 995,
+      })
+      .catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(await out).toMatchObject({ code: 'LOCK_LOST', reason: 'expired' });
+    expect(events.filter((e) => e.type === 'lost')).toHaveLength(1);
+    // Below it (here 980 ms), the lease is kept.
+    const kept = locker.withLock('k', () => new Promise((r) => setTimeout(() => r('done'), 5_000)), {
+      ttlMs: 1_000,
+      extendEveryMs: 980,
+    });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(await kept).toBe('done');
+  });
+
   it("returns the callback's result and releases", async () => {
     const store = memoryStore();
     const locker = createLocker({ store });

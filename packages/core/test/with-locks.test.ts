@@ -3,6 +3,7 @@ import {
   createLocker,
   InvalidArgumentError,
   type Lease,
+  type LockEvent,
   LockLostError,
   LockTimeoutError,
   withLocks,
@@ -110,6 +111,41 @@ describe('withLocks', () => {
     expect(error).toBeInstanceOf(LockLostError);
     expect(error).toMatchObject({ key: 'r', reason: 'taken' });
     expect((await locker.inspect('s')).held).toBe(false);
+  });
+
+  it('does not run the callback, nor wait on, once a lease already held was lost while a later key was awaited', async () => {
+    const store = memoryStore();
+    const events: LockEvent[] = [];
+    const locker = createLocker({
+      store,
+      ttlMs: 2_000,
+      retryBaseMs: 2,
+      retryMaxMs: 10,
+      onEvent: (e) => events.push(e),
+    });
+    store.takeOver('b', 1_000, 'someone-else'); // held elsewhere: withLocks holds "a" while it waits
+    setTimeout(() => store.steal('a'), 50); // the next auto-extension of "a" finds it taken
+    let ran = false;
+    const error = await withLocks(
+      locker,
+      ['a', 'b'],
+      () => {
+        ran = true;
+      },
+      { waitMs: 2_000, extendEveryMs: 20 },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockLostError);
+    expect(error).toMatchObject({ key: 'a', reason: 'taken' });
+    expect(ran).toBe(false);
+    // The wait for "b" ended with the loss of "a", before "b" came free (at 1 s).
+    expect(events.some((e) => e.type === 'acquired' && e.key === 'b')).toBe(false);
+  });
+
+  it('says which position repeats a key, without echoing it or reading as a wrong type', async () => {
+    const { locker } = setup();
+    const error = await withLocks(locker, ['a', 'b', 'a'], () => 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toBe('keys: must not repeat a key (index 2 repeats an earlier one)');
   });
 
   it('refuses bad input with InvalidArgumentError before anything is sent', async () => {
