@@ -6,7 +6,14 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { LocalPrerequisiteError, LocalStartError } from './errors.js';
-import { delay, findFreePort, type ManagedChild, onProcessExit, spawnManaged } from './process.js';
+import {
+  delay,
+  findFreePort,
+  type ManagedChild,
+  onProcessExit,
+  resolveExecutable,
+  spawnManaged,
+} from './process.js';
 import {
   validateNonEmptyString,
   validateOptionsObject,
@@ -261,7 +268,8 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   validateNonEmptyString(options.javaPath, 'javaPath');
   validateTimeoutMs(options.startTimeoutMs);
   const location = locateDynamoDbLocalJar();
-  const java = options.javaPath ?? defaultJava();
+  // Java runs from the jar's directory: a relative javaPath or JAVA_HOME means relative to ours.
+  const java = resolveExecutable(options.javaPath ?? defaultJava());
   await checkJava(java);
   const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   if (options.port !== undefined && (await portTaken(options.port))) {

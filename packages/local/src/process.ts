@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { resolve, sep } from 'node:path';
 
 /** How long `stop()` waits after SIGTERM before it sends SIGKILL. */
 export const STOP_GRACE_MS = 5_000;
@@ -89,8 +90,8 @@ function killAllNow(): void {
 }
 
 /**
- * Runs `cleanup` synchronously if this process exits (or is killed by a handled signal) before the
- * returned function is called to cancel it.
+ * Runs `cleanup` synchronously if this process exits (or is terminated by a SIGINT, SIGTERM or
+ * SIGHUP that the application does not handle) before the returned function is called to cancel it.
  */
 export function onProcessExit(cleanup: () => void): () => void {
   installExitHook();
@@ -101,13 +102,15 @@ export function onProcessExit(cleanup: () => void): () => void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  // If the application has its own handler, it owns shutdown: its services must keep answering
+  // while it drains work and calls stop() (or ignores the signal altogether). If it then exits
+  // without stop(), the 'exit' hook still kills them.
+  if (process.listenerCount(signal) !== 1) return;
+  // Nobody else handles it: the default behaviour (terminate) kills this process without an 'exit'
+  // event, so kill the services now, then restore that behaviour by re-raising the signal.
   killAllNow();
-  // If nobody else handles this signal, restore the default behaviour (terminate) by re-raising it.
-  // If the application has its own handler, it owns shutdown; the 'exit' hook still covers it.
-  if (process.listenerCount(signal) === 1) {
-    removeSignalHooks();
-    process.kill(process.pid, signal);
-  }
+  removeSignalHooks();
+  process.kill(process.pid, signal);
 }
 
 function installExitHook(): void {
@@ -174,6 +177,15 @@ function startWatchdog(pid: number, cleanupDir: string | undefined): ChildProces
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Makes a path to an executable absolute, against the current working directory; a bare name
+ * (`redis-server`) is kept for the PATH lookup. Services are spawned with another working directory,
+ * against which a relative path would be resolved instead: ENOENT, reported as a missing prerequisite.
+ */
+export function resolveExecutable(command: string): string {
+  return command.includes('/') || command.includes(sep) ? resolve(command) : command;
 }
 
 /**

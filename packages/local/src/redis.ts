@@ -3,7 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalPrerequisiteError, LocalStartError } from './errors.js';
-import { delay, findFreePort, type ManagedChild, onProcessExit, spawnManaged } from './process.js';
+import {
+  delay,
+  findFreePort,
+  type ManagedChild,
+  onProcessExit,
+  resolveExecutable,
+  spawnManaged,
+} from './process.js';
 import { RespConnection } from './resp.js';
 import {
   validateNonEmptyString,
@@ -231,7 +238,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   validatePort(options.port);
   validateNonEmptyString(options.redisServerPath, 'redisServerPath');
   validateTimeoutMs(options.startTimeoutMs);
-  const binary = options.redisServerPath ?? 'redis-server';
+  // Resolved once, here: a restart() must run the same binary even if the working directory changed.
+  const binary = resolveExecutable(options.redisServerPath ?? 'redis-server');
   const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const dir = await mkdtemp(join(tmpdir(), 'leasehold-redis-'));
   const cancelDirCleanup = onProcessExit(() => rmSync(dir, { recursive: true, force: true }));

@@ -246,6 +246,16 @@ export class RespConnection {
     else this.closeHandlers.push(handler);
   }
 
+  /** Lets the socket keep the event loop (this process) alive, as sockets do by default. */
+  ref(): void {
+    this.socket.ref();
+  }
+
+  /** Stops the socket from keeping the event loop (this process) alive on its own. */
+  unref(): void {
+    this.socket.unref();
+  }
+
   /** Closes the socket at once; pending commands are rejected. */
   close(): void {
     this.socket.destroy();
@@ -272,6 +282,10 @@ export class RespConnection {
 /**
  * A small pool of {@link RespConnection}s. A request takes a connection for its whole duration
  * (so blocking commands and MULTI/EXEC never interleave with other requests) and gives it back.
+ *
+ * Idle connections are unref'd: they must not keep the process alive once its work is done (a
+ * script that used the endpoint and never called stop() would otherwise never exit). A connection
+ * is ref'd while it is taken, so a command in flight always gets its reply.
  */
 export class RespPool {
   private readonly idle: RespConnection[] = [];
@@ -287,7 +301,10 @@ export class RespPool {
   async acquire(): Promise<RespConnection> {
     if (this.closed) throw new RedisConnectionError('the pool is closed');
     for (let conn = this.idle.pop(); conn !== undefined; conn = this.idle.pop()) {
-      if (!conn.closed) return conn;
+      if (!conn.closed) {
+        conn.ref();
+        return conn;
+      }
       this.all.delete(conn);
     }
     const conn = await RespConnection.open(this.host, this.port);
@@ -310,13 +327,19 @@ export class RespPool {
       conn.close();
       return;
     }
+    conn.unref();
     this.idle.push(conn);
   }
 
-  /** Opens a dedicated connection that the pool closes on {@link RespPool.close}, but never reuses. */
+  /**
+   * Opens a dedicated connection that the pool closes on {@link RespPool.close}, but never reuses.
+   * It is unref'd: it mostly waits (for pushes, after SUBSCRIBE), and while it is in use its
+   * owner's own socket (the event stream's HTTP connection) keeps the process alive.
+   */
   async dedicated(): Promise<RespConnection> {
     if (this.closed) throw new RedisConnectionError('the pool is closed');
     const conn = await RespConnection.open(this.host, this.port);
+    conn.unref();
     this.all.add(conn);
     conn.onClose(() => this.all.delete(conn));
     return conn;

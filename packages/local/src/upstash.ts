@@ -693,6 +693,11 @@ class LocalUpstashEndpoint implements UpstashEndpoint {
     };
     res.once('close', finish);
     req.once('error', finish);
+    // The client may have gone while the connection was opening: its 'close' has passed already.
+    if (res.destroyed) {
+      finish();
+      return;
+    }
     conn.onClose(() => {
       this.subscribers.delete(conn);
       if (res.headersSent) void endResponse(res);
