@@ -416,7 +416,10 @@ describe('createLocker options', () => {
     });
 
     it('clockSkewMs accepts 0, and any skew that leaves the TTL above the allowance, up to one day', async () => {
-      await expect(createLocker({ store: memoryStore(), clockSkewMs: 0 }).acquire('k')).resolves.toBeTruthy();
+      const unskewed = await createLocker({ store: memoryStore(), clockSkewMs: 0 }).acquire('k', {
+        ttlMs: 1_000,
+      });
+      expect(unskewed.remainingMs).toBe(1_000 - 12); // the drift allowance alone
       // A one-day TTL keeps 1 ms of validity with the largest skew that leaves it any; 1 ms more eats it.
       const largest = DAY - drift(DAY) - 1;
       const lease = await createLocker({ store: memoryStore(), ttlMs: DAY, clockSkewMs: largest }).acquire(

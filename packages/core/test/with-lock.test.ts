@@ -108,20 +108,26 @@ describe('withLock', () => {
   });
 
   it('resolves when the callback released the lease by passing it to a waiter of the same locker', async () => {
-    const locker = createLocker({ store: memoryStore() });
+    const store = memoryStore();
+    const locker = createLocker({ store });
+    let firstToken: number | undefined;
     let passedTo: number | undefined;
-    const waiter = locker.withLock('k', (lease) => {
-      passedTo = lease.token;
-      return 'second';
-    });
-    const first = await locker.withLock('k', async (lease) => {
+    const first = locker.withLock('k', async (lease) => {
+      firstToken = lease.token;
       await sleep(5); // the waiter queues meanwhile
       expect(await lease.release()).toBe(true);
       return 'first';
     });
-    expect(first).toBe('first');
+    await sleep(1);
+    const waiter = locker.withLock('k', (lease) => {
+      passedTo = lease.token;
+      return 'second';
+    });
+    expect(await first).toBe('first');
     expect(await waiter).toBe('second');
-    expect(passedTo).toBeDefined();
+    // Passed on, not released and acquired again: the next token, one store acquire in all.
+    expect(passedTo).toBe(firstToken! + 1);
+    expect(store.calls.acquire).toBe(1);
   });
 
   it('releases even when the callback throws', async () => {
