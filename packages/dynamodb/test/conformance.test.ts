@@ -3,8 +3,9 @@ import { startDynamoDbLocal } from '@leasehold/local';
 import { runConformance } from '@leasehold/testkit';
 import { createLockTable, dynamoDbStore } from '../src/index.js';
 
-// Its own DynamoDB Local per harness: the outage test stops the service it was given.
-runConformance('dynamodb', async () => {
+// Its own DynamoDB Local per harness: the outage test stops the service it was given. The store has
+// withdraw but no waitForRelease (core polls it): the suite checks both.
+runConformance('dynamodb', { supports: { waitForRelease: false, withdraw: true } }, async () => {
   const ddb = await startDynamoDbLocal();
   const newClient = () =>
     new DynamoDBClient({

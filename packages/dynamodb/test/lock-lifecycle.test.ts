@@ -175,26 +175,28 @@ describe('acquire', () => {
   });
 
   it('records when each acquire was sent within a few ms of its clock, even after a burst of acquires', async () => {
-    // Thousands of acquires from one store in one tick (answered at once by a stand-in client), then one
-    // real acquire: its `sentAt` (epoch µs) stays within a few ms of the clock it was sent by.
+    // Thousands of acquires from one store within one ms of its clock (answered at once by a stand-in
+    // client), then one real acquire: its `sentAt` (epoch µs, + 1 per acquire within a ms) stays within
+    // a few ms of the clock it was sent by, not seconds ahead. The clock is the store's `now`, held
+    // still: exact, whatever the load on the machine.
     const instant = {
       send: (command: { input: { Key?: { pk?: { S?: string } } } }, options?: unknown) =>
         command.input.Key?.pk?.S?.startsWith('burst:')
           ? Promise.resolve({ Attributes: { fence: { N: '16' } } })
           : client.send(command as never, options as never),
     } as unknown as DynamoDBClient;
-    const busy = dynamoDbStore({ client: instant, tableName });
+    const t = Date.now();
+    const busy = dynamoDbStore({ client: instant, tableName, now: () => t });
     await Promise.all(
       Array.from({ length: 5_000 }, (_, i) =>
         busy.acquire({ key: `burst:${i}`, owner: ownerId(), ttlMs: 1_000 }),
       ),
     );
     const key = newKey();
-    const sent = Date.now();
     await acquired(busy, key, ownerId(), 1_000);
     const sentAt = Number((await rawRow(key))?.sentAt?.N);
-    expect(sentAt / 1000).toBeGreaterThanOrEqual(sent);
-    expect(sentAt / 1000 - sent).toBeLessThan(20);
+    // The 5,001st acquire in the clock's ms t: t in µs, + 5,000 µs (5 ms ahead; a ms per acquire would be 5 s).
+    expect(sentAt).toBe(t * 1000 + 5_000);
   });
 
   it('grants an expired lease to a new owner with a higher token; the old owner can no longer extend or release', async () => {

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  *
  * @example
  * ```ts
- * runConformance('dynamodb', async () => {
+ * runConformance('dynamodb', { supports: { waitForRelease: false, withdraw: true } }, async () => {
  *   const local = await startLocalStores({ services: ['dynamodb'] });
  *   return { newStore: () => dynamoDbStore({ client: newClient(local), tableName }), ... };
  * });
@@ -32,6 +32,25 @@ export interface ConformanceHarness {
   stopService(): Promise<void>;
   /** Stops everything the harness started. */
   teardown(): Promise<void>;
+}
+
+/**
+ * The optional {@link LockStore} methods a store implements, declared by its test file (not read off the
+ * store): the tests of a method run only for a store that declares it, and a test checks that the
+ * store has exactly the methods it declares, so that a store losing one fails instead of skipping its
+ * tests unnoticed.
+ */
+export interface ConformanceSupports {
+  /** `waitForRelease` (and the hand-over to queued waiters, `queueMs`). */
+  readonly waitForRelease: boolean;
+  /** `withdraw`. */
+  readonly withdraw: boolean;
+}
+
+/** What {@link runConformance} is told of the store beyond its harness. */
+export interface ConformanceOptions {
+  /** The optional methods the store implements: each `true` one must be a function, each `false` one absent. */
+  readonly supports: ConformanceSupports;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -143,14 +162,22 @@ function unusualKeys(u: string): string[] {
 /**
  * Registers the store conformance suite (vitest `describe`/`it`) for one store. `setup` is called
  * once for the main suite and once more for the outage test, which stops its own services.
+ * `options.supports` declares the optional methods the store implements: the tests of an undeclared
+ * one are not registered (neither run nor counted), and one test fails unless every store the
+ * harness makes has exactly the declared ones.
  *
  * @example
  * ```ts
  * import { runConformance } from '@leasehold/testkit';
- * runConformance('upstash', setupUpstashHarness);
+ * runConformance('upstash', { supports: { waitForRelease: true, withdraw: true } }, setupUpstashHarness);
  * ```
  */
-export function runConformance(name: string, setup: () => Promise<ConformanceHarness>): void {
+export function runConformance(
+  name: string,
+  options: ConformanceOptions,
+  setup: () => Promise<ConformanceHarness>,
+): void {
+  const { supports } = options;
   describe(`${name} store conformance`, () => {
     let harness: ConformanceHarness;
     beforeAll(async () => {
@@ -161,6 +188,20 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
     });
     const newLocker = (retryMaxMs = 50) =>
       createLocker({ store: harness.newStore(), ttlMs: 5_000, waitMs: 20_000, retryBaseMs: 5, retryMaxMs });
+
+    describe('declared optional methods', () => {
+      it('has exactly the optional methods its test file declares (waitForRelease, withdraw)', async () => {
+        // A store that lost a declared method fails here by name (its own tests fail too); one with a
+        // method it does not declare fails here instead of having that method go untested.
+        const store = harness.newStore();
+        for (const method of ['waitForRelease', 'withdraw'] as const) {
+          expect(typeof store[method], `${method}: declared ${supports[method]}`).toBe(
+            supports[method] ? 'function' : 'undefined',
+          );
+        }
+        await store.close?.();
+      });
+    });
 
     describe('mutual exclusion', () => {
       it('keeps a non-atomic read-sleep-write counter exact with 8 contenders on separate clients', async () => {
@@ -817,10 +858,19 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         expect(handoff).toBeLessThan(1_000);
         await lease.release();
       });
-      // The optional methods: a store without waitForRelease (core polls) cannot hand locks over.
-      it('waitForRelease resolves soon after a release, at its timeout, and on abort, never rejecting for them', async () => {
+      // The optional methods: a store without waitForRelease (core polls) cannot hand locks over. Its
+      // tests are registered only for a store declaring it (and one declaring it must have it).
+      if (!supports.waitForRelease) return;
+      /** A new store, its waitForRelease checked present (a TypeError otherwise, failing the test). */
+      const waitingStore = () => {
         const store = harness.newStore();
-        if (!store.waitForRelease) return;
+        if (typeof store.waitForRelease !== 'function') {
+          throw new TypeError(`${store.name} declares waitForRelease but has none`);
+        }
+        return store as LockStore & Required<Pick<LockStore, 'waitForRelease'>>;
+      };
+      it('waitForRelease resolves soon after a release, at its timeout, and on abort, never rejecting for them', async () => {
+        const store = waitingStore();
         const holders = harness.newStore();
         const [timedKey, releasedKey, abortedKey] = ['wait-timeout', 'wait-release', 'wait-abort'].map(
           uniqueKey,
@@ -857,8 +907,7 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
       });
 
       it('waitForRelease resolves at once for a key already free when it is called, and for a signal already aborted', async () => {
-        const store = harness.newStore();
-        if (!store.waitForRelease) return;
+        const store = waitingStore();
         const holders = harness.newStore();
         /** How long a wait took to settle (resolved or rejected), and what it resolved with. */
         const settle = async (wait: Promise<unknown>) => {
@@ -889,8 +938,7 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         await store.close?.();
       });
       it("hands a lock over on release only above the holder's token and for the TTL the waiter asked", async () => {
-        const store = harness.newStore();
-        if (!store.waitForRelease) return;
+        const store = waitingStore();
         const key = uniqueKey('handover');
         const holders = harness.newStore();
         const holder = await grant(holders, key, 20_000);
@@ -919,8 +967,7 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         await store.close?.();
       });
       it('hands a lock over only to a waiter still queued: not one that asked without queueMs, withdrew or ran out', async () => {
-        const store = harness.newStore();
-        if (!store.waitForRelease) return;
+        const store = waitingStore();
         const holders = harness.newStore();
         const reader = harness.newStore();
         /** `key` is held, `waiter` asks for it (queued for `queueMs`) and then does `meanwhile`; the holder releases. */
@@ -946,7 +993,7 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
         await Promise.all([
           scenario('no-queue', undefined, async () => {}),
           scenario('ran-out', 100, () => sleep(1_000)),
-          ...(store.withdraw
+          ...(supports.withdraw
             ? [
                 scenario('withdrew', 10_000, withdraw),
                 scenario('withdrew-late', 10_000, async () => {}, withdraw), // handed over, then withdrawn
@@ -954,11 +1001,11 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
             : []),
         ]);
         // Withdrawing an owner that is not queued leaves the holder's lease alone.
-        if (store.withdraw) {
+        if (supports.withdraw) {
           const key = uniqueKey('withdraw-stranger');
           const holder = await grant(holders, key, 20_000);
-          await store.withdraw(key, newOwner());
-          await store.withdraw(
+          await withdraw(key, newOwner());
+          await withdraw(
             key,
             holder.owner.replace(/.$/, (c) => (c === '0' ? '1' : '0')),
           );
@@ -970,10 +1017,19 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
     });
     describe('withdraw', () => {
       // Core withdraws the owner of an acquire that failed with its outcome unknown: a store that can
-      // must free the grant if it was applied, and touch nothing else.
-      it("frees a grant held by the withdrawn owner, and leaves another owner's lease alone", async () => {
+      // must free the grant if it was applied, and touch nothing else. Registered only for a store
+      // declaring withdraw (and one declaring it must have it).
+      if (!supports.withdraw) return;
+      /** A new store, its withdraw checked present (a TypeError otherwise, failing the test). */
+      const withdrawingStore = () => {
         const store = harness.newStore();
-        if (!store.withdraw) return;
+        if (typeof store.withdraw !== 'function') {
+          throw new TypeError(`${store.name} declares withdraw but has none`);
+        }
+        return store as LockStore & Required<Pick<LockStore, 'withdraw'>>;
+      };
+      it("frees a grant held by the withdrawn owner, and leaves another owner's lease alone", async () => {
+        const store = withdrawingStore();
         const orphanKey = uniqueKey('withdraw-granted');
         const orphan = await grant(store, orphanKey, 20_000);
         await store.withdraw(orphanKey, orphan.owner);
@@ -995,8 +1051,7 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
       });
 
       it('leaves alone the lease of an owner that took the key after the withdrawn one lost it, and settles on a free key', async () => {
-        const store = harness.newStore();
-        if (!store.withdraw) return;
+        const store = withdrawingStore();
         const reader = harness.newStore();
         const key = uniqueKey('withdraw-lost');
         const lost = await grant(store, key, 100);
@@ -1068,7 +1123,7 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
             ['release', () => raw.release(rawLease)],
             ['inspect', () => raw.inspect(rawLease.key)],
             // Core withdraws after a failed acquire: a failure of withdraw is a StoreError too.
-            ...(raw.withdraw
+            ...(supports.withdraw
               ? ([['withdraw', () => raw.withdraw!(rawLease.key, asker)]] as Array<
                   [string, () => Promise<unknown>]
                 >)
@@ -1089,11 +1144,11 @@ export function runConformance(name: string, setup: () => Promise<ConformanceHar
             for (const secret of [asker, rawLease.owner]) expect(errorText(error), op).not.toContain(secret);
           }
           // A wait with the service down settles (resolves or fails), never hangs past its timeout.
-          if (raw.waitForRelease) {
+          if (supports.waitForRelease) {
             const timedOut = Symbol('still waiting');
             const startedAt = performance.now();
             const settled = await Promise.race([
-              raw.waitForRelease(rawLease.key, 500, undefined, { owner: asker, above: rawLease.token }).then(
+              raw.waitForRelease!(rawLease.key, 500, undefined, { owner: asker, above: rawLease.token }).then(
                 () => 'resolved',
                 (e: unknown) => e,
               ),

@@ -1,3 +1,8 @@
-export { type ConformanceHarness, runConformance } from './conformance.js';
+export {
+  type ConformanceHarness,
+  type ConformanceOptions,
+  type ConformanceSupports,
+  runConformance,
+} from './conformance.js';
 export * from './faults.js';
 export { regexAlternatives } from './regex-alternatives.js';

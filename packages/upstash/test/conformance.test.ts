@@ -11,6 +11,8 @@ import { upstashKeyNames, upstashStore } from '../src/index.js';
 for (const upstashScriptFlags of [true, false]) {
   runConformance(
     upstashScriptFlags ? 'upstash' : 'upstash on a plain Redis behind a REST proxy',
+    // Both optional methods, on either path: the suite checks that the store has them.
+    { supports: { waitForRelease: true, withdraw: true } },
     async () => {
       const local = await startLocalStores({ services: ['redis'] });
       const endpoint = await startUpstashEndpoint({ redisPort: local.redis!.port, upstashScriptFlags });

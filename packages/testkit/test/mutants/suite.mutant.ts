@@ -11,8 +11,12 @@ const name = process.env.LEASEHOLD_MUTANT ?? '';
 const mutant = MUTANTS[name];
 if (!mutant) throw new Error(`LEASEHOLD_MUTANT: one of ${Object.keys(MUTANTS).join(', ')}`);
 
+// A mutant keeps the optional methods of the store it wraps (mutants.ts, `bound`).
+const upstashSupports = { supports: { waitForRelease: true, withdraw: true } };
+const dynamoDbSupports = { supports: { waitForRelease: false, withdraw: true } };
+
 if ((mutant.store ?? 'upstash') === 'upstash') {
-  runConformance(`upstash, mutant ${name}`, async () => {
+  runConformance(`upstash, mutant ${name}`, upstashSupports, async () => {
     const local = await startLocalStores({ services: ['redis'] });
     const endpoint = await startUpstashEndpoint({ redisPort: local.redis!.port, upstashScriptFlags: true });
     const { url, token } = endpoint;
@@ -31,7 +35,7 @@ if ((mutant.store ?? 'upstash') === 'upstash') {
     };
   });
 } else {
-  runConformance(`dynamodb, mutant ${name}`, async () => {
+  runConformance(`dynamodb, mutant ${name}`, dynamoDbSupports, async () => {
     const ddb = await startDynamoDbLocal();
     const newClient = () =>
       new DynamoDBClient({
