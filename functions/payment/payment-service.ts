@@ -60,8 +60,19 @@ class ChargeOutcomeUnknownError extends Error {
 }
 
 /**
+ * The lock key of one order: `payment:{orderId}`. The `payment:` prefix is what the stack's IAM
+ * condition on the lock table allows.
+ *
+ * @example
+ * ```ts
+ * orderLockKey('o-42'); // 'payment:o-42'
+ * ```
+ */
+export const orderLockKey = (orderId: string): string => `payment:${orderId}`;
+
+/**
  * Pays an order exactly once, whatever the concurrency, retries and duplicate deliveries:
- * 1. under `payment:{orderId}`, a fenced write records the charge attempt (`charging`, attemptKey) —
+ * 1. under {@link orderLockKey} (`payment:{orderId}`), a fenced write records the charge attempt (`charging`, attemptKey) —
  *    an interrupted attempt is resumed with ITS key, so the idempotent provider never charges twice;
  * 2. the provider charges with that key;
  * 3. a fenced write marks the order paid and stores the response for replays.
@@ -80,7 +91,7 @@ export async function pay(
   const progress = { chargeSent: false };
   try {
     return await deps.locker.withLock(
-      `payment:${req.orderId}`,
+      orderLockKey(req.orderId),
       (lease) => payUnderLock(deps, req, lease, log, progress, context),
       withLockOptions(deps.lock, context),
     );

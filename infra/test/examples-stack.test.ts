@@ -8,6 +8,8 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The functions' own parsers: what the stack sets is checked the way the deployed code reads it.
+import { seatLockKey } from '../../functions/booking/booking-service.js';
+import { orderLockKey } from '../../functions/payment/payment-service.js';
 import { awsClientConfig, readLockSettings } from '../../functions/shared/lock-store.js';
 import { createApp } from '../lib/app.js';
 import { LOCK_KEY_PREFIXES, PROJECT_ROOT } from '../lib/examples-stack.js';
@@ -330,11 +332,19 @@ describe('least-privilege IAM', () => {
 
   it('scopes the lock rows to the prefix the handler code really locks under', () => {
     // A lock key the condition does not match is AccessDenied on every request (503 lock_store_unavailable).
+    const keyOf = {
+      payment: ['orderLockKey', orderLockKey('o-1:x')],
+      booking: ['seatLockKey', seatLockKey('e-1:x', 's-1:y')],
+    } as const;
     for (const name of ['payment', 'booking'] as const) {
+      const [fn, key] = keyOf[name];
+      expect(key.startsWith(LOCK_KEY_PREFIXES[name])).toBe(true);
+      // And the service locks under that function's keys, and nothing else.
       const code = readFileSync(path.join(PROJECT_ROOT, 'functions', name, `${name}-service.ts`), 'utf8');
-      const keys = [...code.matchAll(/\.withLock\(\s*`([^`$]*)\$\{/g)].map((m) => m[1]);
-      expect(keys.length).toBeGreaterThan(0);
-      for (const k of keys) expect(k).toBe(LOCK_KEY_PREFIXES[name]);
+      const locked = [...code.matchAll(/\.withLock\(\s*([A-Za-z]+)\(/g)].map((m) => m[1]);
+      expect(locked.length).toBeGreaterThan(0);
+      expect(new Set(locked)).toEqual(new Set([fn]));
+      expect(code.match(/\.withLock\(/g)?.length).toBe(locked.length);
     }
   });
 
