@@ -123,7 +123,7 @@ export interface WithLockOptions extends AcquireOptions {
  * @example
  * ```ts
  * const locker = createLocker({ store: dynamoDbStore({ client, tableName: 'leasehold-locks' }) });
- * const result = await locker.withLock('booking:e1:s12', async (lease) => book(lease.token));
+ * const result = await locker.withLock('booking:e1/s12', async (lease) => book(lease.token));
  * ```
  */
 export interface Locker {

@@ -93,7 +93,7 @@ export function upstashKeyNames(key: string, prefix: string = DEFAULT_PREFIX): U
  * @example
  * ```ts
  * import { releaseChannel } from '@leasehold/upstash';
- * const sub = redis.subscribe(releaseChannel('booking:e1:s12'));
+ * const sub = redis.subscribe(releaseChannel('booking:e1/s12'));
  * sub.on('message', ({ message }) => console.log('released, token', message));
  * ```
  */
