@@ -158,6 +158,7 @@ export const CHECKS = [
   'named-holders',
   'live-holders',
   'local-passes',
+  'honest-releases',
 ] as const;
 export type CheckName = (typeof CHECKS)[number];
 
@@ -227,6 +228,8 @@ export interface CheckStats {
   refusalsChecked: number;
   /** Leases a locker passed on to its own next waiter, with no store request (local-passes). */
   localPasses: number;
+  /** Releases answered ok, checked against grants to other owners before they were sent. */
+  releasesChecked: number;
   overlapsExcusedByStateLoss: number;
   killsChecked: number;
   /** Longest kill → next grant, in ms. */
@@ -275,6 +278,7 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     refusals: 0,
     refusalsChecked: 0,
     localPasses: 0,
+    releasesChecked: 0,
     overlapsExcusedByStateLoss: 0,
     killsChecked: 0,
     maxTakeoverMs: 0,
@@ -647,6 +651,18 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
         const prev = list[i - 1] as LeaseEventRecord;
         const next = list[i] as LeaseEventRecord;
         stats.localPasses++;
+        {
+          const bound = boundAt(storeLeaseId(next.worker, next.key, next.token), next.at);
+          if (bound !== undefined && bound - next.at < ttl / 2 - tol) {
+            fail({
+              check: 'local-passes',
+              key: next.key,
+              token: next.token,
+              at: next.at,
+              message: `${next.worker}: lease ${next.token} of "${next.key}" was passed on with ${(bound - next.at).toFixed(1)} ms of validity left (less than half the ${ttl} ms TTL)`,
+            });
+          }
+        }
         const end = leaseEnds.get(leaseId(prev.worker, prev.key, prev.token));
         // Its caller must also have stopped seeing it held (the events alone could say "released" of a
         // lease that still reads as held).
@@ -955,6 +971,26 @@ export function checkHistory(history: History, options: CheckOptions): CheckResu
     }
   }
 
+  // ---- honest-releases: a release answered ok for a lease whose key another owner was granted a higher
+  // token before the release was sent (a takeover the store had already applied) is a lie -------------
+  for (const o of history.ops) {
+    if (o.op !== 'release' || o.outcome !== 'ok' || o.token === undefined) continue;
+    const released = o.token;
+    stats.releasesChecked++;
+    const taken = (byKey.get(o.key) ?? []).find(
+      (g) => g.owner !== o.owner && g.token > released && g.receivedAt < o.sentAt - tol,
+    );
+    if (taken !== undefined) {
+      fail({
+        check: 'honest-releases',
+        key: o.key,
+        token: released,
+        at: o.sentAt,
+        message: `"${o.key}": ${o.worker}'s release of token ${released} answered ok although token ${taken.token} (${taken.worker}) was granted ${Math.round(o.sentAt - taken.receivedAt)} ms before it was sent`,
+      });
+    }
+  }
+
   // ---- durable-writes: every acknowledged write is in the resource's final state -------------------
   for (const { resource, appliedWrites, appliedIds } of history.resourceStates ?? []) {
     stats.resourcesChecked++;
@@ -1023,6 +1059,7 @@ export function formatCheckResult(result: CheckResult, maxViolations = 20): stri
     'named-holders': `${s.refusals} refusals`,
     'live-holders': `${s.refusalsChecked} refusals checked against the lease they named`,
     'local-passes': `${s.localPasses} leases passed on within a locker`,
+    'honest-releases': `${s.releasesChecked} releases answered ok, checked against takeovers`,
     'lost-answers': `${s.lostAnswers} lost grants: ${s.lostAnswersHeldByCaller} held by caller, ${s.lostAnswersOrphaned} orphaned (${s.lostAnswersExpired} seen to expire)`,
   };
   const lines = CHECKS.map((c) => {

@@ -554,6 +554,48 @@ describe('checkHistory', () => {
     });
   });
 
+  describe('honest-releases', () => {
+    /** B's lease 11 runs out un-extended (valid until 603); C takes the key at 650; B releases at 700. */
+    const takenThenReleased = (outcome: 'ok' | 'refused') => {
+      const h = good();
+      h.ops.splice(
+        h.ops.findIndex((o) => o.op === 'extend'),
+        1,
+      );
+      h.events.splice(
+        h.events.findIndex((e) => e.type === 'extended'),
+        1,
+      );
+      const late = h.observations.findIndex((o) => o.at === 600);
+      h.observations[late] = { ...h.observations[late]!, remainingMs: 2 };
+      h.ops.push({
+        worker: 'C',
+        op: 'acquire',
+        key: 'k',
+        owner: 'c1',
+        token: 27,
+        validMs: VALID,
+        sentAt: 640,
+        receivedAt: 650,
+        outcome: 'granted',
+      });
+      h.events.push({ worker: 'C', key: 'k', token: 27, at: 650, type: 'acquired' });
+      const release = h.ops.find((o) => o.op === 'release' && o.token === 11)!;
+      Object.assign(release, { outcome });
+      return h;
+    };
+
+    it('passes a release answered "not held" after another owner took the key', () => {
+      const result = checkHistory(takenThenReleased('refused'), { ttlMs: TTL });
+      expect(result.violations).toEqual([]);
+    });
+
+    it('fails a release answered ok after another owner was granted the key before it was sent', () => {
+      expect(failing(takenThenReleased('ok'))).toEqual(['honest-releases']);
+      expect(checkHistory(good(), { ttlMs: TTL }).stats.releasesChecked).toBe(2);
+    });
+  });
+
   describe('local-passes', () => {
     /**
      * B's store lease 11 (granted 110..115, extended at 300, released at 700) held by two of B's callers
@@ -581,6 +623,11 @@ describe('checkHistory', () => {
 
     it('fails when a lease was handed out before the one before it on the same store lease ended', () => {
       expect(failing(passed(260))).toEqual(['local-passes']);
+    });
+
+    it('fails when a lease was passed on with less than half the TTL of validity left', () => {
+      // At 250 the store lease is valid until 603 (granted at 110): 353 ms, under half a 1 s TTL.
+      expect(failing(passed(249), { ttlMs: 1_000 })).toEqual(['local-passes']);
     });
 
     it('sees a second holder let in by a release sent before the pass, while the passed-on lease holds', () => {
@@ -652,7 +699,8 @@ describe('checkHistory', () => {
         },
       );
       h.events.push({ worker: 'C', key: 'k', token: 27, at: 305, type: 'acquired' });
-      expect(failing(h)).toEqual(['holder-validity']);
+      // And lease 11's store release at 700 answered ok, though C had been granted the key at 305.
+      expect(failing(h)).toEqual(['holder-validity', 'honest-releases']);
     });
 
     it('fails when a token passed on locally was granted by the store too (a counter re-created less than FENCE_STEP above)', () => {
