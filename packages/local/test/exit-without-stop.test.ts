@@ -5,17 +5,14 @@
  * requests, or a script that used the endpoint and did not call stop() never exits. A connection in
  * use must still keep the process alive until its command is answered.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedisServer } from '../src/index.js';
-import { eventually, isAlive } from './helpers.js';
+import { eventually, isAlive, PACKAGE_DIR, runTsScript } from './helpers.js';
 
-const packageDir = dirname(dirname(fileURLToPath(import.meta.url)));
-const src = join(packageDir, 'src');
+const src = join(PACKAGE_DIR, 'src');
 let dir: string;
 
 beforeAll(async () => {
@@ -27,18 +24,7 @@ afterAll(async () => {
 
 /** Runs a TypeScript module (top-level await allowed) with tsx; resolves with its exit, or 'hung'. */
 async function runScript(lines: string[], limitMs: number) {
-  const script = join(dir, `s-${Math.random().toString(36).slice(2)}.mts`);
-  await writeFile(script, lines.join('\n'));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: packageDir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
+  const { child, out, exit } = await runTsScript(dir, lines.join('\n'));
   let timer: NodeJS.Timeout | undefined;
   const hung = new Promise<'hung'>((resolve) => {
     timer = setTimeout(() => resolve('hung'), limitMs);
@@ -49,7 +35,7 @@ async function runScript(lines: string[], limitMs: number) {
     child.kill('SIGTERM'); // unhandled: the library kills its services and re-raises
     await exit;
   }
-  return { result, out };
+  return { result, out: out() };
 }
 
 describe('a process that used the Upstash endpoint and did not call stop()', () => {

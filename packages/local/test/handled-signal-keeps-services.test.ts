@@ -4,16 +4,13 @@
  * the services still answering, and one that handles SIGINT without exiting keeps running with its
  * services. (An unhandled SIGTERM, which kills them and the process, is covered in cli.test.ts.)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, isAlive } from './helpers.js';
+import { eventually, isAlive, PACKAGE_DIR, type RunningScript, runTsScript } from './helpers.js';
 
-const packageDir = dirname(dirname(fileURLToPath(import.meta.url)));
-const src = join(packageDir, 'src');
+const src = join(PACKAGE_DIR, 'src');
 let dir: string;
 
 beforeAll(async () => {
@@ -23,29 +20,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Running {
-  child: ChildProcess;
-  out: () => string;
-  exit: Promise<{ code: number | null; signal: string | null }>;
-}
+const runScript = (body: string) => runTsScript(dir, body);
 
-async function runScript(body: string): Promise<Running> {
-  const script = join(dir, `s-${Math.random().toString(36).slice(2)}.mts`);
-  await writeFile(script, body);
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: packageDir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, out: () => out, exit };
-}
-
-async function waitFor(running: Running, needle: string, timeoutMs = 20_000): Promise<void> {
+async function waitFor(running: RunningScript, needle: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!running.out().includes(needle)) {
     if (Date.now() > deadline || running.child.exitCode !== null) {

@@ -1,5 +1,12 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** This package's directory: scripts run from it resolve its dependencies. */
+export const PACKAGE_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 
 /**
  * True while a process with this pid exists (signal 0 only checks). A zombie — dead, but not yet
@@ -78,4 +85,31 @@ export function childPids(): number[] {
 export function javaTmpDir(pid: number): string | undefined {
   const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   return args.find((arg) => arg.startsWith('-Djava.io.tmpdir='))?.slice('-Djava.io.tmpdir='.length);
+}
+
+/** A TypeScript module run with tsx in a child process: its output so far and its exit. */
+export interface RunningScript {
+  child: ChildProcess;
+  out: () => string;
+  exit: Promise<{ code: number | null; signal: string | null }>;
+}
+
+/**
+ * Writes `body` (top-level await allowed) to a module in `dir` and runs it with tsx from this
+ * package's directory, stdout and stderr collected together.
+ */
+export async function runTsScript(dir: string, body: string): Promise<RunningScript> {
+  const script = join(dir, `s-${Math.random().toString(36).slice(2)}.mts`);
+  await writeFile(script, body);
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: PACKAGE_DIR,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, out: () => out, exit };
 }
